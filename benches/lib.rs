@@ -1,0 +1,2 @@
+//! Criterion benchmarks of dataflow (`cargo bench`); see the `[[bench]]`
+//! entries of this package.

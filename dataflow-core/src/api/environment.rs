@@ -1,0 +1,340 @@
+//! The stream environment: configuration, sources, and running the job.
+
+use super::Stream;
+use crate::connectors::{ElementSource, IterSource, Source, StreamSource};
+use crate::element::{Data, StreamElement};
+use crate::error::Error;
+use crate::graph::{Edge, Graph, NodeId, NodeKind, PhysicalPlan};
+use crate::operator::OperatorInfo;
+use crate::runtime::factory::{SourceMaker, SourceNode};
+use crate::runtime::job::{self, JobConfig};
+use crate::runtime::JobResult;
+use crate::time::{Clock, SystemClock};
+use dataflow_state::DEFAULT_MAX_PARALLELISM;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+struct Inner {
+    graph: Graph,
+    config: JobConfig,
+    clock: Arc<dyn Clock>,
+    executed: bool,
+}
+
+/// Where a job is defined and run: holds the graph being built and the
+/// settings (parallelism, max parallelism, batching, clock).
+///
+/// Cloning gives another handle to the same job.
+///
+/// ```
+/// use dataflow_core::StreamEnvironment;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let env = StreamEnvironment::new().with_parallelism(2);
+/// let out = env
+///     .from_parallel_iter(|info| (0..100u64).filter(move |x| *x as usize % info.parallelism == info.subtask))
+///     .map(|x| x * 2)
+///     .collect();
+/// let result = env.execute().await.unwrap();
+/// assert_eq!(out.take().into_iter().sum::<u64>(), 9900);
+/// assert_eq!(result.operator("map").unwrap().records_in, 100);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct StreamEnvironment {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Default for StreamEnvironment {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for StreamEnvironment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inner = self.lock();
+        f.debug_struct("StreamEnvironment")
+            .field("config", &inner.config)
+            .field("operators", &inner.graph.nodes.len())
+            .finish()
+    }
+}
+
+impl StreamEnvironment {
+    /// An environment with parallelism = the number of cores, max
+    /// parallelism 128, batches of 1024 records, channels of 8 batches, a
+    /// 5 ms buffer timeout and the system clock.
+    ///
+    /// ```
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// assert!(env.parallelism() >= 1);
+    /// assert_eq!(env.max_parallelism(), 128);
+    /// ```
+    pub fn new() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let config = JobConfig {
+            parallelism: cores,
+            max_parallelism: DEFAULT_MAX_PARALLELISM,
+            batch_size: 1024,
+            channel_capacity: 8,
+            buffer_timeout: Duration::from_millis(5),
+        };
+        let inner = Inner { graph: Graph::default(), config, clock: Arc::new(SystemClock), executed: false };
+        Self { inner: Arc::new(Mutex::new(inner)) }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets the default parallelism of operators.
+    ///
+    /// ```
+    /// assert_eq!(dataflow_core::StreamEnvironment::new().with_parallelism(3).parallelism(), 3);
+    /// ```
+    pub fn with_parallelism(self, parallelism: usize) -> Self {
+        self.lock().config.parallelism = parallelism;
+        self
+    }
+
+    /// Sets the maximum parallelism: the number of key groups.
+    ///
+    /// ```
+    /// assert_eq!(dataflow_core::StreamEnvironment::new().with_max_parallelism(64).max_parallelism(), 64);
+    /// ```
+    pub fn with_max_parallelism(self, max_parallelism: u32) -> Self {
+        self.lock().config.max_parallelism = max_parallelism;
+        self
+    }
+
+    /// Sets how many records a batch holds at most.
+    ///
+    /// ```
+    /// let env = dataflow_core::StreamEnvironment::new().with_batch_size(256);
+    /// ```
+    pub fn with_batch_size(self, records: usize) -> Self {
+        self.lock().config.batch_size = records.max(1);
+        self
+    }
+
+    /// Sets how many messages (batches or control elements) a channel holds
+    /// before its sender waits.
+    ///
+    /// ```
+    /// let env = dataflow_core::StreamEnvironment::new().with_channel_capacity(2);
+    /// ```
+    pub fn with_channel_capacity(self, messages: usize) -> Self {
+        self.lock().config.channel_capacity = messages.max(1);
+        self
+    }
+
+    /// Sets how long a record may wait in an output buffer of a busy task
+    /// before the buffer is sent. (A task that runs out of input sends its
+    /// buffers at once.)
+    ///
+    /// ```
+    /// let env = dataflow_core::StreamEnvironment::new().with_buffer_timeout(std::time::Duration::from_millis(1));
+    /// ```
+    pub fn with_buffer_timeout(self, timeout: Duration) -> Self {
+        self.lock().config.buffer_timeout = timeout;
+        self
+    }
+
+    /// Sets the clock that processing time comes from.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dataflow_core::{time::{Clock, ManualClock}, StreamEnvironment};
+    /// let env = StreamEnvironment::new().with_clock(Arc::new(ManualClock::new(42)));
+    /// assert_eq!(env.clock().now_millis(), 42);
+    /// ```
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        self.lock().clock = clock;
+        self
+    }
+
+    /// The default parallelism.
+    pub fn parallelism(&self) -> usize {
+        self.lock().config.parallelism
+    }
+
+    /// The maximum parallelism.
+    pub fn max_parallelism(&self) -> u32 {
+        self.lock().config.max_parallelism
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.lock().clock.clone()
+    }
+
+    pub(crate) fn add_node(&self, name: &str, kind: NodeKind) -> NodeId {
+        self.lock().graph.add_node(name.to_string(), kind)
+    }
+
+    pub(crate) fn add_edge(&self, edge: Edge) {
+        self.lock().graph.edges.push(edge);
+    }
+
+    pub(crate) fn update_node(&self, id: NodeId, f: impl FnOnce(&mut crate::graph::Node)) {
+        if let Some(n) = self.lock().graph.nodes.get_mut(id) {
+            f(n);
+        }
+    }
+
+    fn source<T: Data>(&self, name: &str, make: SourceMaker<T>, non_parallel: bool) -> Stream<T> {
+        let id = self.add_node(name, NodeKind::Source(Box::new(SourceNode { make })));
+        self.update_node(id, |n| n.non_parallel = non_parallel);
+        Stream::new(self.clone(), id)
+    }
+
+    fn single<T: Data>(&self, name: &str, source: Box<dyn Source<T>>) -> Stream<T> {
+        let slot = Mutex::new(Some(source));
+        let make: SourceMaker<T> = Box::new(move |_| {
+            slot.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .ok_or_else(|| "a non-parallel source can be instantiated only once".into())
+        });
+        self.source(name, make, true)
+    }
+
+    /// A non-parallel source over the values of an iterator.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// let out = env.from_iter(vec!["a", "b"]).collect();
+    /// env.execute().await.unwrap();
+    /// assert_eq!(out.take(), ["a", "b"]);
+    /// # });
+    /// ```
+    pub fn from_iter<I>(&self, iter: I) -> Stream<I::Item>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Data,
+    {
+        self.single("source", Box::new(IterSource::new(iter.into_iter())))
+    }
+
+    /// A non-parallel source over scripted stream elements: records with
+    /// timestamps, watermarks, idleness.
+    ///
+    /// ```
+    /// use dataflow_core::{Record, StreamElement, time::Watermark};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// let out = env.from_elements(vec![
+    ///     StreamElement::Record(Record::with_timestamp(1, 100)),
+    ///     StreamElement::Watermark(Watermark(100)),
+    /// ]).collect();
+    /// env.execute().await.unwrap();
+    /// assert_eq!(out.take(), [1]);
+    /// # });
+    /// ```
+    pub fn from_elements<T, I>(&self, elements: I) -> Stream<T>
+    where
+        T: Data,
+        I: IntoIterator<Item = StreamElement<T>>,
+        I::IntoIter: Send + 'static,
+    {
+        self.single("source", Box::new(ElementSource::new(elements.into_iter())))
+    }
+
+    /// A non-parallel source over an async stream.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// let out = env.from_stream(futures::stream::iter(0..3)).collect();
+    /// env.execute().await.unwrap();
+    /// assert_eq!(out.take(), [0, 1, 2]);
+    /// # });
+    /// ```
+    pub fn from_stream<S>(&self, stream: S) -> Stream<S::Item>
+    where
+        S: futures::Stream + Send + Unpin + 'static,
+        S::Item: Data,
+    {
+        self.single("source", Box::new(StreamSource::new(stream)))
+    }
+
+    /// A parallel source: every subtask reads the iterator `make` returns
+    /// for it.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(2);
+    /// let out = env.from_parallel_iter(|info| vec![info.subtask]).collect();
+    /// env.execute().await.unwrap();
+    /// let mut v = out.take();
+    /// v.sort();
+    /// assert_eq!(v, [0, 1]);
+    /// # });
+    /// ```
+    pub fn from_parallel_iter<I, F>(&self, make: F) -> Stream<I::Item>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Data,
+        F: Fn(&OperatorInfo) -> I + Send + Sync + 'static,
+    {
+        let make: SourceMaker<I::Item> = Box::new(move |info| Ok(Box::new(IterSource::new(make(info).into_iter()))));
+        self.source("parallel source", make, false)
+    }
+
+    /// A parallel source of your own: `make` builds the instance of each
+    /// subtask. See [`Source`] for an example.
+    pub fn add_source<T, S, F>(&self, name: &str, make: F) -> Stream<T>
+    where
+        T: Data,
+        S: Source<T>,
+        F: Fn(&OperatorInfo) -> S + Send + Sync + 'static,
+    {
+        let make: SourceMaker<T> = Box::new(move |info| Ok(Box::new(make(info))));
+        self.source(name, make, false)
+    }
+
+    /// The physical plan the job would run with: chains, tasks, channels.
+    ///
+    /// ```
+    /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(2);
+    /// env.from_iter(0..10).map(|x| x + 1).for_each(|_| {});
+    /// let plan = env.explain().unwrap();
+    /// assert_eq!(plan.tasks(), 3); // source ×1, map -> for_each ×2
+    /// ```
+    pub fn explain(&self) -> Result<PhysicalPlan, Error> {
+        let inner = self.lock();
+        let (plan, _) = crate::graph::resolve(&inner.graph, inner.config.parallelism, inner.config.max_parallelism)?;
+        Ok(plan)
+    }
+
+    /// Runs the job on the current tokio runtime until every source is
+    /// exhausted and everything downstream has finished. Returns the
+    /// per-operator record counts, or the first failure (which cancels every
+    /// task). A job runs once; dropping this future cancels it.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// env.from_iter(0..10).for_each(|_| {});
+    /// assert!(env.execute().await.is_ok());
+    /// assert!(env.execute().await.is_err()); // already ran
+    /// # });
+    /// ```
+    pub async fn execute(&self) -> Result<JobResult, Error> {
+        let (graph, config) = {
+            let mut inner = self.lock();
+            if std::mem::replace(&mut inner.executed, true) {
+                return Err(Error::InvalidGraph("this environment's job was already executed".into()));
+            }
+            (std::mem::take(&mut inner.graph), inner.config.clone())
+        };
+        if graph.nodes.is_empty() {
+            return Err(Error::InvalidGraph("the job has no operators".into()));
+        }
+        job::run(graph, config).await
+    }
+}

@@ -1,0 +1,148 @@
+//! `KeyedStream<K, T>`: a stream partitioned by key, and the keyed
+//! aggregations on it.
+
+use super::Stream;
+use crate::element::Data;
+use crate::operator::{KeySelector, KeyedFold, KeyedReduce, Operator, OperatorInfo};
+use dataflow_state::Key;
+
+/// A stream partitioned by a key of type `K`: every record with the same
+/// key reaches the same subtask of the next operator.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let env = dataflow_core::StreamEnvironment::new().with_parallelism(2);
+/// let counts = env
+///     .from_iter(vec!["a", "b", "a"])
+///     .key_by(|w| w.to_string())
+///     .count()
+///     .collect();
+/// env.execute().await.unwrap();
+/// let mut v = counts.take();
+/// v.sort();
+/// assert_eq!(v, [("a".to_string(), 1), ("a".to_string(), 2), ("b".to_string(), 1)]);
+/// # });
+/// ```
+pub struct KeyedStream<K, T> {
+    stream: Stream<T>,
+    key: KeySelector<T, K>,
+}
+
+impl<K, T> Clone for KeyedStream<K, T> {
+    fn clone(&self) -> Self {
+        Self { stream: self.stream.clone(), key: self.key.clone() }
+    }
+}
+
+impl<K, T> std::fmt::Debug for KeyedStream<K, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedStream").field("stream", &self.stream).finish()
+    }
+}
+
+impl<K: Key, T: Data> KeyedStream<K, T> {
+    pub(crate) fn new(stream: Stream<T>, key: KeySelector<T, K>) -> Self {
+        Self { stream, key }
+    }
+
+    /// The key selector.
+    ///
+    /// ```
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// let k = env.from_iter(vec![5u32]).key_by(|x| x % 2);
+    /// assert_eq!((k.key_selector())(&5), 1);
+    /// ```
+    pub fn key_selector(&self) -> KeySelector<T, K> {
+        self.key.clone()
+    }
+
+    /// Applies an operator to the hash-partitioned records; `make` builds
+    /// one instance per subtask and may take the key selector.
+    ///
+    /// ```
+    /// use dataflow_core::operator::KeyedReduce;
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// let keyed = env.from_iter(vec![1u64, 2, 3]).key_by(|x| x % 2);
+    /// let key = keyed.key_selector();
+    /// let _max = keyed.transform_with("max", move |_| KeyedReduce::new(key.clone(), |a: u64, b: u64| a.max(b)));
+    /// ```
+    pub fn transform_with<O, F>(&self, name: &str, make: F) -> Stream<O::Out>
+    where
+        O: Operator<In = T>,
+        F: Fn(&OperatorInfo) -> O + Send + Sync + 'static,
+    {
+        self.stream.transform_with(name, make)
+    }
+
+    /// For every record, combines it with its key's current value and emits
+    /// the result (a rolling reduce, as Flink's `reduce`).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(1);
+    /// let out = env.from_iter(vec![1, 2, 3]).key_by(|_| 0u8).reduce(|a, b| a + b).collect();
+    /// env.execute().await.unwrap();
+    /// assert_eq!(out.take(), [1, 3, 6]);
+    /// # });
+    /// ```
+    pub fn reduce<F>(&self, f: F) -> Stream<T>
+    where
+        F: FnMut(T, T) -> T + Clone + Send + Sync + 'static,
+    {
+        let key = self.key.clone();
+        self.transform_with("reduce", move |_| KeyedReduce::new(key.clone(), f.clone()))
+    }
+
+    /// For every record, folds it into its key's accumulator (starting at
+    /// `init`) and emits `(key, accumulator)`.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(1);
+    /// let out = env.from_iter(vec!["a", "bb"]).key_by(|_| ()).fold(String::new(), |acc, s| acc.push_str(s)).collect();
+    /// env.execute().await.unwrap();
+    /// assert_eq!(out.take(), [((), "a".to_string()), ((), "abb".to_string())]);
+    /// # });
+    /// ```
+    pub fn fold<A, F>(&self, init: A, f: F) -> Stream<(K, A)>
+    where
+        A: Data + Sync,
+        F: FnMut(&mut A, T) + Clone + Send + Sync + 'static,
+    {
+        let key = self.key.clone();
+        self.transform_with("fold", move |_| KeyedFold::new(key.clone(), init.clone(), f.clone()))
+    }
+
+    /// The running sum per key of the values `f` extracts: emits
+    /// `(key, sum so far)` for every record.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(1);
+    /// let out = env.from_iter(vec![("x", 2), ("x", 5)]).key_by(|p| p.0).sum(|p| p.1).collect();
+    /// env.execute().await.unwrap();
+    /// assert_eq!(out.take(), [("x", 2), ("x", 7)]);
+    /// # });
+    /// ```
+    pub fn sum<V, F>(&self, f: F) -> Stream<(K, V)>
+    where
+        V: Data + Sync + Default + std::ops::AddAssign,
+        F: Fn(&T) -> V + Clone + Send + Sync + 'static,
+    {
+        self.fold(V::default(), move |acc, v| *acc += f(&v)).name("sum")
+    }
+
+    /// The running count per key: emits `(key, count so far)` for every record.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(1);
+    /// let out = env.from_iter(vec![1, 1, 2]).key_by(|x| *x).count().collect();
+    /// env.execute().await.unwrap();
+    /// assert_eq!(out.take(), [(1, 1), (1, 2), (2, 1)]);
+    /// # });
+    /// ```
+    pub fn count(&self) -> Stream<(K, u64)> {
+        self.fold(0u64, |acc, _| *acc += 1).name("count")
+    }
+}

@@ -1,0 +1,17 @@
+//! The typed API: the environment, [`Stream`], [`KeyedStream`] and
+//! [`ConnectedStreams`].
+//!
+//! Every method checks types at compile time: an operator whose input type
+//! differs from the stream's does not compile. Operators are added with
+//! methods on these types; each returns a new stream and records a node in
+//! the environment's graph.
+
+mod connected;
+mod environment;
+mod keyed;
+mod stream;
+
+pub use connected::ConnectedStreams;
+pub use environment::StreamEnvironment;
+pub use keyed::KeyedStream;
+pub use stream::{SinkNode, Stream};

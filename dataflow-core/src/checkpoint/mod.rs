@@ -1,0 +1,22 @@
+//! Checkpoints: barriers now; the coordinator, storage and savepoints as
+//! the exactly-once work lands.
+//!
+//! A barrier travels on the priority lane of a channel
+//! (`runtime::channel`), so in unaligned mode it can overtake the records
+//! queued ahead of it.
+
+use crate::time::Timestamp;
+
+/// Checkpoint barrier `id`, injected by the sources.
+///
+/// ```
+/// let b = dataflow_core::checkpoint::CheckpointBarrier { id: 3, timestamp: 0 };
+/// assert_eq!(b.id, 3);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CheckpointBarrier {
+    /// The checkpoint this barrier belongs to; increases by one per checkpoint.
+    pub id: u64,
+    /// Processing time at which the checkpoint was triggered.
+    pub timestamp: Timestamp,
+}

@@ -1,0 +1,15 @@
+//! Connectors: where streams come from ([`Source`]) and where they go
+//! ([`Sink`]).
+//!
+//! Built-in sources read iterators, collections, scripted
+//! [`StreamElement`](crate::StreamElement)s and async streams; built-in sinks
+//! collect into a `Vec`, send into a tokio channel, call a function, or write
+//! lines to a file. A connector of your own implements the same traits and
+//! is added with [`StreamEnvironment::add_source`](crate::StreamEnvironment::add_source)
+//! or [`Stream::sink`](crate::Stream::sink).
+
+mod sink;
+mod source;
+
+pub use sink::{CallbackSink, ChannelSink, CollectHandle, CollectSink, FileSink, Sink};
+pub use source::{ElementSource, IterSource, Source, SourceContext, SourceStatus, StreamSource};

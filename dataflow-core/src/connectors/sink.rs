@@ -1,0 +1,248 @@
+//! Sinks: the [`Sink`] trait and the built-in collect, channel, callback
+//! and file sinks.
+
+use crate::element::{Data, Record};
+use crate::operator::BoxError;
+use async_trait::async_trait;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The end of a stream, one instance per parallel subtask.
+///
+/// ```
+/// use dataflow_core::{connectors::Sink, BoxError, Record, StreamEnvironment};
+/// use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
+///
+/// struct Sum { local: u64, total: Arc<AtomicU64> }
+///
+/// #[async_trait::async_trait]
+/// impl Sink<u64> for Sum {
+///     async fn write_batch(&mut self, batch: &mut Vec<Record<u64>>) -> Result<(), BoxError> {
+///         self.local += batch.drain(..).map(|r| r.value).sum::<u64>();
+///         Ok(())
+///     }
+///     async fn finish(&mut self) -> Result<(), BoxError> {
+///         self.total.fetch_add(self.local, Ordering::Relaxed);
+///         Ok(())
+///     }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let env = StreamEnvironment::new();
+/// let total = Arc::new(AtomicU64::new(0));
+/// let t = total.clone();
+/// env.from_iter(1..=10u64).sink("sum", move |_| Sum { local: 0, total: t.clone() });
+/// env.execute().await.unwrap();
+/// assert_eq!(total.load(Ordering::Relaxed), 55);
+/// # });
+/// ```
+#[async_trait]
+pub trait Sink<T>: Send + 'static {
+    /// Writes a batch, leaving it empty.
+    async fn write_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), BoxError>;
+
+    /// The input ended: flush and close.
+    async fn finish(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// The values a [`CollectSink`] gathered, readable after the job ends.
+///
+/// ```
+/// use dataflow_core::StreamEnvironment;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let env = StreamEnvironment::new();
+/// let out = env.from_iter(vec![1, 2]).collect();
+/// env.execute().await.unwrap();
+/// assert_eq!(out.take(), [1, 2]);
+/// assert!(out.take().is_empty());
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct CollectHandle<T> {
+    values: Arc<Mutex<Vec<T>>>,
+}
+
+impl<T> Clone for CollectHandle<T> {
+    fn clone(&self) -> Self {
+        Self { values: self.values.clone() }
+    }
+}
+
+impl<T> Default for CollectHandle<T> {
+    fn default() -> Self {
+        Self { values: Arc::new(Mutex::new(Vec::new())) }
+    }
+}
+
+impl<T> CollectHandle<T> {
+    /// Takes everything collected so far (in arrival order across subtasks).
+    pub fn take(&self) -> Vec<T> {
+        std::mem::take(&mut *self.values.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// How many values were collected so far.
+    pub fn len(&self) -> usize {
+        self.values.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Whether nothing was collected so far.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A sink that appends to this handle.
+    pub fn sink(&self) -> CollectSink<T> {
+        CollectSink { handle: self.clone() }
+    }
+}
+
+/// Appends every value to a [`CollectHandle`].
+///
+/// ```
+/// let handle = dataflow_core::connectors::CollectHandle::<u8>::default();
+/// let _sink = handle.sink();
+/// ```
+#[derive(Debug)]
+pub struct CollectSink<T> {
+    handle: CollectHandle<T>,
+}
+
+#[async_trait]
+impl<T: Data> Sink<T> for CollectSink<T> {
+    async fn write_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), BoxError> {
+        let mut v = self.handle.values.lock().unwrap_or_else(PoisonError::into_inner);
+        v.extend(batch.drain(..).map(|r| r.value));
+        Ok(())
+    }
+}
+
+/// Sends every value into a tokio channel; a full channel holds the job
+/// back (backpressure).
+///
+/// ```
+/// use dataflow_core::StreamEnvironment;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+/// let env = StreamEnvironment::new();
+/// env.from_iter(vec![1, 2, 3]).sink_channel(tx);
+/// let job = tokio::spawn(env.execute());
+/// let mut got = Vec::new();
+/// while let Some(v) = rx.recv().await { got.push(v); }
+/// job.await.unwrap().unwrap();
+/// assert_eq!(got, [1, 2, 3]);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct ChannelSink<T> {
+    tx: tokio::sync::mpsc::Sender<T>,
+}
+
+impl<T> ChannelSink<T> {
+    /// A sink into `tx`.
+    pub fn new(tx: tokio::sync::mpsc::Sender<T>) -> Self {
+        Self { tx }
+    }
+}
+
+#[async_trait]
+impl<T: Data> Sink<T> for ChannelSink<T> {
+    async fn write_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), BoxError> {
+        for r in batch.drain(..) {
+            self.tx.send(r.value).await.map_err(|_| "the receiving end of the sink channel was dropped")?;
+        }
+        Ok(())
+    }
+}
+
+/// Calls a function for every value.
+///
+/// ```
+/// use dataflow_core::StreamEnvironment;
+/// use std::sync::{Arc, atomic::{AtomicUsize, Ordering}};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let n = Arc::new(AtomicUsize::new(0));
+/// let n2 = n.clone();
+/// let env = StreamEnvironment::new();
+/// env.from_iter(0..5).for_each(move |_| { n2.fetch_add(1, Ordering::Relaxed); });
+/// env.execute().await.unwrap();
+/// assert_eq!(n.load(Ordering::Relaxed), 5);
+/// # });
+/// ```
+pub struct CallbackSink<F> {
+    f: F,
+}
+
+impl<F> CallbackSink<F> {
+    /// A sink calling `f`.
+    pub fn new(f: F) -> Self {
+        Self { f }
+    }
+}
+
+#[async_trait]
+impl<T: Data, F: FnMut(T) + Send + 'static> Sink<T> for CallbackSink<F> {
+    async fn write_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), BoxError> {
+        for r in batch.drain(..) {
+            (self.f)(r.value);
+        }
+        Ok(())
+    }
+}
+
+/// Writes every value's `Display` form as a line of a file. The file is
+/// created (truncated) when the sink opens and flushed at the end of input.
+/// It is not transactional: after a failure it holds what was written.
+///
+/// ```
+/// use dataflow_core::StreamEnvironment;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("out.txt");
+/// let env = StreamEnvironment::new();
+/// env.from_iter(vec!["a", "b"]).write_lines(&path);
+/// env.execute().await.unwrap();
+/// assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\nb\n");
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct FileSink {
+    path: PathBuf,
+    out: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl FileSink {
+    /// A sink writing to `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), out: None }
+    }
+
+    fn writer(&mut self) -> Result<&mut std::io::BufWriter<std::fs::File>, BoxError> {
+        if self.out.is_none() {
+            let file = std::fs::File::create(&self.path)
+                .map_err(|e| format!("cannot create {}: {e}", self.path.display()))?;
+            self.out = Some(std::io::BufWriter::new(file));
+        }
+        Ok(self.out.as_mut().expect("just set"))
+    }
+}
+
+#[async_trait]
+impl<T: Data + std::fmt::Display> Sink<T> for FileSink {
+    async fn write_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), BoxError> {
+        let path = self.path.clone();
+        let w = self.writer()?;
+        for r in batch.drain(..) {
+            writeln!(w, "{}", r.value).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<(), BoxError> {
+        let path = self.path.clone();
+        self.writer()?.flush().map_err(|e| format!("cannot flush {}: {e}", path.display()))?;
+        Ok(())
+    }
+}

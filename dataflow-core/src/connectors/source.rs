@@ -1,0 +1,231 @@
+//! Sources: the [`Source`] trait and the built-in iterator, element and
+//! async-stream sources.
+
+use crate::element::{Control, Data, Record, StreamElement};
+use crate::operator::BoxError;
+use async_trait::async_trait;
+use futures::{FutureExt, StreamExt};
+
+/// What a source hands the runtime in one call: a batch of records and
+/// optionally one control element that follows them.
+///
+/// ```
+/// use dataflow_core::connectors::SourceContext;
+/// let mut ctx = SourceContext::<u8>::new(4);
+/// ctx.collect(1, None);
+/// assert!(!ctx.is_full());
+/// ```
+#[derive(Debug)]
+pub struct SourceContext<T> {
+    pub(crate) records: Vec<Record<T>>,
+    pub(crate) control: Option<Control>,
+    batch_size: usize,
+}
+
+impl<T> SourceContext<T> {
+    /// A context whose batches hold up to `batch_size` records.
+    pub fn new(batch_size: usize) -> Self {
+        Self { records: Vec::with_capacity(batch_size), control: None, batch_size }
+    }
+
+    /// Emits a value with an optional event timestamp.
+    #[inline]
+    pub fn collect(&mut self, value: T, timestamp: Option<i64>) {
+        self.records.push(Record::with_optional_timestamp(value, timestamp));
+    }
+
+    /// Emits a control element after the records collected so far; the
+    /// batch ends there.
+    pub fn emit_control(&mut self, control: Control) {
+        self.control = Some(control);
+    }
+
+    /// Whether the batch is full (or closed by a control element) and the
+    /// source should return.
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.records.len() >= self.batch_size || self.control.is_some()
+    }
+
+    /// How many records this batch may still take.
+    #[inline]
+    pub fn remaining(&self) -> usize {
+        self.batch_size.saturating_sub(self.records.len())
+    }
+}
+
+/// Whether a source has more to give.
+///
+/// ```
+/// assert_ne!(dataflow_core::connectors::SourceStatus::More, dataflow_core::connectors::SourceStatus::Finished);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceStatus {
+    /// Call again.
+    More,
+    /// The source is exhausted; the runtime sends the maximum watermark and
+    /// the end of input.
+    Finished,
+}
+
+/// A source of records, one instance per parallel subtask.
+///
+/// `poll_batch` fills the context with up to a batch of records (and
+/// possibly one control element) and returns; it may await when no data is
+/// ready. The runtime calls it in a loop, so returning after a partial batch
+/// is fine.
+///
+/// ```
+/// use dataflow_core::connectors::{Source, SourceContext, SourceStatus};
+/// use dataflow_core::{BoxError, StreamEnvironment};
+///
+/// struct Countdown(u32);
+///
+/// #[async_trait::async_trait]
+/// impl Source<u32> for Countdown {
+///     async fn poll_batch(&mut self, ctx: &mut SourceContext<u32>) -> Result<SourceStatus, BoxError> {
+///         while self.0 > 0 && !ctx.is_full() {
+///             ctx.collect(self.0, None);
+///             self.0 -= 1;
+///         }
+///         Ok(if self.0 == 0 { SourceStatus::Finished } else { SourceStatus::More })
+///     }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let env = StreamEnvironment::new();
+/// let out = env.add_source("countdown", 1, |_| Countdown(3)).collect();
+/// env.execute().await.unwrap();
+/// assert_eq!(out.take(), [3, 2, 1]);
+/// # });
+/// ```
+#[async_trait]
+pub trait Source<T>: Send + 'static {
+    /// Produces the next batch.
+    async fn poll_batch(&mut self, ctx: &mut SourceContext<T>) -> Result<SourceStatus, BoxError>;
+}
+
+/// A source over an iterator of values (no timestamps).
+///
+/// ```
+/// use dataflow_core::connectors::{IterSource, Source, SourceContext, SourceStatus};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let mut s = IterSource::new(0..3);
+/// let mut ctx = SourceContext::new(8);
+/// assert_eq!(s.poll_batch(&mut ctx).await.unwrap(), SourceStatus::Finished);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct IterSource<I> {
+    iter: I,
+}
+
+impl<I> IterSource<I> {
+    /// A source over `iter`.
+    pub fn new(iter: I) -> Self {
+        Self { iter }
+    }
+}
+
+#[async_trait]
+impl<I> Source<I::Item> for IterSource<I>
+where
+    I: Iterator + Send + 'static,
+    I::Item: Data,
+{
+    async fn poll_batch(&mut self, ctx: &mut SourceContext<I::Item>) -> Result<SourceStatus, BoxError> {
+        let n = ctx.remaining();
+        let before = ctx.records.len();
+        ctx.records.extend(self.iter.by_ref().take(n).map(Record::new));
+        Ok(if ctx.records.len() - before < n { SourceStatus::Finished } else { SourceStatus::More })
+    }
+}
+
+/// A source over an iterator of [`StreamElement`]s: records with
+/// timestamps, watermarks, idleness, as scripted.
+///
+/// ```
+/// use dataflow_core::{connectors::ElementSource, StreamElement, Record, time::Watermark};
+/// let _s = ElementSource::new(vec![
+///     StreamElement::Record(Record::with_timestamp("a", 1)),
+///     StreamElement::Watermark(Watermark(1)),
+/// ].into_iter());
+/// ```
+#[derive(Debug)]
+pub struct ElementSource<I> {
+    iter: I,
+}
+
+impl<I> ElementSource<I> {
+    /// A source over `iter`.
+    pub fn new(iter: I) -> Self {
+        Self { iter }
+    }
+}
+
+#[async_trait]
+impl<T, I> Source<T> for ElementSource<I>
+where
+    T: Data,
+    I: Iterator<Item = StreamElement<T>> + Send + 'static,
+{
+    async fn poll_batch(&mut self, ctx: &mut SourceContext<T>) -> Result<SourceStatus, BoxError> {
+        while !ctx.is_full() {
+            match self.iter.next() {
+                None => return Ok(SourceStatus::Finished),
+                Some(StreamElement::EndOfInput) => return Ok(SourceStatus::Finished),
+                Some(e) => match e.into_record() {
+                    Ok(r) => ctx.records.push(r),
+                    Err(c) => ctx.emit_control(c),
+                },
+            }
+        }
+        Ok(SourceStatus::More)
+    }
+}
+
+/// A source over an async [`futures::Stream`] of values. It waits for the
+/// first value of a batch and then takes whatever is ready without waiting.
+///
+/// ```
+/// use dataflow_core::StreamEnvironment;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let env = StreamEnvironment::new();
+/// let out = env.from_stream(futures::stream::iter(vec![1, 2, 3])).collect();
+/// env.execute().await.unwrap();
+/// assert_eq!(out.take(), [1, 2, 3]);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct StreamSource<S> {
+    stream: S,
+}
+
+impl<S> StreamSource<S> {
+    /// A source over `stream`.
+    pub fn new(stream: S) -> Self {
+        Self { stream }
+    }
+}
+
+#[async_trait]
+impl<S> Source<S::Item> for StreamSource<S>
+where
+    S: futures::Stream + Send + Unpin + 'static,
+    S::Item: Data,
+{
+    async fn poll_batch(&mut self, ctx: &mut SourceContext<S::Item>) -> Result<SourceStatus, BoxError> {
+        match self.stream.next().await {
+            None => return Ok(SourceStatus::Finished),
+            Some(v) => ctx.collect(v, None),
+        }
+        while !ctx.is_full() {
+            match self.stream.next().now_or_never() {
+                Some(Some(v)) => ctx.collect(v, None),
+                Some(None) => return Ok(SourceStatus::Finished),
+                None => break,
+            }
+        }
+        Ok(SourceStatus::More)
+    }
+}

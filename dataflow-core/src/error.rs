@@ -1,0 +1,74 @@
+//! The error type of `dataflow-core`.
+
+use crate::operator::BoxError;
+
+/// Why a job could not be built or did not finish.
+///
+/// ```
+/// let e = dataflow_core::Error::OperatorPanicked {
+///     operator: "parse".into(), subtask: 2, parallelism: 4, message: "boom".into(),
+/// };
+/// assert_eq!(e.to_string(), "operator 'parse' (subtask 3/4) panicked: boom");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A user function or operator returned an error.
+    #[error("operator '{operator}' (subtask {}/{parallelism}) failed: {source}", .subtask + 1)]
+    OperatorFailed {
+        /// The operator's name.
+        operator: String,
+        /// The failing subtask's index (from 0).
+        subtask: usize,
+        /// The operator's parallelism.
+        parallelism: usize,
+        /// What the operator returned.
+        #[source]
+        source: BoxError,
+    },
+    /// A user function or operator panicked.
+    #[error("operator '{operator}' (subtask {}/{parallelism}) panicked: {message}", .subtask + 1)]
+    OperatorPanicked {
+        /// The operator's name.
+        operator: String,
+        /// The failing subtask's index (from 0).
+        subtask: usize,
+        /// The operator's parallelism.
+        parallelism: usize,
+        /// The panic message.
+        message: String,
+    },
+    /// The job graph cannot run as built.
+    #[error("invalid job graph: {0}")]
+    InvalidGraph(String),
+    /// A task lost one of its channels because the task on the other side
+    /// ended or failed. Reported only when no other failure explains it.
+    #[error("task '{task}' lost a channel: the task on the other side ended or failed")]
+    Disconnected {
+        /// The task that saw the channel close.
+        task: String,
+    },
+    /// A task ended without a result (it was cancelled by the runtime).
+    #[error("task '{task}' was cancelled")]
+    Cancelled {
+        /// The cancelled task.
+        task: String,
+    },
+    /// Key-group arithmetic failed (for example parallelism above max parallelism).
+    #[error(transparent)]
+    State(#[from] dataflow_state::StateError),
+    /// A runtime invariant was broken; a bug in dataflow, please report it.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Whether this error is a consequence of another task's failure rather
+    /// than a cause.
+    pub(crate) fn is_secondary(&self) -> bool {
+        matches!(self, Error::Disconnected { .. } | Error::Cancelled { .. })
+    }
+}
+
+/// The result type of `dataflow-core`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,126 @@
+//! Keyed built-ins: rolling reduce and fold per key.
+//!
+//! They keep their per-key values in a hash map owned by the operator
+//! instance; with hash partitioning every key reaches exactly one instance.
+//! (The keyed state backends replace this map when they land.)
+
+use super::{BoxError, Collector, Operator};
+use crate::element::{Data, Record};
+use dataflow_state::Key;
+use rustc_hash::FxHashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// The function that extracts a key from a value.
+pub type KeySelector<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
+
+/// For every record, combines it with the current value of its key and
+/// emits the new value (Flink's rolling `reduce`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use dataflow_core::{operator::KeyedReduce, Collector, Operator, Record};
+/// let mut r = KeyedReduce::new(Arc::new(|v: &(u8, u32)| v.0), |a: (u8, u32), b: (u8, u32)| (a.0, a.1 + b.1));
+/// let mut out = Collector::new();
+/// r.process(Record::new((1, 2)), &mut out).unwrap();
+/// r.process(Record::new((1, 3)), &mut out).unwrap();
+/// assert_eq!(out.len(), 2);
+/// ```
+pub struct KeyedReduce<K, T, F> {
+    key: KeySelector<T, K>,
+    f: F,
+    values: FxHashMap<K, T>,
+}
+
+impl<K: Key, T: Data, F: Clone> Clone for KeyedReduce<K, T, F> {
+    fn clone(&self) -> Self {
+        Self::new(self.key.clone(), self.f.clone())
+    }
+}
+
+impl<K: Key, T, F> KeyedReduce<K, T, F> {
+    /// A reduce that keys values with `key` and combines them with `f`.
+    pub fn new(key: KeySelector<T, K>, f: F) -> Self {
+        Self { key, f, values: FxHashMap::default() }
+    }
+}
+
+impl<K, T, F> Operator for KeyedReduce<K, T, F>
+where
+    K: Key,
+    T: Data,
+    F: FnMut(T, T) -> T + Send + 'static,
+{
+    type In = T;
+    type Out = T;
+
+    #[inline]
+    fn process(&mut self, record: Record<T>, out: &mut Collector<T>) -> Result<(), BoxError> {
+        let k = (self.key)(&record.value);
+        let ts = record.timestamp();
+        let next = match self.values.remove(&k) {
+            Some(acc) => (self.f)(acc, record.value),
+            None => record.value,
+        };
+        out.collect_value(next.clone(), ts);
+        self.values.insert(k, next);
+        Ok(())
+    }
+}
+
+/// For every record, folds it into its key's accumulator and emits
+/// `(key, accumulator)`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use dataflow_core::{operator::KeyedFold, Collector, Operator, Record};
+/// let mut f = KeyedFold::new(Arc::new(|v: &u32| v % 2), 0u64, |acc: &mut u64, v: u32| *acc += v as u64);
+/// let mut out = Collector::new();
+/// f.process(Record::new(3), &mut out).unwrap();
+/// assert_eq!(out.len(), 1);
+/// ```
+pub struct KeyedFold<K, T, A, F> {
+    key: KeySelector<T, K>,
+    init: A,
+    f: F,
+    values: FxHashMap<K, A>,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<K: Key, T, A: Clone, F: Clone> Clone for KeyedFold<K, T, A, F> {
+    fn clone(&self) -> Self {
+        Self::new(self.key.clone(), self.init.clone(), self.f.clone())
+    }
+}
+
+impl<K: Key, T, A, F> KeyedFold<K, T, A, F> {
+    /// A fold that keys values with `key`, starts each key at `init` and
+    /// folds with `f`.
+    pub fn new(key: KeySelector<T, K>, init: A, f: F) -> Self {
+        Self { key, init, f, values: FxHashMap::default(), _t: PhantomData }
+    }
+}
+
+impl<K, T, A, F> Operator for KeyedFold<K, T, A, F>
+where
+    K: Key,
+    T: Data,
+    A: Data,
+    F: FnMut(&mut A, T) + Send + 'static,
+{
+    type In = T;
+    type Out = (K, A);
+
+    #[inline]
+    fn process(&mut self, record: Record<T>, out: &mut Collector<(K, A)>) -> Result<(), BoxError> {
+        let k = (self.key)(&record.value);
+        let ts = record.timestamp();
+        let acc = match self.values.get_mut(&k) {
+            Some(acc) => acc,
+            None => self.values.entry(k.clone()).or_insert_with(|| self.init.clone()),
+        };
+        (self.f)(acc, record.value);
+        out.collect_value((k, acc.clone()), ts);
+        Ok(())
+    }
+}

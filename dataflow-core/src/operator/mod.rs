@@ -1,0 +1,251 @@
+//! The operator model: what a task calls for every batch of records and
+//! every control element.
+//!
+//! An operator implements [`Operator`] (one input) or [`TwoInputOperator`]
+//! (two inputs of different types, from `connect`). The runtime calls
+//! [`Operator::process_batch`] once per batch; its default walks the batch
+//! and calls [`Operator::process`] per record, and an operator that can do
+//! better on a whole batch (a map, a filter) overrides it. Outputs go into a
+//! [`Collector`], which the runtime hands to the next operator of the chain
+//! (a function call, no copy) or to the channels of the next task.
+//!
+//! Barriers do not pass through the operator's record path: the task takes
+//! them from the priority lane of its input channels and calls
+//! [`Operator::snapshot`], so a barrier can be handled ahead of records still
+//! queued on other channels. The built-ins (`map`, `filter`, `flat_map`,
+//! `reduce`, …) are ordinary implementations of these traits; users write
+//! operators the same way and add them with
+//! [`Stream::transform`](crate::Stream::transform).
+
+mod builtin;
+mod keyed;
+
+pub use builtin::{CoFlatMap, CoMap, Filter, FlatMap, Inspect, Map};
+pub use keyed::{KeySelector, KeyedFold, KeyedReduce};
+
+use crate::checkpoint::CheckpointBarrier;
+use crate::element::{Data, Record};
+use crate::time::{Timestamp, Watermark};
+
+/// The error an operator returns: any error type of the user's.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Which operator instance this is.
+///
+/// ```
+/// let info = dataflow_core::OperatorInfo { name: "map".into(), subtask: 0, parallelism: 2, max_parallelism: 128 };
+/// assert_eq!(info.to_string(), "map (1/2)");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorInfo {
+    /// The operator's name.
+    pub name: String,
+    /// This subtask's index, from 0.
+    pub subtask: usize,
+    /// The operator's parallelism.
+    pub parallelism: usize,
+    /// The number of key groups.
+    pub max_parallelism: u32,
+}
+
+impl std::fmt::Display for OperatorInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}/{})", self.name, self.subtask + 1, self.parallelism)
+    }
+}
+
+/// Where an operator puts its output records.
+///
+/// ```
+/// use dataflow_core::{Collector, Record};
+/// let mut out = Collector::new();
+/// out.collect(Record::new(1));
+/// out.collect_value(2, Some(5));
+/// assert_eq!(out.len(), 2);
+/// ```
+#[derive(Debug)]
+pub struct Collector<T> {
+    pub(crate) buf: Vec<Record<T>>,
+}
+
+impl<T> Default for Collector<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Collector<T> {
+    /// An empty collector.
+    pub fn new() -> Self {
+        Self { buf: Vec::new() }
+    }
+
+    /// Emits a record.
+    #[inline]
+    pub fn collect(&mut self, record: Record<T>) {
+        self.buf.push(record);
+    }
+
+    /// Emits a value with an optional timestamp.
+    #[inline]
+    pub fn collect_value(&mut self, value: T, timestamp: Option<Timestamp>) {
+        self.buf.push(Record::with_optional_timestamp(value, timestamp));
+    }
+
+    /// Emits every record of an iterator.
+    #[inline]
+    pub fn extend(&mut self, records: impl IntoIterator<Item = Record<T>>) {
+        self.buf.extend(records);
+    }
+
+    /// How many records were emitted and not yet handed on.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing is waiting to be handed on.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+}
+
+/// An operator with one input.
+///
+/// ```
+/// use dataflow_core::{BoxError, Collector, Operator, Record, StreamEnvironment};
+///
+/// /// Emits each value and its running count.
+/// #[derive(Clone, Default)]
+/// struct Numbered { n: u64 }
+///
+/// impl Operator for Numbered {
+///     type In = String;
+///     type Out = (u64, String);
+///     fn process(&mut self, r: Record<String>, out: &mut Collector<(u64, String)>) -> Result<(), BoxError> {
+///         self.n += 1;
+///         out.collect(r.map(|v| (self.n, v)));
+///         Ok(())
+///     }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let env = StreamEnvironment::new();
+/// let out = env.from_iter(vec!["a".to_string(), "b".into()])
+///     .transform("numbered", Numbered::default())
+///     .collect();
+/// env.execute().await.unwrap();
+/// assert_eq!(out.take(), vec![(1, "a".to_string()), (2, "b".to_string())]);
+/// # });
+/// ```
+pub trait Operator: Send + 'static {
+    /// The input type.
+    type In: Data;
+    /// The output type.
+    type Out: Data;
+
+    /// Called once before the first element, with this instance's identity.
+    fn open(&mut self, _info: &OperatorInfo) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Processes one record.
+    fn process(&mut self, record: Record<Self::In>, out: &mut Collector<Self::Out>) -> Result<(), BoxError>;
+
+    /// Processes a batch of records, leaving `batch` empty. Override it when
+    /// a whole batch can be handled faster than record by record.
+    fn process_batch(
+        &mut self,
+        batch: &mut Vec<Record<Self::In>>,
+        out: &mut Collector<Self::Out>,
+    ) -> Result<(), BoxError> {
+        for r in batch.drain(..) {
+            self.process(r, out)?;
+        }
+        Ok(())
+    }
+
+    /// The task's watermark advanced to `watermark`. The runtime forwards it
+    /// downstream after this returns (after anything emitted here).
+    fn on_watermark(&mut self, _watermark: Watermark, _out: &mut Collector<Self::Out>) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Checkpoint barrier: snapshot state now. Called once per checkpoint,
+    /// before the barrier goes downstream.
+    fn snapshot(&mut self, _barrier: &CheckpointBarrier) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Every input ended: emit what is left.
+    fn finish(&mut self, _out: &mut Collector<Self::Out>) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// An operator with two inputs of possibly different types (`connect`).
+///
+/// ```
+/// use dataflow_core::{BoxError, Collector, Record, StreamEnvironment, TwoInputOperator};
+///
+/// /// Tags every record with the input it came from.
+/// #[derive(Clone)]
+/// struct Tag;
+/// impl TwoInputOperator for Tag {
+///     type In1 = u32;
+///     type In2 = String;
+///     type Out = String;
+///     fn process1(&mut self, r: Record<u32>, out: &mut Collector<String>) -> Result<(), BoxError> {
+///         out.collect(r.map(|v| format!("1:{v}")));
+///         Ok(())
+///     }
+///     fn process2(&mut self, r: Record<String>, out: &mut Collector<String>) -> Result<(), BoxError> {
+///         out.collect(r.map(|v| format!("2:{v}")));
+///         Ok(())
+///     }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let env = StreamEnvironment::new();
+/// let a = env.from_iter(vec![7u32]);
+/// let b = env.from_iter(vec!["x".to_string()]);
+/// let out = a.connect(b).transform("tag", Tag).collect();
+/// env.execute().await.unwrap();
+/// let mut v = out.take();
+/// v.sort();
+/// assert_eq!(v, ["1:7", "2:x"]);
+/// # });
+/// ```
+pub trait TwoInputOperator: Send + 'static {
+    /// The first input's type.
+    type In1: Data;
+    /// The second input's type.
+    type In2: Data;
+    /// The output type.
+    type Out: Data;
+
+    /// Called once before the first element.
+    fn open(&mut self, _info: &OperatorInfo) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Processes a record of the first input.
+    fn process1(&mut self, record: Record<Self::In1>, out: &mut Collector<Self::Out>) -> Result<(), BoxError>;
+
+    /// Processes a record of the second input.
+    fn process2(&mut self, record: Record<Self::In2>, out: &mut Collector<Self::Out>) -> Result<(), BoxError>;
+
+    /// The combined watermark of both inputs (their minimum) advanced.
+    fn on_watermark(&mut self, _watermark: Watermark, _out: &mut Collector<Self::Out>) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Checkpoint barrier: snapshot state now.
+    fn snapshot(&mut self, _barrier: &CheckpointBarrier) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Both inputs ended.
+    fn finish(&mut self, _out: &mut Collector<Self::Out>) -> Result<(), BoxError> {
+        Ok(())
+    }
+}

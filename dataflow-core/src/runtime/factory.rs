@@ -1,0 +1,237 @@
+//! Type-erased factories that the graph stores and the job builder calls.
+//!
+//! The typed API knows every record type when it adds a node; it stores a
+//! factory that remembers them. When a job is built, the builder connects
+//! factories through `Box<dyn Any>` values (senders, gates, outputs) that
+//! the typed side created and the typed side takes back; the typed API makes
+//! a mismatch impossible, and a broken invariant is reported as
+//! [`Error::Internal`] rather than a panic.
+
+use super::channel::{gate, ChannelSender, InputGate};
+use super::metrics::OperatorCounters;
+use super::push::{OperatorDriver, Outputs, Push, SinkDriver, TwoInputDriver};
+use super::task::{run_one_input, run_source, run_two_input, TwoInputPush};
+use super::writer::{ChannelWriter, KeyRoute, Route};
+use crate::connectors::{Sink, Source};
+use crate::element::Data;
+use crate::error::Error;
+use crate::graph::Partitioning;
+use crate::operator::{BoxError, Operator, OperatorInfo, TwoInputOperator};
+use std::any::Any;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) type AnyBox = Box<dyn Any + Send>;
+pub(crate) type TaskFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
+fn cast<X: 'static>(b: AnyBox, what: &str) -> Result<X, Error> {
+    b.downcast::<X>().map(|b| *b).map_err(|_| Error::Internal(format!("type mismatch while building {what}")))
+}
+
+/// What an operator instance is built with.
+pub(crate) struct BuildCtx {
+    pub(crate) info: Arc<OperatorInfo>,
+    pub(crate) counters: Arc<OperatorCounters>,
+    pub(crate) batch_size: usize,
+}
+
+/// How a channel writer for one edge is configured.
+pub(crate) struct WriterSpec {
+    pub(crate) partitioning: Partitioning,
+    pub(crate) key: Option<Arc<dyn Any + Send + Sync>>,
+    pub(crate) max_parallelism: u32,
+    pub(crate) batch_size: usize,
+    pub(crate) timeout: Duration,
+    pub(crate) task: Arc<str>,
+}
+
+/// The operations that depend only on a record type.
+pub(crate) trait Port: Send + Sync {
+    /// A gate with `channels` channels: the senders and the gate.
+    fn gate(&self, channels: usize, capacity: usize) -> (Vec<AnyBox>, AnyBox);
+    /// A `Box<dyn Push<T>>` writing into `senders`.
+    fn writer(&self, spec: WriterSpec, senders: Vec<AnyBox>) -> Result<AnyBox, Error>;
+    /// A `Box<dyn Push<T>>` for the chain successor built by the other side.
+    fn outputs(&self, targets: Vec<AnyBox>) -> Result<AnyBox, Error>;
+}
+
+/// The [`Port`] of record type `T`.
+pub(crate) struct TypedPort<T>(PhantomData<fn() -> T>);
+
+impl<T> TypedPort<T> {
+    pub(crate) const NEW: Self = TypedPort(PhantomData);
+}
+
+impl<T: Data> Port for TypedPort<T> {
+    fn gate(&self, channels: usize, capacity: usize) -> (Vec<AnyBox>, AnyBox) {
+        let (senders, g) = gate::<T>(channels, capacity);
+        (senders.into_iter().map(|s| Box::new(s) as AnyBox).collect(), Box::new(g))
+    }
+
+    fn writer(&self, spec: WriterSpec, senders: Vec<AnyBox>) -> Result<AnyBox, Error> {
+        let senders =
+            senders.into_iter().map(|s| cast::<ChannelSender<T>>(s, "a channel sender")).collect::<Result<Vec<_>, _>>()?;
+        let route = match spec.partitioning {
+            Partitioning::Forward => Route::Forward,
+            Partitioning::Rebalance => Route::Rebalance,
+            Partitioning::Broadcast => Route::Broadcast,
+            Partitioning::Hash => {
+                let key = spec.key.ok_or_else(|| Error::Internal("hash edge without a key".into()))?;
+                let key = key
+                    .downcast_ref::<Arc<dyn KeyRoute<T>>>()
+                    .ok_or_else(|| Error::Internal("hash edge key of the wrong type".into()))?
+                    .clone();
+                Route::Hash { key, max_parallelism: spec.max_parallelism }
+            }
+        };
+        let w: Box<dyn Push<T>> = Box::new(ChannelWriter::new(senders, route, spec.batch_size, spec.timeout, spec.task));
+        Ok(Box::new(w))
+    }
+
+    fn outputs(&self, targets: Vec<AnyBox>) -> Result<AnyBox, Error> {
+        let targets =
+            targets.into_iter().map(|t| cast::<Box<dyn Push<T>>>(t, "an output")).collect::<Result<Vec<_>, _>>()?;
+        Ok(Box::new(Outputs::new(targets)))
+    }
+}
+
+/// Builds the task of a source node.
+pub(crate) trait SourceFactory: Send + Sync {
+    fn port(&self) -> &dyn Port;
+    fn task(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<TaskFuture, Error>;
+}
+
+/// Builds instances of a one-input node.
+pub(crate) trait OneInputFactory: Send + Sync {
+    fn in_port(&self) -> &dyn Port;
+    fn out_port(&self) -> &dyn Port;
+    /// A `Box<dyn Push<In>>` for the instance.
+    fn instantiate(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<AnyBox, Error>;
+    /// The task loop for an instance heading a chain.
+    fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error>;
+}
+
+/// Builds the task of a two-input node.
+pub(crate) trait TwoInputFactory: Send + Sync {
+    fn in_ports(&self) -> [&dyn Port; 2];
+    fn out_port(&self) -> &dyn Port;
+    fn task(&self, ctx: BuildCtx, outputs: AnyBox, gates: [AnyBox; 2], task: Arc<str>) -> Result<TaskFuture, Error>;
+}
+
+/// A function that makes one source instance per subtask.
+pub(crate) type SourceMaker<T> = Box<dyn Fn(&OperatorInfo) -> Result<Box<dyn Source<T>>, BoxError> + Send + Sync>;
+
+pub(crate) struct SourceNode<T> {
+    pub(crate) make: SourceMaker<T>,
+}
+
+impl<T: Data> SourceFactory for SourceNode<T> {
+    fn port(&self) -> &dyn Port {
+        &TypedPort::<T>::NEW
+    }
+
+    fn task(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<TaskFuture, Error> {
+        let source = super::push::guard(&ctx.info, || (self.make)(&ctx.info))?;
+        let head: Box<dyn Push<T>> = Box::new(cast::<Outputs<T>>(outputs, "source outputs")?);
+        Ok(Box::pin(run_source(source, head, ctx.info, ctx.counters, ctx.batch_size)))
+    }
+}
+
+pub(crate) struct OperatorNode<O, F> {
+    pub(crate) make: F,
+    pub(crate) _t: PhantomData<fn() -> O>,
+}
+
+impl<O, F> OneInputFactory for OperatorNode<O, F>
+where
+    O: Operator,
+    F: Fn(&OperatorInfo) -> O + Send + Sync,
+{
+    fn in_port(&self) -> &dyn Port {
+        &TypedPort::<O::In>::NEW
+    }
+
+    fn out_port(&self) -> &dyn Port {
+        &TypedPort::<O::Out>::NEW
+    }
+
+    fn instantiate(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<AnyBox, Error> {
+        let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
+        let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
+        let driver: Box<dyn Push<O::In>> = Box::new(OperatorDriver::open(op, outputs, ctx.info, ctx.counters)?);
+        Ok(Box::new(driver))
+    }
+
+    fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error> {
+        one_input_task::<O::In>(head, gate, task)
+    }
+}
+
+fn one_input_task<T: Data>(head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error> {
+    let head = cast::<Box<dyn Push<T>>>(head, "a chain head")?;
+    let gate = cast::<InputGate<T>>(gate, "an input gate")?;
+    Ok(Box::pin(run_one_input(gate, head, task)))
+}
+
+pub(crate) struct SinkNode<T, S, F> {
+    pub(crate) make: F,
+    pub(crate) _t: PhantomData<fn(T) -> S>,
+}
+
+impl<T, S, F> OneInputFactory for SinkNode<T, S, F>
+where
+    T: Data,
+    S: Sink<T>,
+    F: Fn(&OperatorInfo) -> S + Send + Sync,
+{
+    fn in_port(&self) -> &dyn Port {
+        &TypedPort::<T>::NEW
+    }
+
+    fn out_port(&self) -> &dyn Port {
+        &TypedPort::<()>::NEW
+    }
+
+    fn instantiate(&self, ctx: BuildCtx, _outputs: AnyBox) -> Result<AnyBox, Error> {
+        let sink = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
+        let driver: Box<dyn Push<T>> = Box::new(SinkDriver::new(sink, ctx.info, ctx.counters));
+        Ok(Box::new(driver))
+    }
+
+    fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error> {
+        one_input_task::<T>(head, gate, task)
+    }
+}
+
+pub(crate) struct TwoInputNode<O, F> {
+    pub(crate) make: F,
+    pub(crate) _t: PhantomData<fn() -> O>,
+}
+
+impl<O, F> TwoInputFactory for TwoInputNode<O, F>
+where
+    O: TwoInputOperator,
+    F: Fn(&OperatorInfo) -> O + Send + Sync,
+{
+    fn in_ports(&self) -> [&dyn Port; 2] {
+        [&TypedPort::<O::In1>::NEW, &TypedPort::<O::In2>::NEW]
+    }
+
+    fn out_port(&self) -> &dyn Port {
+        &TypedPort::<O::Out>::NEW
+    }
+
+    fn task(&self, ctx: BuildCtx, outputs: AnyBox, gates: [AnyBox; 2], task: Arc<str>) -> Result<TaskFuture, Error> {
+        let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
+        let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
+        let head: Box<dyn TwoInputPush<O::In1, O::In2>> =
+            Box::new(TwoInputDriver::open(op, outputs, ctx.info, ctx.counters)?);
+        let [g1, g2] = gates;
+        let g1 = cast::<InputGate<O::In1>>(g1, "an input gate")?;
+        let g2 = cast::<InputGate<O::In2>>(g2, "an input gate")?;
+        Ok(Box::pin(run_two_input(g1, g2, head, task)))
+    }
+}

@@ -1,0 +1,219 @@
+//! Building a job's tasks from the graph and running them to the end.
+//!
+//! The builder creates one input gate per (node, input, subtask), then
+//! instantiates operators from the sinks back to the sources so that every
+//! operator can be handed its downstream: the next operator of its chain or
+//! a channel writer. Each chain head becomes a tokio task. The job ends when
+//! every task has ended; the first failure cancels every other task.
+
+use super::factory::{AnyBox, BuildCtx, Port, TaskFuture, WriterSpec};
+use super::metrics::{JobResult, OperatorCounters, OperatorStats};
+use crate::error::Error;
+use crate::graph::{resolve, Graph, NodeKind, Partitioning, PhysicalPlan};
+use crate::operator::OperatorInfo;
+use futures::stream::{FuturesUnordered, StreamExt};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// The runtime settings a job is built with.
+#[derive(Clone, Debug)]
+pub(crate) struct JobConfig {
+    pub(crate) parallelism: usize,
+    pub(crate) max_parallelism: u32,
+    pub(crate) batch_size: usize,
+    pub(crate) channel_capacity: usize,
+    pub(crate) buffer_timeout: Duration,
+}
+
+fn in_port(kind: &NodeKind, input: usize) -> Option<&dyn Port> {
+    match kind {
+        NodeKind::Source(_) => None,
+        NodeKind::OneInput(f) => (input == 0).then(|| f.in_port()),
+        NodeKind::TwoInput(f) => f.in_ports().get(input).copied(),
+    }
+}
+
+fn out_port(kind: &NodeKind) -> &dyn Port {
+    match kind {
+        NodeKind::Source(f) => f.port(),
+        NodeKind::OneInput(f) => f.out_port(),
+        NodeKind::TwoInput(f) => f.out_port(),
+    }
+}
+
+fn missing(what: &str) -> Error {
+    Error::Internal(format!("missing {what} while building the job"))
+}
+
+struct Built {
+    plan: PhysicalPlan,
+    tasks: Vec<(Arc<str>, TaskFuture)>,
+    counters: Vec<Vec<Arc<OperatorCounters>>>,
+}
+
+fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
+    let (plan, res) = resolve(graph, cfg.parallelism, cfg.max_parallelism)?;
+    let p = &res.parallelism;
+    let n = graph.nodes.len();
+    // senders[edge][upstream subtask][downstream subtask]
+    let mut senders: Vec<Vec<Vec<Option<AnyBox>>>> =
+        graph.edges.iter().map(|e| (0..p[e.from]).map(|_| (0..p[e.to]).map(|_| None).collect()).collect()).collect();
+    let mut gates: HashMap<(usize, usize, usize), AnyBox> = HashMap::new();
+    for (v, node) in graph.nodes.iter().enumerate() {
+        for input in 0..2 {
+            let incoming: Vec<usize> = (0..graph.edges.len())
+                .filter(|&e| graph.edges[e].to == v && graph.edges[e].input == input && !res.chained[e])
+                .collect();
+            if incoming.is_empty() {
+                continue;
+            }
+            let port = in_port(&node.kind, input).ok_or_else(|| missing("an input port"))?;
+            for j in 0..p[v] {
+                let forward = |e: usize| res.partitioning[e] == Partitioning::Forward;
+                let channels = incoming.iter().map(|&e| if forward(e) { 1 } else { p[graph.edges[e].from] }).sum();
+                let (s, g) = port.gate(channels, cfg.channel_capacity);
+                let mut s = s.into_iter();
+                for &e in &incoming {
+                    let ups: Vec<usize> = if forward(e) { vec![j] } else { (0..p[graph.edges[e].from]).collect() };
+                    for i in ups {
+                        senders[e][i][j] = Some(s.next().ok_or_else(|| missing("a sender"))?);
+                    }
+                }
+                gates.insert((v, input, j), g);
+            }
+        }
+    }
+    let counters: Vec<Vec<Arc<OperatorCounters>>> =
+        (0..n).map(|v| (0..p[v]).map(|_| Arc::default()).collect()).collect();
+    let chain_name: HashMap<usize, String> = plan
+        .chains
+        .iter()
+        .flat_map(|c| c.nodes.iter().map(move |&id| (id, c.operators.join(" -> "))))
+        .collect();
+    let mut pushes: HashMap<(usize, usize), AnyBox> = HashMap::new();
+    let mut tasks = Vec::new();
+    for u in (0..n).rev() {
+        let node = &graph.nodes[u];
+        for i in 0..p[u] {
+            let chain = chain_name.get(&u).ok_or_else(|| missing("a chain"))?;
+            let task: Arc<str> = format!("{chain} ({}/{})", i + 1, p[u]).into();
+            let mut targets = Vec::new();
+            for (e, edge) in graph.edges.iter().enumerate().filter(|(_, e)| e.from == u) {
+                if res.chained[e] {
+                    targets.push(pushes.remove(&(edge.to, i)).ok_or_else(|| missing("a chained operator"))?);
+                    continue;
+                }
+                let chans = senders[e][i].iter_mut().filter_map(Option::take).collect();
+                let spec = WriterSpec {
+                    partitioning: res.partitioning[e],
+                    key: edge.key.clone(),
+                    max_parallelism: cfg.max_parallelism,
+                    batch_size: cfg.batch_size,
+                    timeout: cfg.buffer_timeout,
+                    task: task.clone(),
+                };
+                targets.push(out_port(&node.kind).writer(spec, chans)?);
+            }
+            let outputs = out_port(&node.kind).outputs(targets)?;
+            let info = OperatorInfo {
+                name: node.name.clone(),
+                subtask: i,
+                parallelism: p[u],
+                max_parallelism: cfg.max_parallelism,
+            };
+            let ctx = BuildCtx { info: Arc::new(info), counters: counters[u][i].clone(), batch_size: cfg.batch_size };
+            let mut gate = |input| gates.remove(&(u, input, i)).ok_or_else(|| missing("an input gate"));
+            match &node.kind {
+                NodeKind::Source(f) => tasks.push((task, f.task(ctx, outputs)?)),
+                NodeKind::OneInput(f) => {
+                    let push = f.instantiate(ctx, outputs)?;
+                    if res.is_head[u] {
+                        tasks.push((task.clone(), f.task(push, gate(0)?, task)?));
+                    } else {
+                        pushes.insert((u, i), push);
+                    }
+                }
+                NodeKind::TwoInput(f) => {
+                    let gates = [gate(0)?, gate(1)?];
+                    tasks.push((task.clone(), f.task(ctx, outputs, gates, task)?));
+                }
+            }
+        }
+    }
+    Ok(Built { plan, tasks, counters })
+}
+
+/// Aborts every task when dropped, so a dropped or failed job leaves
+/// nothing running.
+struct AbortAll(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortAll {
+    fn drop(&mut self) {
+        self.0.iter().for_each(tokio::task::AbortHandle::abort);
+    }
+}
+
+/// Builds the job and runs it to the end.
+pub(crate) async fn run(graph: Graph, cfg: JobConfig) -> Result<JobResult, Error> {
+    let Built { plan, tasks, counters } = build(&graph, &cfg)?;
+    tracing::info!(tasks = plan.tasks(), channels = plan.channels(), "job started");
+    let mut running = FuturesUnordered::new();
+    let mut aborts = AbortAll(Vec::new());
+    for (name, fut) in tasks {
+        let span = tracing::info_span!("task", name = %name);
+        let handle = tokio::spawn(
+            async move {
+                tracing::debug!("task started");
+                let r = fut.await;
+                match &r {
+                    Ok(()) => tracing::debug!("task finished"),
+                    Err(e) => tracing::debug!(error = %e, "task failed"),
+                }
+                r
+            }
+            .instrument(span),
+        );
+        aborts.0.push(handle.abort_handle());
+        running.push(async move { (name, handle.await) });
+    }
+    let mut first_secondary = None;
+    let mut failure = None;
+    while let Some((name, joined)) = running.next().await {
+        let err = match joined {
+            Ok(Ok(())) => continue,
+            Ok(Err(e)) => e,
+            Err(j) if j.is_panic() => {
+                Error::Internal(format!("task '{name}' panicked: {}", super::push::panic_message(j.into_panic())))
+            }
+            Err(_) => Error::Cancelled { task: name.to_string() },
+        };
+        if failure.is_none() && first_secondary.is_none() {
+            // The first failure: cancel everything, then keep collecting to
+            // find the cause among the tasks that already ended.
+            aborts.0.iter().for_each(tokio::task::AbortHandle::abort);
+        }
+        if err.is_secondary() {
+            first_secondary.get_or_insert(err);
+        } else {
+            failure.get_or_insert(err);
+        }
+    }
+    if let Some(e) = failure.or(first_secondary) {
+        tracing::error!(error = %e, "job failed");
+        return Err(e);
+    }
+    tracing::info!("job finished");
+    let operators = graph
+        .nodes
+        .iter()
+        .zip(&counters)
+        .map(|(node, cs)| {
+            let (records_in, records_out) =
+                cs.iter().map(|c| c.get()).fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
+            OperatorStats { name: node.name.clone(), uid: node.uid.clone(), parallelism: cs.len(), records_in, records_out }
+        })
+        .collect();
+    Ok(JobResult { operators })
+}

@@ -1,0 +1,17 @@
+//! The runtime: tasks, channels, input gates, and running a job.
+//!
+//! * `channel`: bounded channels with a priority lane, one gate per task input;
+//! * `writer`: partitioning and batching towards the next task;
+//! * `push`: how batches move along a chain of operators;
+//! * `task`: the loops of source, one-input and two-input tasks;
+//! * `factory` and `job`: turning the graph into running tasks.
+
+pub(crate) mod channel;
+pub(crate) mod factory;
+pub(crate) mod job;
+pub(crate) mod metrics;
+pub(crate) mod push;
+pub(crate) mod task;
+pub(crate) mod writer;
+
+pub use metrics::{JobResult, OperatorStats};

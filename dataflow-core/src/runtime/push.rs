@@ -1,0 +1,267 @@
+//! Handing batches from one operator to the next.
+//!
+//! Inside a task, every operator instance is a [`Push`] for its input type:
+//! the task pushes a batch into the chain head, which processes it and
+//! pushes its output into the next operator (a direct call) or into a
+//! [`ChannelWriter`](super::writer::ChannelWriter) that fills the channels to
+//! the next task. Control elements take the same path, so each operator sees
+//! a watermark or the end of input after the records that came before it.
+
+use super::metrics::OperatorCounters;
+use crate::connectors::Sink;
+use crate::element::{Control, Data, Record};
+use crate::error::Error;
+use crate::operator::{BoxError, Collector, Operator, OperatorInfo};
+use async_trait::async_trait;
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+/// Something that takes batches of `T`: an operator instance, a sink, a
+/// channel writer, or several of them.
+#[async_trait]
+pub(crate) trait Push<T>: Send {
+    /// Takes the records of `batch`, leaving it empty (its allocation may be
+    /// swapped for another).
+    async fn push(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), Error>;
+    /// Takes a control element.
+    async fn control(&mut self, control: Control) -> Result<(), Error>;
+    /// Sends whatever is buffered for other tasks now.
+    async fn flush(&mut self) -> Result<(), Error>;
+}
+
+/// The downstream targets of one operator instance; a batch goes to every
+/// target (cloned for all but the last).
+pub(crate) struct Outputs<T> {
+    targets: Vec<Box<dyn Push<T>>>,
+}
+
+impl<T> Outputs<T> {
+    pub(crate) fn new(targets: Vec<Box<dyn Push<T>>>) -> Self {
+        Self { targets }
+    }
+}
+
+#[async_trait]
+impl<T: Data> Push<T> for Outputs<T> {
+    async fn push(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), Error> {
+        match self.targets.split_last_mut() {
+            None => batch.clear(),
+            Some((last, rest)) => {
+                for t in rest {
+                    t.push(&mut batch.clone()).await?;
+                }
+                last.push(batch).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn control(&mut self, control: Control) -> Result<(), Error> {
+        for t in &mut self.targets {
+            t.control(control).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        for t in &mut self.targets {
+            t.flush().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Turns a panic payload into its message.
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(p) => p.downcast_ref::<&str>().map_or_else(|| "(no message)".to_string(), |s| s.to_string()),
+    }
+}
+
+/// Runs user code, turning its error or panic into an [`Error`] that names
+/// the operator and subtask.
+pub(crate) fn guard<R>(info: &OperatorInfo, f: impl FnOnce() -> Result<R, BoxError>) -> Result<R, Error> {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(|source| failed(info, source)),
+        Err(p) => Err(panicked(info, p)),
+    }
+}
+
+/// [`guard`] for async user code.
+pub(crate) async fn guard_async<R>(
+    info: &OperatorInfo,
+    f: impl std::future::Future<Output = Result<R, BoxError>>,
+) -> Result<R, Error> {
+    match AssertUnwindSafe(f).catch_unwind().await {
+        Ok(r) => r.map_err(|source| failed(info, source)),
+        Err(p) => Err(panicked(info, p)),
+    }
+}
+
+fn failed(info: &OperatorInfo, source: BoxError) -> Error {
+    Error::OperatorFailed { operator: info.name.clone(), subtask: info.subtask, parallelism: info.parallelism, source }
+}
+
+fn panicked(info: &OperatorInfo, payload: Box<dyn std::any::Any + Send>) -> Error {
+    Error::OperatorPanicked {
+        operator: info.name.clone(),
+        subtask: info.subtask,
+        parallelism: info.parallelism,
+        message: panic_message(payload),
+    }
+}
+
+/// An [`Operator`] instance in a chain.
+pub(crate) struct OperatorDriver<O: Operator> {
+    op: O,
+    out: Collector<O::Out>,
+    next: Outputs<O::Out>,
+    info: Arc<OperatorInfo>,
+    counters: Arc<OperatorCounters>,
+}
+
+impl<O: Operator> OperatorDriver<O> {
+    pub(crate) fn open(
+        mut op: O,
+        next: Outputs<O::Out>,
+        info: Arc<OperatorInfo>,
+        counters: Arc<OperatorCounters>,
+    ) -> Result<Self, Error> {
+        guard(&info, || op.open(&info))?;
+        Ok(Self { op, out: Collector::new(), next, info, counters })
+    }
+
+    async fn emit(&mut self) -> Result<(), Error> {
+        if !self.out.buf.is_empty() {
+            self.counters.add_out(self.out.buf.len());
+            self.next.push(&mut self.out.buf).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<O: Operator> Push<O::In> for OperatorDriver<O> {
+    async fn push(&mut self, batch: &mut Vec<Record<O::In>>) -> Result<(), Error> {
+        self.counters.add_in(batch.len());
+        let (op, out) = (&mut self.op, &mut self.out);
+        guard(&self.info, || op.process_batch(batch, out))?;
+        self.emit().await
+    }
+
+    async fn control(&mut self, control: Control) -> Result<(), Error> {
+        let (op, out) = (&mut self.op, &mut self.out);
+        match control {
+            Control::Watermark(w) => guard(&self.info, || op.on_watermark(w, out))?,
+            Control::Barrier(b) => guard(&self.info, || op.snapshot(&b))?,
+            Control::EndOfInput => guard(&self.info, || op.finish(out))?,
+            Control::Status(_) => {}
+        }
+        self.emit().await?;
+        self.next.control(control).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        self.next.flush().await
+    }
+}
+
+/// A [`Sink`] instance at the end of a chain.
+pub(crate) struct SinkDriver<T, S> {
+    sink: S,
+    info: Arc<OperatorInfo>,
+    counters: Arc<OperatorCounters>,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T, S> SinkDriver<T, S> {
+    pub(crate) fn new(sink: S, info: Arc<OperatorInfo>, counters: Arc<OperatorCounters>) -> Self {
+        Self { sink, info, counters, _t: std::marker::PhantomData }
+    }
+}
+
+#[async_trait]
+impl<T: Data, S: Sink<T>> Push<T> for SinkDriver<T, S> {
+    async fn push(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), Error> {
+        self.counters.add_in(batch.len());
+        guard_async(&self.info, self.sink.write_batch(batch)).await?;
+        batch.clear();
+        Ok(())
+    }
+
+    async fn control(&mut self, control: Control) -> Result<(), Error> {
+        if control == Control::EndOfInput {
+            guard_async(&self.info, self.sink.finish()).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// A [`TwoInputOperator`](crate::TwoInputOperator) instance at the head of
+/// a two-input task.
+pub(crate) struct TwoInputDriver<O: crate::TwoInputOperator> {
+    op: O,
+    out: Collector<O::Out>,
+    next: Outputs<O::Out>,
+    info: Arc<OperatorInfo>,
+    counters: Arc<OperatorCounters>,
+}
+
+impl<O: crate::TwoInputOperator> TwoInputDriver<O> {
+    pub(crate) fn open(
+        mut op: O,
+        next: Outputs<O::Out>,
+        info: Arc<OperatorInfo>,
+        counters: Arc<OperatorCounters>,
+    ) -> Result<Self, Error> {
+        guard(&info, || op.open(&info))?;
+        Ok(Self { op, out: Collector::new(), next, info, counters })
+    }
+
+    async fn emit(&mut self) -> Result<(), Error> {
+        if !self.out.buf.is_empty() {
+            self.counters.add_out(self.out.buf.len());
+            self.next.push(&mut self.out.buf).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<O: crate::TwoInputOperator> super::task::TwoInputPush<O::In1, O::In2> for TwoInputDriver<O> {
+    async fn push1(&mut self, batch: &mut Vec<Record<O::In1>>) -> Result<(), Error> {
+        self.counters.add_in(batch.len());
+        let (op, out) = (&mut self.op, &mut self.out);
+        guard(&self.info, || batch.drain(..).try_for_each(|r| op.process1(r, out)))?;
+        self.emit().await
+    }
+
+    async fn push2(&mut self, batch: &mut Vec<Record<O::In2>>) -> Result<(), Error> {
+        self.counters.add_in(batch.len());
+        let (op, out) = (&mut self.op, &mut self.out);
+        guard(&self.info, || batch.drain(..).try_for_each(|r| op.process2(r, out)))?;
+        self.emit().await
+    }
+
+    async fn control(&mut self, control: Control) -> Result<(), Error> {
+        let (op, out) = (&mut self.op, &mut self.out);
+        match control {
+            Control::Watermark(w) => guard(&self.info, || op.on_watermark(w, out))?,
+            Control::Barrier(b) => guard(&self.info, || op.snapshot(&b))?,
+            Control::EndOfInput => guard(&self.info, || op.finish(out))?,
+            Control::Status(_) => {}
+        }
+        self.emit().await?;
+        self.next.control(control).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        self.next.flush().await
+    }
+}

@@ -1,0 +1,229 @@
+//! Task loops: a source task, a one-input task and a two-input task.
+//!
+//! A task owns a chain of operators (its head is a [`Push`]) and, unless it
+//! is a source, an input gate per input. It takes one message at a time,
+//! serving priority-lane control elements first, and turns per-channel
+//! control elements into task-level ones with [`InputControl`] (watermark
+//! minimum, idleness, barriers, end of input). Before it would wait for
+//! input it flushes its output buffers, so a quiet input never strands
+//! records downstream.
+
+use super::channel::{InputGate, Message, Received};
+use super::metrics::OperatorCounters;
+use super::push::{guard_async, Push};
+use crate::connectors::{Source, SourceContext, SourceStatus};
+use crate::element::{Control, Data};
+use crate::error::Error;
+use crate::operator::OperatorInfo;
+use crate::time::{InputWatermarks, Watermark};
+use std::sync::Arc;
+use std::task::Poll;
+
+/// Task-level view of the control elements arriving on a task's channels.
+pub(crate) struct InputControl {
+    watermarks: InputWatermarks,
+    ended: Vec<bool>,
+    live: usize,
+    barrier: Option<(u64, usize)>,
+}
+
+impl InputControl {
+    pub(crate) fn new(channels: usize) -> Self {
+        Self { watermarks: InputWatermarks::new(channels), ended: vec![false; channels], live: channels, barrier: None }
+    }
+
+    /// Whether every channel has ended.
+    pub(crate) fn finished(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Whether every channel in `range` has ended.
+    pub(crate) fn range_finished(&self, range: std::ops::Range<usize>) -> bool {
+        self.ended[range].iter().all(|&e| e)
+    }
+
+    /// Handles `control` from `channel`, appending what the task must pass on.
+    pub(crate) fn on_control(&mut self, channel: usize, control: Control, out: &mut Vec<Control>) {
+        match control {
+            Control::Watermark(w) => out.extend(self.watermarks.on_watermark(channel, w).map(Control::Watermark)),
+            Control::Status(s) => {
+                let (wm, status) = self.watermarks.on_status(channel, s);
+                out.extend(wm.map(Control::Watermark));
+                out.extend(status.map(Control::Status));
+            }
+            Control::EndOfInput => {
+                if !std::mem::replace(&mut self.ended[channel], true) {
+                    self.live -= 1;
+                    out.extend(self.watermarks.on_end_of_input(channel).map(Control::Watermark));
+                    if self.live == 0 {
+                        out.push(Control::EndOfInput);
+                    }
+                }
+            }
+            Control::Barrier(b) => {
+                // Without alignment: pass a barrier on once every live
+                // channel delivered it (at-least-once). Aligned and
+                // unaligned modes build on the priority lane.
+                let seen = match self.barrier {
+                    Some((id, n)) if id == b.id => n + 1,
+                    Some((id, _)) if id > b.id => return,
+                    _ => 1,
+                };
+                self.barrier = Some((b.id, seen));
+                if seen >= self.live {
+                    out.push(Control::Barrier(b));
+                }
+            }
+        }
+    }
+}
+
+/// Runs a source task: polls the source and pushes its batches into the chain.
+pub(crate) async fn run_source<T: Data>(
+    mut source: Box<dyn Source<T>>,
+    mut head: Box<dyn Push<T>>,
+    info: Arc<OperatorInfo>,
+    counters: Arc<OperatorCounters>,
+    batch_size: usize,
+) -> Result<(), Error> {
+    let mut ctx = SourceContext::new(batch_size);
+    loop {
+        let status = {
+            let mut poll = std::pin::pin!(guard_async(&info, source.poll_batch(&mut ctx)));
+            match futures::poll!(poll.as_mut()) {
+                Poll::Ready(r) => r?,
+                Poll::Pending => {
+                    head.flush().await?;
+                    poll.await?
+                }
+            }
+        };
+        if !ctx.records.is_empty() {
+            counters.add_out(ctx.records.len());
+            head.push(&mut ctx.records).await?;
+            if ctx.records.capacity() < batch_size {
+                ctx.records.reserve(batch_size);
+            }
+        }
+        if let Some(c) = ctx.control.take() {
+            head.control(c).await?;
+        }
+        if status == SourceStatus::Finished {
+            head.control(Control::Watermark(Watermark::MAX)).await?;
+            return head.control(Control::EndOfInput).await;
+        }
+        tokio::task::consume_budget().await;
+    }
+}
+
+async fn next_message<T: Data>(
+    gate: &mut InputGate<T>,
+    head: &mut Box<dyn Push<T>>,
+    task: &str,
+) -> Result<Received<T>, Error> {
+    let disconnected = |_| Error::Disconnected { task: task.to_string() };
+    if let Some(m) = gate.try_recv().map_err(disconnected)? {
+        return Ok(m);
+    }
+    head.flush().await?;
+    gate.recv().await.map_err(disconnected)
+}
+
+/// Runs a task whose chain head has one input.
+pub(crate) async fn run_one_input<T: Data>(
+    mut gate: InputGate<T>,
+    mut head: Box<dyn Push<T>>,
+    task: Arc<str>,
+) -> Result<(), Error> {
+    let mut input = InputControl::new(gate.channels());
+    let mut controls = Vec::new();
+    while !input.finished() {
+        match next_message(&mut gate, &mut head, &task).await? {
+            Received::Data(_, Message::Records(mut batch)) => head.push(&mut batch).await?,
+            Received::Data(ch, Message::Control(c)) | Received::Priority(ch, c) => {
+                input.on_control(ch, c, &mut controls);
+                for c in controls.drain(..) {
+                    head.control(c).await?;
+                }
+            }
+        }
+        tokio::task::consume_budget().await;
+    }
+    Ok(())
+}
+
+/// The head of a two-input task: the operator, seen from both inputs.
+#[async_trait::async_trait]
+pub(crate) trait TwoInputPush<A, B>: Send {
+    async fn push1(&mut self, batch: &mut Vec<crate::Record<A>>) -> Result<(), Error>;
+    async fn push2(&mut self, batch: &mut Vec<crate::Record<B>>) -> Result<(), Error>;
+    async fn control(&mut self, control: Control) -> Result<(), Error>;
+    async fn flush(&mut self) -> Result<(), Error>;
+}
+
+enum Either<A, B> {
+    Left(Received<A>),
+    Right(Received<B>),
+}
+
+/// Runs a task whose head has two inputs. Channels of the second input are
+/// numbered after those of the first, so one [`InputControl`] takes the
+/// watermark minimum over both inputs.
+pub(crate) async fn run_two_input<A: Data, B: Data>(
+    mut gate1: InputGate<A>,
+    mut gate2: InputGate<B>,
+    mut head: Box<dyn TwoInputPush<A, B>>,
+    task: Arc<str>,
+) -> Result<(), Error> {
+    let (n1, n2) = (gate1.channels(), gate2.channels());
+    let mut input = InputControl::new(n1 + n2);
+    let mut controls = Vec::new();
+    let disconnected = |_| Error::Disconnected { task: task.to_string() };
+    let mut prefer_first = true;
+    while !input.finished() {
+        let (open1, open2) = (!input.range_finished(0..n1), !input.range_finished(n1..n1 + n2));
+        // Alternate which input is tried first so neither starves.
+        prefer_first = !prefer_first;
+        let mut ready = None;
+        for first in [prefer_first, !prefer_first] {
+            ready = match first {
+                true if open1 => gate1.try_recv().map_err(disconnected)?.map(Either::Left),
+                false if open2 => gate2.try_recv().map_err(disconnected)?.map(Either::Right),
+                _ => None,
+            };
+            if ready.is_some() {
+                break;
+            }
+        }
+        let msg = match ready {
+            Some(m) => m,
+            None => {
+                head.flush().await?;
+                tokio::select! {
+                    r = gate1.recv(), if open1 => Either::Left(r.map_err(disconnected)?),
+                    r = gate2.recv(), if open2 => Either::Right(r.map_err(disconnected)?),
+                }
+            }
+        };
+        let control = match msg {
+            Either::Left(Received::Data(_, Message::Records(mut b))) => {
+                head.push1(&mut b).await?;
+                None
+            }
+            Either::Right(Received::Data(_, Message::Records(mut b))) => {
+                head.push2(&mut b).await?;
+                None
+            }
+            Either::Left(Received::Data(ch, Message::Control(c)) | Received::Priority(ch, c)) => Some((ch, c)),
+            Either::Right(Received::Data(ch, Message::Control(c)) | Received::Priority(ch, c)) => Some((n1 + ch, c)),
+        };
+        if let Some((ch, c)) = control {
+            input.on_control(ch, c, &mut controls);
+            for c in controls.drain(..) {
+                head.control(c).await?;
+            }
+        }
+        tokio::task::consume_budget().await;
+    }
+    Ok(())
+}

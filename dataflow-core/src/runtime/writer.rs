@@ -1,0 +1,165 @@
+//! The output of a task towards the next one: partition records over the
+//! downstream channels, buffer them into batches, and send a batch when it
+//! is full, when a control element follows, when the task would otherwise
+//! wait for input, or when the oldest buffered record is older than the
+//! buffer timeout.
+
+use super::channel::{ChannelSender, Message};
+use super::push::Push;
+use crate::element::{Control, Data, Record};
+use crate::error::Error;
+use async_trait::async_trait;
+use dataflow_state::key_group::{key_group_for_hash, operator_index_for_key_group};
+use dataflow_state::Key;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Computes, for a whole batch, which downstream subtask each record goes
+/// to. Implemented for the typed key selector given to `key_by`, so the
+/// per-record loop is compiled for the concrete key type.
+pub(crate) trait KeyRoute<T>: Send + Sync {
+    fn route(&self, batch: &[Record<T>], max_parallelism: u32, parallelism: u32, out: &mut Vec<u32>);
+}
+
+/// The [`KeyRoute`] of a key selector function.
+pub(crate) struct FnKeyRoute<F>(pub(crate) F);
+
+impl<T, K, F> KeyRoute<T> for FnKeyRoute<F>
+where
+    K: Key,
+    F: Fn(&T) -> K + Send + Sync,
+{
+    #[inline]
+    fn route(&self, batch: &[Record<T>], max_parallelism: u32, parallelism: u32, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(batch.iter().map(|r| {
+            let kg = key_group_for_hash((self.0)(&r.value).stable_hash(), max_parallelism);
+            operator_index_for_key_group(max_parallelism, parallelism, kg) as u32
+        }));
+    }
+}
+
+/// How records are spread over the channels of one edge.
+pub(crate) enum Route<T> {
+    /// Everything to the one channel.
+    Forward,
+    /// Record by record, round robin.
+    Rebalance,
+    /// Every record to every channel.
+    Broadcast,
+    /// By key group.
+    Hash { key: Arc<dyn KeyRoute<T>>, max_parallelism: u32 },
+}
+
+/// Writes one edge's records into its channels.
+pub(crate) struct ChannelWriter<T> {
+    senders: Vec<ChannelSender<T>>,
+    buffers: Vec<Vec<Record<T>>>,
+    route: Route<T>,
+    targets: Vec<u32>,
+    next: usize,
+    batch_size: usize,
+    timeout: Duration,
+    pending_since: Option<Instant>,
+    task: Arc<str>,
+}
+
+impl<T: Data> ChannelWriter<T> {
+    pub(crate) fn new(
+        senders: Vec<ChannelSender<T>>,
+        route: Route<T>,
+        batch_size: usize,
+        timeout: Duration,
+        task: Arc<str>,
+    ) -> Self {
+        let buffers = senders.iter().map(|_| Vec::new()).collect();
+        Self { senders, buffers, route, targets: Vec::new(), next: 0, batch_size, timeout, pending_since: None, task }
+    }
+
+    async fn send(&mut self, channel: usize) -> Result<(), Error> {
+        let batch = std::mem::replace(&mut self.buffers[channel], Vec::with_capacity(self.batch_size));
+        self.senders[channel]
+            .send(Message::Records(batch))
+            .await
+            .map_err(|_| Error::Disconnected { task: self.task.to_string() })
+    }
+
+    async fn send_full(&mut self) -> Result<(), Error> {
+        for ch in 0..self.buffers.len() {
+            if self.buffers[ch].len() >= self.batch_size {
+                self.send(ch).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn distribute(&mut self, batch: &mut Vec<Record<T>>) {
+        let n = self.buffers.len();
+        match &self.route {
+            Route::Forward => {
+                let buf = &mut self.buffers[0];
+                if buf.is_empty() {
+                    std::mem::swap(buf, batch);
+                } else {
+                    buf.append(batch);
+                }
+            }
+            Route::Rebalance => {
+                let mut next = self.next;
+                for r in batch.drain(..) {
+                    self.buffers[next].push(r);
+                    next = if next + 1 == n { 0 } else { next + 1 };
+                }
+                self.next = next;
+            }
+            Route::Broadcast => {
+                for buf in &mut self.buffers[1..] {
+                    buf.extend_from_slice(batch);
+                }
+                self.buffers[0].append(batch);
+            }
+            Route::Hash { key, max_parallelism } => {
+                key.route(batch, *max_parallelism, n as u32, &mut self.targets);
+                for (r, &t) in batch.drain(..).zip(&self.targets) {
+                    self.buffers[t as usize].push(r);
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl<T: Data> Push<T> for ChannelWriter<T> {
+    async fn push(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), Error> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.distribute(batch);
+        self.send_full().await?;
+        let now = Instant::now();
+        match self.pending_since {
+            None => self.pending_since = Some(now),
+            Some(since) if now.duration_since(since) >= self.timeout => self.flush().await?,
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    async fn control(&mut self, control: Control) -> Result<(), Error> {
+        self.flush().await?;
+        for s in &self.senders {
+            s.send(Message::Control(control)).await.map_err(|_| Error::Disconnected { task: self.task.to_string() })?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        for ch in 0..self.buffers.len() {
+            if !self.buffers[ch].is_empty() {
+                self.send(ch).await?;
+            }
+        }
+        self.pending_since = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,26 @@
+//! State for dataflow: keys, key groups and (as the project grows) keyed
+//! state primitives and the `StateBackend` trait.
+//!
+//! Everything that decides *where a key lives* is here, so that the
+//! partitioner of the runtime and the state backends agree by construction:
+//!
+//! * [`Key`] gives every key a canonical byte form and a stable, seed-free
+//!   hash (xxh3 over those bytes);
+//! * [`key_group`] maps a hash to a key group (`hash % max_parallelism`) and a
+//!   key group to the subtask that owns it ([`KeyGroupRange`]).
+//!
+//! ```
+//! use dataflow_state::{key_group, Key, KeyGroupRange};
+//!
+//! let kg = key_group::assign_to_key_group(&"alice".to_string(), 128);
+//! let owner = key_group::operator_index_for_key_group(128, 4, kg);
+//! assert!(KeyGroupRange::for_operator(128, 4, owner).unwrap().contains(kg));
+//! ```
+
+mod error;
+mod key;
+pub mod key_group;
+
+pub use error::StateError;
+pub use key::Key;
+pub use key_group::{KeyGroupRange, DEFAULT_MAX_PARALLELISM};
