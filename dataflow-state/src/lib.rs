@@ -13,7 +13,7 @@
 //! use dataflow_state::{key_group, Key, KeyGroupRange};
 //!
 //! let kg = key_group::assign_to_key_group(&"alice".to_string(), 128);
-//! let owner = key_group::operator_index_for_key_group(128, 4, kg);
+//! let owner = key_group::operator_index_for_key_group(128, 4, kg) as u32;
 //! assert!(KeyGroupRange::for_operator(128, 4, owner).unwrap().contains(kg));
 //! ```
 

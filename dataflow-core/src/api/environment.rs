@@ -32,7 +32,10 @@ struct Inner {
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let env = StreamEnvironment::new().with_parallelism(2);
 /// let out = env
-///     .from_parallel_iter(|info| (0..100u64).filter(move |x| *x as usize % info.parallelism == info.subtask))
+///     .from_parallel_iter(|info| {
+///         let (p, i) = (info.parallelism as u64, info.subtask as u64);
+///         (0..100u64).filter(move |x| x % p == i)
+///     })
 ///     .map(|x| x * 2)
 ///     .collect();
 /// let result = env.execute().await.unwrap();
@@ -314,7 +317,9 @@ impl StreamEnvironment {
     /// Runs the job on the current tokio runtime until every source is
     /// exhausted and everything downstream has finished. Returns the
     /// per-operator record counts, or the first failure (which cancels every
-    /// task). A job runs once; dropping this future cancels it.
+    /// task). A job runs once: the graph is taken when
+    /// this is called and the returned future owns everything it needs, so
+    /// it can be spawned. Dropping the future cancels the job.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -324,17 +329,21 @@ impl StreamEnvironment {
     /// assert!(env.execute().await.is_err()); // already ran
     /// # });
     /// ```
-    pub async fn execute(&self) -> Result<JobResult, Error> {
-        let (graph, config) = {
+    pub fn execute(&self) -> impl std::future::Future<Output = Result<JobResult, Error>> + Send + 'static {
+        let taken = {
             let mut inner = self.lock();
             if std::mem::replace(&mut inner.executed, true) {
-                return Err(Error::InvalidGraph("this environment's job was already executed".into()));
+                Err(Error::InvalidGraph("this environment's job was already executed".into()))
+            } else {
+                Ok((std::mem::take(&mut inner.graph), inner.config.clone()))
             }
-            (std::mem::take(&mut inner.graph), inner.config.clone())
         };
-        if graph.nodes.is_empty() {
-            return Err(Error::InvalidGraph("the job has no operators".into()));
+        async move {
+            let (graph, config) = taken?;
+            if graph.nodes.is_empty() {
+                return Err(Error::InvalidGraph("the job has no operators".into()));
+            }
+            job::run(graph, config).await
         }
-        job::run(graph, config).await
     }
 }

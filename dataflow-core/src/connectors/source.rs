@@ -94,7 +94,7 @@ pub enum SourceStatus {
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let env = StreamEnvironment::new();
-/// let out = env.add_source("countdown", 1, |_| Countdown(3)).collect();
+/// let out = env.add_source("countdown", |_| Countdown(3)).set_parallelism(1).collect();
 /// env.execute().await.unwrap();
 /// assert_eq!(out.take(), [3, 2, 1]);
 /// # });

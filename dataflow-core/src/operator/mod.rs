@@ -129,7 +129,7 @@ impl<T> Collector<T> {
 /// }
 ///
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let env = StreamEnvironment::new();
+/// let env = StreamEnvironment::new().with_parallelism(1);
 /// let out = env.from_iter(vec!["a".to_string(), "b".into()])
 ///     .transform("numbered", Numbered::default())
 ///     .collect();
@@ -208,7 +208,7 @@ pub trait Operator: Send + 'static {
 /// let env = StreamEnvironment::new();
 /// let a = env.from_iter(vec![7u32]);
 /// let b = env.from_iter(vec!["x".to_string()]);
-/// let out = a.connect(b).transform("tag", Tag).collect();
+/// let out = a.connect(&b).transform("tag", Tag).collect();
 /// env.execute().await.unwrap();
 /// let mut v = out.take();
 /// v.sort();

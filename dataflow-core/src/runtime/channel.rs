@@ -207,33 +207,33 @@ mod tests {
 
     #[tokio::test]
     async fn full_channel_blocks_only_its_sender() {
-        let (senders, mut gate) = gate::<u32>(2, 1);
+        let (senders, mut g) = gate::<u32>(2, 1);
         senders[0].send(batch(1)).await.unwrap();
         // Channel 0 is full: a second send must wait.
         let mut blocked = Box::pin(senders[0].send(batch(1)));
         assert!(futures::poll!(blocked.as_mut()).is_pending());
         // Channel 1 is independent.
         senders[1].send(batch(1)).await.unwrap();
-        assert!(matches!(gate.try_recv(), Ok(Some(Received::Data(0, _)))));
+        assert!(matches!(g.try_recv(), Ok(Some(Received::Data(0, _)))));
         assert!(futures::poll!(blocked.as_mut()).is_ready());
     }
 
     #[tokio::test]
     async fn priority_lane_overtakes_queued_data() {
-        let (senders, mut gate) = gate::<u32>(1, 4);
+        let (senders, mut g) = gate::<u32>(1, 4);
         senders[0].send(batch(2)).await.unwrap();
         senders[0].send_priority(Control::EndOfInput).unwrap();
-        assert!(matches!(gate.recv().await, Ok(Received::Priority(0, Control::EndOfInput))));
-        assert!(matches!(gate.recv().await, Ok(Received::Data(0, Message::Records(_)))));
+        assert!(matches!(g.recv().await, Ok(Received::Priority(0, Control::EndOfInput))));
+        assert!(matches!(g.recv().await, Ok(Received::Data(0, Message::Records(_)))));
     }
 
     #[tokio::test]
     async fn dropping_either_side_disconnects() {
-        let (senders, mut gate) = gate::<u32>(1, 1);
+        let (senders, mut g) = gate::<u32>(1, 1);
         drop(senders);
-        assert_eq!(gate.recv().await.err(), Some(Disconnected));
-        let (senders, gate) = gate::<u32>(1, 1);
-        drop(gate);
+        assert_eq!(g.recv().await.err(), Some(Disconnected));
+        let (senders, g) = gate::<u32>(1, 1);
+        drop(g);
         assert_eq!(senders[0].send(batch(1)).await, Err(Disconnected));
     }
 }
