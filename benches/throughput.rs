@@ -1,1 +1,128 @@
-fn main() {}
+//! Throughput of dataflow against timely-dataflow and a hand-written loop,
+//! side by side in one run, over 10M small records:
+//!
+//! * `chain`: source → map → filter → sink (sum of a field);
+//! * `keyed`: source → key_by → rolling sum per key (10k keys) → sink (count).
+//!
+//! Each at parallelism (timely: workers) 1 and 2. The loop is single-threaded
+//! and is the ceiling. Run with `cargo bench --bench throughput`; print the
+//! ratios afterwards with `python3 benches/ratios.py`.
+
+mod timely_impl;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use dataflow_core::connectors::Sink;
+use dataflow_core::{BoxError, Record, StreamEnvironment};
+use rustc_hash::FxHashMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use timely_impl::{gen_event, keep_event, map_event, share, timely_chain, timely_keyed, Event};
+
+const N: u64 = 10_000_000;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("tokio runtime")
+}
+
+/// Sums a `u64` view of every record per subtask; adds it to `total` at the end.
+struct SumSink<T, F> {
+    acc: u64,
+    total: Arc<AtomicU64>,
+    f: F,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+#[async_trait::async_trait]
+impl<T: Send + 'static, F: Fn(&T) -> u64 + Send + 'static> Sink<T> for SumSink<T, F> {
+    async fn write_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), BoxError> {
+        self.acc = self.acc.wrapping_add(batch.iter().map(|r| (self.f)(&r.value)).fold(0u64, u64::wrapping_add));
+        batch.clear();
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<(), BoxError> {
+        self.total.fetch_add(self.acc, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+fn sum_sink<T, F: Fn(&T) -> u64 + Clone>(
+    total: Arc<AtomicU64>,
+    f: F,
+) -> impl Fn(&dataflow_core::OperatorInfo) -> SumSink<T, F> {
+    move |_| SumSink { acc: 0, total: total.clone(), f: f.clone(), _t: std::marker::PhantomData }
+}
+
+fn source(env: &StreamEnvironment, n: u64) -> dataflow_core::Stream<Event> {
+    env.from_parallel_iter(move |info| share(info.subtask, info.parallelism, n).map(gen_event))
+}
+
+fn ours_chain(rt: &tokio::runtime::Runtime, p: usize, n: u64) -> u64 {
+    let env = StreamEnvironment::new().with_parallelism(p).with_batch_size(std::env::var("BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(1024));
+    let total = Arc::new(AtomicU64::new(0));
+    source(&env, n).map(map_event).filter(keep_event).sink("sum", sum_sink(total.clone(), |e: &Event| u64::from(e.value)));
+    rt.block_on(env.execute()).expect("job");
+    total.load(Ordering::Relaxed)
+}
+
+fn ours_keyed(rt: &tokio::runtime::Runtime, p: usize, n: u64) -> u64 {
+    let env = StreamEnvironment::new().with_parallelism(p).with_batch_size(std::env::var("BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(1024));
+    let count = Arc::new(AtomicU64::new(0));
+    source(&env, n)
+        .key_by(|e: &Event| e.key)
+        .sum(|e: &Event| u64::from(e.value))
+        .sink("count", sum_sink(count.clone(), |_: &(u32, u64)| 1));
+    rt.block_on(env.execute()).expect("job");
+    count.load(Ordering::Relaxed)
+}
+
+fn loop_chain(n: u64) -> u64 {
+    (0..black_box(n)).map(gen_event).map(map_event).filter(keep_event).map(|e| u64::from(e.value)).sum()
+}
+
+fn loop_keyed(n: u64) -> u64 {
+    let mut totals: FxHashMap<u32, u64> = FxHashMap::default();
+    let (mut count, mut checksum) = (0u64, 0u64);
+    for e in (0..black_box(n)).map(gen_event) {
+        let t = totals.entry(e.key).or_insert(0);
+        *t += u64::from(e.value);
+        count += 1;
+        checksum = checksum.wrapping_add(*t);
+    }
+    black_box(checksum);
+    count
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = runtime();
+    // Every contender must compute the same answer.
+    let (chain_ref, keyed_ref) = (loop_chain(N), loop_keyed(N));
+    for p in [1, 2] {
+        assert_eq!(ours_chain(&rt, p, N), chain_ref);
+        assert_eq!(timely_chain(p, N), chain_ref);
+        assert_eq!(ours_keyed(&rt, p, N), keyed_ref);
+        assert_eq!(timely_keyed(p, N), keyed_ref);
+    }
+
+    let mut g = c.benchmark_group("chain");
+    g.throughput(Throughput::Elements(N)).sample_size(10);
+    g.bench_function("loop", |b| b.iter(|| loop_chain(N)));
+    for p in [1, 2] {
+        g.bench_with_input(BenchmarkId::new("dataflow", p), &p, |b, &p| b.iter(|| ours_chain(&rt, p, N)));
+        g.bench_with_input(BenchmarkId::new("timely", p), &p, |b, &p| b.iter(|| timely_chain(p, N)));
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("keyed");
+    g.throughput(Throughput::Elements(N)).sample_size(10);
+    g.bench_function("loop", |b| b.iter(|| loop_keyed(N)));
+    for p in [1, 2] {
+        g.bench_with_input(BenchmarkId::new("dataflow", p), &p, |b, &p| b.iter(|| ours_keyed(&rt, p, N)));
+        g.bench_with_input(BenchmarkId::new("timely", p), &p, |b, &p| b.iter(|| timely_keyed(p, N)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -140,6 +140,8 @@ pub(crate) fn resolve(graph: &Graph, default_parallelism: usize, max_parallelism
                     graph.nodes[e.from].name, graph.nodes[e.to].name
                 )));
             }
+            // One subtask to one subtask: every partitioning is the identity.
+            _ if pu == 1 && pd == 1 => Partitioning::Forward,
             Some(p) => p,
             None if pu == pd => Partitioning::Forward,
             None => Partitioning::Rebalance,

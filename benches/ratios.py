@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""Prints records/s and the ratios ours/timely and ours/loop from the last
+`cargo bench --bench throughput` run (criterion's estimates.json files)."""
+import json, os, sys
+
+root = os.path.join(os.path.dirname(__file__), "..", "target", "criterion")
+N = 10_000_000
+
+def mean(group, bench):
+    path = os.path.join(root, group, *bench.split("/"), "new", "estimates.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)["mean"]["point_estimate"] / 1e9  # seconds
+
+for group in ("chain", "keyed"):
+    loop = mean(group, "loop")
+    print(f"{group}: loop {N / loop / 1e6:8.1f} M records/s" if loop else f"{group}: no loop result")
+    for p in (1, 2):
+        ours, timely = mean(group, f"dataflow/{p}"), mean(group, f"timely/{p}")
+        if ours is None or timely is None:
+            continue
+        line = f"  p={p}: dataflow {N / ours / 1e6:8.1f} M/s  timely {N / timely / 1e6:8.1f} M/s  ours/timely {timely / ours:5.2f}"
+        if loop:
+            line += f"  ours/loop {loop / ours:5.2f}"
+        print(line)
+sys.exit(0)
