@@ -12,7 +12,7 @@ mod timely_impl;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use dataflow_core::connectors::Sink;
-use dataflow_core::{BoxError, Record, StreamEnvironment};
+use dataflow_core::{Batch, BoxError, StreamEnvironment};
 use rustc_hash::FxHashMap;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,8 +35,8 @@ struct SumSink<T, F> {
 
 #[async_trait::async_trait]
 impl<T: Send + 'static, F: Fn(&T) -> u64 + Send + 'static> Sink<T> for SumSink<T, F> {
-    async fn write_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), BoxError> {
-        self.acc = self.acc.wrapping_add(batch.iter().map(|r| (self.f)(&r.value)).fold(0u64, u64::wrapping_add));
+    async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError> {
+        self.acc = self.acc.wrapping_add(batch.values().iter().map(&self.f).fold(0u64, u64::wrapping_add));
         batch.clear();
         Ok(())
     }

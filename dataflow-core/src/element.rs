@@ -2,7 +2,7 @@
 //!
 //! A channel carries [`StreamElement`]s: records, watermarks, checkpoint
 //! barriers, stream-status changes and the end of input. On the wire the
-//! runtime groups consecutive records into batches (a `Vec<Record<T>>`), so
+//! runtime groups consecutive records into a [`Batch`](crate::Batch), so
 //! a channel operation or a future is paid per batch and a record costs a
 //! function call; control elements ([`Control`]) travel on their own, and
 //! every batch is flushed before one is sent.
@@ -10,7 +10,7 @@
 use crate::checkpoint::CheckpointBarrier;
 use crate::time::{Timestamp, Watermark};
 
-const NO_TIMESTAMP: Timestamp = Timestamp::MIN;
+pub(crate) const NO_TIMESTAMP: Timestamp = Timestamp::MIN;
 
 /// A value with an optional event timestamp (milliseconds since the epoch).
 ///

@@ -35,6 +35,7 @@
 //! * [`connectors`]: sources and sinks.
 
 pub mod api;
+mod batch;
 pub mod checkpoint;
 pub mod connectors;
 mod element;
@@ -45,6 +46,7 @@ mod runtime;
 pub mod time;
 pub mod window;
 
+pub use batch::{Batch, Drain as BatchDrain};
 pub use api::{ConnectedStreams, KeyedStream, SinkNode, Stream, StreamEnvironment};
 pub use element::{Control, Data, Record, StreamElement, StreamStatus};
 pub use error::{Error, Result};

@@ -4,7 +4,7 @@
 //! not timed.
 
 use dataflow_core::connectors::Sink;
-use dataflow_core::{BoxError, Record, StreamEnvironment};
+use dataflow_core::{Batch, BoxError, StreamEnvironment};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -21,8 +21,8 @@ struct SlowSink {
 
 #[async_trait::async_trait]
 impl Sink<u64> for SlowSink {
-    async fn write_batch(&mut self, batch: &mut Vec<Record<u64>>) -> Result<(), BoxError> {
-        for _ in batch.drain(..) {
+    async fn write_batch(&mut self, batch: &mut Batch<u64>) -> Result<(), BoxError> {
+        for _ in batch.drain_values() {
             // A slow consumer: give the sources every chance to run ahead.
             tokio::task::yield_now().await;
             let in_flight = self.emitted.load(Ordering::SeqCst) - self.consumed.load(Ordering::SeqCst);

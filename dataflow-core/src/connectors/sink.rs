@@ -1,7 +1,8 @@
 //! Sinks: the [`Sink`] trait and the built-in collect, channel, callback
 //! and file sinks.
 
-use crate::element::{Data, Record};
+use crate::batch::Batch;
+use crate::element::Data;
 use crate::operator::BoxError;
 use async_trait::async_trait;
 use std::io::Write;
@@ -11,15 +12,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// The end of a stream, one instance per parallel subtask.
 ///
 /// ```
-/// use dataflow_core::{connectors::Sink, BoxError, Record, StreamEnvironment};
+/// use dataflow_core::{connectors::Sink, Batch, BoxError, StreamEnvironment};
 /// use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
 ///
 /// struct Sum { local: u64, total: Arc<AtomicU64> }
 ///
 /// #[async_trait::async_trait]
 /// impl Sink<u64> for Sum {
-///     async fn write_batch(&mut self, batch: &mut Vec<Record<u64>>) -> Result<(), BoxError> {
-///         self.local += batch.drain(..).map(|r| r.value).sum::<u64>();
+///     async fn write_batch(&mut self, batch: &mut Batch<u64>) -> Result<(), BoxError> {
+///         self.local += batch.drain_values().sum::<u64>();
 ///         Ok(())
 ///     }
 ///     async fn finish(&mut self) -> Result<(), BoxError> {
@@ -40,7 +41,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 #[async_trait]
 pub trait Sink<T>: Send + 'static {
     /// Writes a batch, leaving it empty.
-    async fn write_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), BoxError>;
+    async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError>;
 
     /// The input ended: flush and close.
     async fn finish(&mut self) -> Result<(), BoxError> {
@@ -112,9 +113,9 @@ pub struct CollectSink<T> {
 
 #[async_trait]
 impl<T: Data> Sink<T> for CollectSink<T> {
-    async fn write_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), BoxError> {
+    async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError> {
         let mut v = self.handle.values.lock().unwrap_or_else(PoisonError::into_inner);
-        v.extend(batch.drain(..).map(|r| r.value));
+        v.extend(batch.drain_values());
         Ok(())
     }
 }
@@ -149,9 +150,9 @@ impl<T> ChannelSink<T> {
 
 #[async_trait]
 impl<T: Data> Sink<T> for ChannelSink<T> {
-    async fn write_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), BoxError> {
-        for r in batch.drain(..) {
-            self.tx.send(r.value).await.map_err(|_| "the receiving end of the sink channel was dropped")?;
+    async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError> {
+        for v in batch.drain_values() {
+            self.tx.send(v).await.map_err(|_| "the receiving end of the sink channel was dropped")?;
         }
         Ok(())
     }
@@ -184,9 +185,9 @@ impl<F> CallbackSink<F> {
 
 #[async_trait]
 impl<T: Data, F: FnMut(T) + Send + 'static> Sink<T> for CallbackSink<F> {
-    async fn write_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), BoxError> {
-        for r in batch.drain(..) {
-            (self.f)(r.value);
+    async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError> {
+        for v in batch.drain_values() {
+            (self.f)(v);
         }
         Ok(())
     }
@@ -231,11 +232,11 @@ impl FileSink {
 
 #[async_trait]
 impl<T: Data + std::fmt::Display> Sink<T> for FileSink {
-    async fn write_batch(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), BoxError> {
+    async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError> {
         let path = self.path.clone();
         let w = self.writer()?;
-        for r in batch.drain(..) {
-            writeln!(w, "{}", r.value).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        for v in batch.drain_values() {
+            writeln!(w, "{v}").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! Sources: the [`Source`] trait and the built-in iterator, element and
 //! async-stream sources.
 
-use crate::element::{Control, Data, Record, StreamElement};
+use crate::batch::Batch;
+use crate::element::{Control, Data, StreamElement};
 use crate::operator::BoxError;
 use async_trait::async_trait;
 use futures::{FutureExt, StreamExt};
@@ -17,7 +18,7 @@ use futures::{FutureExt, StreamExt};
 /// ```
 #[derive(Debug)]
 pub struct SourceContext<T> {
-    pub(crate) records: Vec<Record<T>>,
+    pub(crate) records: Batch<T>,
     pub(crate) control: Option<Control>,
     batch_size: usize,
 }
@@ -25,13 +26,13 @@ pub struct SourceContext<T> {
 impl<T> SourceContext<T> {
     /// A context whose batches hold up to `batch_size` records.
     pub fn new(batch_size: usize) -> Self {
-        Self { records: Vec::with_capacity(batch_size), control: None, batch_size }
+        Self { records: Batch::with_capacity(batch_size), control: None, batch_size }
     }
 
     /// Emits a value with an optional event timestamp.
     #[inline]
     pub fn collect(&mut self, value: T, timestamp: Option<i64>) {
-        self.records.push(Record::with_optional_timestamp(value, timestamp));
+        self.records.push_with(value, timestamp);
     }
 
     /// Emits a control element after the records collected so far; the
@@ -136,7 +137,7 @@ where
     async fn poll_batch(&mut self, ctx: &mut SourceContext<I::Item>) -> Result<SourceStatus, BoxError> {
         let n = ctx.remaining();
         let before = ctx.records.len();
-        ctx.records.extend(self.iter.by_ref().take(n).map(Record::new));
+        ctx.records.extend_values(self.iter.by_ref().take(n));
         Ok(if ctx.records.len() - before < n { SourceStatus::Finished } else { SourceStatus::More })
     }
 }

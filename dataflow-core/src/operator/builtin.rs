@@ -3,6 +3,7 @@
 //! can tighten.
 
 use super::{BoxError, Collector, Operator, TwoInputOperator};
+use crate::batch::Batch;
 use crate::element::{Data, Record};
 use std::marker::PhantomData;
 
@@ -44,9 +45,8 @@ impl<I: Data, O: Data, F: FnMut(I) -> O + Send + 'static> Operator for Map<I, O,
     }
 
     #[inline]
-    fn process_batch(&mut self, batch: &mut Vec<Record<I>>, out: &mut Collector<O>) -> Result<(), BoxError> {
-        let f = &mut self.f;
-        out.buf.extend(batch.drain(..).map(|r| r.map(&mut *f)));
+    fn process_batch(&mut self, batch: &mut Batch<I>, out: &mut Collector<O>) -> Result<(), BoxError> {
+        batch.map_into(&mut out.batch, &mut self.f);
         Ok(())
     }
 }
@@ -91,9 +91,9 @@ impl<T: Data, F: FnMut(&T) -> bool + Send + 'static> Operator for Filter<T, F> {
     }
 
     #[inline]
-    fn process_batch(&mut self, batch: &mut Vec<Record<T>>, out: &mut Collector<T>) -> Result<(), BoxError> {
-        let f = &mut self.f;
-        out.buf.extend(batch.drain(..).filter(|r| f(&r.value)));
+    fn process_batch(&mut self, batch: &mut Batch<T>, out: &mut Collector<T>) -> Result<(), BoxError> {
+        batch.retain(&mut self.f);
+        out.batch.append(batch);
         Ok(())
     }
 }

@@ -24,6 +24,7 @@ pub use builtin::{CoFlatMap, CoMap, Filter, FlatMap, Inspect, Map};
 pub use keyed::{KeySelector, KeyedFold, KeyedReduce};
 
 use crate::checkpoint::CheckpointBarrier;
+use crate::batch::Batch;
 use crate::element::{Data, Record};
 use crate::time::{Timestamp, Watermark};
 
@@ -65,7 +66,7 @@ impl std::fmt::Display for OperatorInfo {
 /// ```
 #[derive(Debug)]
 pub struct Collector<T> {
-    pub(crate) buf: Vec<Record<T>>,
+    pub(crate) batch: Batch<T>,
 }
 
 impl<T> Default for Collector<T> {
@@ -77,35 +78,46 @@ impl<T> Default for Collector<T> {
 impl<T> Collector<T> {
     /// An empty collector.
     pub fn new() -> Self {
-        Self { buf: Vec::new() }
+        Self { batch: Batch::new() }
     }
 
     /// Emits a record.
     #[inline]
     pub fn collect(&mut self, record: Record<T>) {
-        self.buf.push(record);
+        self.batch.push(record);
     }
 
     /// Emits a value with an optional timestamp.
     #[inline]
     pub fn collect_value(&mut self, value: T, timestamp: Option<Timestamp>) {
-        self.buf.push(Record::with_optional_timestamp(value, timestamp));
+        self.batch.push_with(value, timestamp);
     }
 
     /// Emits every record of an iterator.
     #[inline]
     pub fn extend(&mut self, records: impl IntoIterator<Item = Record<T>>) {
-        self.buf.extend(records);
+        records.into_iter().for_each(|r| self.batch.push(r));
     }
 
     /// How many records were emitted and not yet handed on.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.batch.len()
     }
 
     /// Whether nothing is waiting to be handed on.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.batch.is_empty()
+    }
+
+    /// The batch being filled, for operators that work on whole batches.
+    ///
+    /// ```
+    /// let mut out = dataflow_core::Collector::new();
+    /// out.batch_mut().extend_values([1, 2]);
+    /// assert_eq!(out.len(), 2);
+    /// ```
+    pub fn batch_mut(&mut self) -> &mut Batch<T> {
+        &mut self.batch
     }
 }
 
@@ -155,10 +167,10 @@ pub trait Operator: Send + 'static {
     /// a whole batch can be handled faster than record by record.
     fn process_batch(
         &mut self,
-        batch: &mut Vec<Record<Self::In>>,
+        batch: &mut Batch<Self::In>,
         out: &mut Collector<Self::Out>,
     ) -> Result<(), BoxError> {
-        for r in batch.drain(..) {
+        for r in batch.drain() {
             self.process(r, out)?;
         }
         Ok(())

@@ -13,7 +13,8 @@
 //! queued ahead of it (unaligned checkpoints), and the receiver always
 //! serves that lane first.
 
-use crate::element::{Control, Record};
+use crate::batch::Batch;
+use crate::element::Control;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::Notify;
@@ -22,7 +23,7 @@ use tokio::sync::Notify;
 #[derive(Debug)]
 pub(crate) enum Message<T> {
     /// A batch of records.
-    Records(Vec<Record<T>>),
+    Records(Batch<T>),
     /// One control element.
     Control(Control),
 }
@@ -202,7 +203,7 @@ mod tests {
     use super::*;
 
     fn batch(n: u32) -> Message<u32> {
-        Message::Records((0..n).map(Record::new).collect())
+        Message::Records(Batch::from((0..n).collect::<Vec<_>>()))
     }
 
     #[tokio::test]

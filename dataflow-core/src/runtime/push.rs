@@ -9,7 +9,8 @@
 
 use super::metrics::OperatorCounters;
 use crate::connectors::Sink;
-use crate::element::{Control, Data, Record};
+use crate::batch::Batch;
+use crate::element::{Control, Data};
 use crate::error::Error;
 use crate::operator::{BoxError, Collector, Operator, OperatorInfo};
 use async_trait::async_trait;
@@ -23,7 +24,7 @@ use std::sync::Arc;
 pub(crate) trait Push<T>: Send {
     /// Takes the records of `batch`, leaving it empty (its allocation may be
     /// swapped for another).
-    async fn push(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), Error>;
+    async fn push(&mut self, batch: &mut Batch<T>) -> Result<(), Error>;
     /// Takes a control element.
     async fn control(&mut self, control: Control) -> Result<(), Error>;
     /// Sends whatever is buffered for other tasks now.
@@ -44,7 +45,7 @@ impl<T> Outputs<T> {
 
 #[async_trait]
 impl<T: Data> Push<T> for Outputs<T> {
-    async fn push(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), Error> {
+    async fn push(&mut self, batch: &mut Batch<T>) -> Result<(), Error> {
         match self.targets.split_last_mut() {
             None => batch.clear(),
             Some((last, rest)) => {
@@ -134,9 +135,9 @@ impl<O: Operator> OperatorDriver<O> {
     }
 
     async fn emit(&mut self) -> Result<(), Error> {
-        if !self.out.buf.is_empty() {
-            self.counters.add_out(self.out.buf.len());
-            self.next.push(&mut self.out.buf).await?;
+        if !self.out.batch.is_empty() {
+            self.counters.add_out(self.out.batch.len());
+            self.next.push(&mut self.out.batch).await?;
         }
         Ok(())
     }
@@ -144,7 +145,7 @@ impl<O: Operator> OperatorDriver<O> {
 
 #[async_trait]
 impl<O: Operator> Push<O::In> for OperatorDriver<O> {
-    async fn push(&mut self, batch: &mut Vec<Record<O::In>>) -> Result<(), Error> {
+    async fn push(&mut self, batch: &mut Batch<O::In>) -> Result<(), Error> {
         self.counters.add_in(batch.len());
         let (op, out) = (&mut self.op, &mut self.out);
         guard(&self.info, || op.process_batch(batch, out))?;
@@ -184,7 +185,7 @@ impl<T, S> SinkDriver<T, S> {
 
 #[async_trait]
 impl<T: Data, S: Sink<T>> Push<T> for SinkDriver<T, S> {
-    async fn push(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), Error> {
+    async fn push(&mut self, batch: &mut Batch<T>) -> Result<(), Error> {
         self.counters.add_in(batch.len());
         guard_async(&self.info, self.sink.write_batch(batch)).await?;
         batch.clear();
@@ -225,9 +226,9 @@ impl<O: crate::TwoInputOperator> TwoInputDriver<O> {
     }
 
     async fn emit(&mut self) -> Result<(), Error> {
-        if !self.out.buf.is_empty() {
-            self.counters.add_out(self.out.buf.len());
-            self.next.push(&mut self.out.buf).await?;
+        if !self.out.batch.is_empty() {
+            self.counters.add_out(self.out.batch.len());
+            self.next.push(&mut self.out.batch).await?;
         }
         Ok(())
     }
@@ -235,17 +236,17 @@ impl<O: crate::TwoInputOperator> TwoInputDriver<O> {
 
 #[async_trait]
 impl<O: crate::TwoInputOperator> super::task::TwoInputPush<O::In1, O::In2> for TwoInputDriver<O> {
-    async fn push1(&mut self, batch: &mut Vec<Record<O::In1>>) -> Result<(), Error> {
+    async fn push1(&mut self, batch: &mut Batch<O::In1>) -> Result<(), Error> {
         self.counters.add_in(batch.len());
         let (op, out) = (&mut self.op, &mut self.out);
-        guard(&self.info, || batch.drain(..).try_for_each(|r| op.process1(r, out)))?;
+        guard(&self.info, || batch.drain().try_for_each(|r| op.process1(r, out)))?;
         self.emit().await
     }
 
-    async fn push2(&mut self, batch: &mut Vec<Record<O::In2>>) -> Result<(), Error> {
+    async fn push2(&mut self, batch: &mut Batch<O::In2>) -> Result<(), Error> {
         self.counters.add_in(batch.len());
         let (op, out) = (&mut self.op, &mut self.out);
-        guard(&self.info, || batch.drain(..).try_for_each(|r| op.process2(r, out)))?;
+        guard(&self.info, || batch.drain().try_for_each(|r| op.process2(r, out)))?;
         self.emit().await
     }
 

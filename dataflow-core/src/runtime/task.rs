@@ -155,8 +155,8 @@ pub(crate) async fn run_one_input<T: Data>(
 /// The head of a two-input task: the operator, seen from both inputs.
 #[async_trait::async_trait]
 pub(crate) trait TwoInputPush<A, B>: Send {
-    async fn push1(&mut self, batch: &mut Vec<crate::Record<A>>) -> Result<(), Error>;
-    async fn push2(&mut self, batch: &mut Vec<crate::Record<B>>) -> Result<(), Error>;
+    async fn push1(&mut self, batch: &mut crate::Batch<A>) -> Result<(), Error>;
+    async fn push2(&mut self, batch: &mut crate::Batch<B>) -> Result<(), Error>;
     async fn control(&mut self, control: Control) -> Result<(), Error>;
     async fn flush(&mut self) -> Result<(), Error>;
 }

@@ -6,7 +6,8 @@
 
 use super::channel::{ChannelSender, Message};
 use super::push::Push;
-use crate::element::{Control, Data, Record};
+use crate::batch::Batch;
+use crate::element::{Control, Data};
 use crate::error::Error;
 use async_trait::async_trait;
 use dataflow_state::key_group::{key_group_for_hash, operator_index_for_key_group};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 /// to. Implemented for the typed key selector given to `key_by`, so the
 /// per-record loop is compiled for the concrete key type.
 pub(crate) trait KeyRoute<T>: Send + Sync {
-    fn route(&self, batch: &[Record<T>], max_parallelism: u32, parallelism: u32, out: &mut Vec<u32>);
+    fn route(&self, values: &[T], max_parallelism: u32, parallelism: u32, out: &mut Vec<u32>);
 }
 
 /// The [`KeyRoute`] of a key selector function.
@@ -30,10 +31,10 @@ where
     F: Fn(&T) -> K + Send + Sync,
 {
     #[inline]
-    fn route(&self, batch: &[Record<T>], max_parallelism: u32, parallelism: u32, out: &mut Vec<u32>) {
+    fn route(&self, values: &[T], max_parallelism: u32, parallelism: u32, out: &mut Vec<u32>) {
         out.clear();
-        out.extend(batch.iter().map(|r| {
-            let kg = key_group_for_hash((self.0)(&r.value).stable_hash(), max_parallelism);
+        out.extend(values.iter().map(|v| {
+            let kg = key_group_for_hash((self.0)(v).stable_hash(), max_parallelism);
             operator_index_for_key_group(max_parallelism, parallelism, kg) as u32
         }));
     }
@@ -54,7 +55,7 @@ pub(crate) enum Route<T> {
 /// Writes one edge's records into its channels.
 pub(crate) struct ChannelWriter<T> {
     senders: Vec<ChannelSender<T>>,
-    buffers: Vec<Vec<Record<T>>>,
+    buffers: Vec<Batch<T>>,
     route: Route<T>,
     targets: Vec<u32>,
     next: usize,
@@ -72,12 +73,12 @@ impl<T: Data> ChannelWriter<T> {
         timeout: Duration,
         task: Arc<str>,
     ) -> Self {
-        let buffers = senders.iter().map(|_| Vec::new()).collect();
+        let buffers = senders.iter().map(|_| Batch::new()).collect();
         Self { senders, buffers, route, targets: Vec::new(), next: 0, batch_size, timeout, pending_since: None, task }
     }
 
     async fn send(&mut self, channel: usize) -> Result<(), Error> {
-        let batch = std::mem::replace(&mut self.buffers[channel], Vec::with_capacity(self.batch_size));
+        let batch = std::mem::replace(&mut self.buffers[channel], Batch::with_capacity(self.batch_size));
         self.senders[channel]
             .send(Message::Records(batch))
             .await
@@ -93,20 +94,13 @@ impl<T: Data> ChannelWriter<T> {
         Ok(())
     }
 
-    fn distribute(&mut self, batch: &mut Vec<Record<T>>) {
+    fn distribute(&mut self, batch: &mut Batch<T>) {
         let n = self.buffers.len();
         match &self.route {
-            Route::Forward => {
-                let buf = &mut self.buffers[0];
-                if buf.is_empty() {
-                    std::mem::swap(buf, batch);
-                } else {
-                    buf.append(batch);
-                }
-            }
+            Route::Forward => self.buffers[0].append(batch),
             Route::Rebalance => {
                 let mut next = self.next;
-                for r in batch.drain(..) {
+                for r in batch.drain() {
                     self.buffers[next].push(r);
                     next = if next + 1 == n { 0 } else { next + 1 };
                 }
@@ -114,13 +108,13 @@ impl<T: Data> ChannelWriter<T> {
             }
             Route::Broadcast => {
                 for buf in &mut self.buffers[1..] {
-                    buf.extend_from_slice(batch);
+                    buf.extend_from_batch(batch);
                 }
                 self.buffers[0].append(batch);
             }
             Route::Hash { key, max_parallelism } => {
-                key.route(batch, *max_parallelism, n as u32, &mut self.targets);
-                for (r, &t) in batch.drain(..).zip(&self.targets) {
+                key.route(batch.values(), *max_parallelism, n as u32, &mut self.targets);
+                for (r, &t) in batch.drain().zip(&self.targets) {
                     self.buffers[t as usize].push(r);
                 }
             }
@@ -130,7 +124,7 @@ impl<T: Data> ChannelWriter<T> {
 
 #[async_trait]
 impl<T: Data> Push<T> for ChannelWriter<T> {
-    async fn push(&mut self, batch: &mut Vec<Record<T>>) -> Result<(), Error> {
+    async fn push(&mut self, batch: &mut Batch<T>) -> Result<(), Error> {
         if batch.is_empty() {
             return Ok(());
         }
