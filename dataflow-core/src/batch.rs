@@ -237,7 +237,17 @@ impl<T> Batch<T> {
             out.fill_timestamps();
             out.timestamps.append(&mut self.timestamps);
         }
-        out.values.extend(self.values.drain(..).map(f));
+        if out.values.is_empty() {
+            // Map in place: `Vec::into_iter().map().collect()` reuses the
+            // allocation when the value layouts allow, so the batch is read
+            // and written in one buffer; the output's empty buffer comes back
+            // as this batch's (again in place when layouts allow).
+            let spare = std::mem::take(&mut out.values);
+            out.values = std::mem::take(&mut self.values).into_iter().map(f).collect();
+            self.values = spare.into_iter().filter_map(|_| None).collect();
+        } else {
+            out.values.extend(self.values.drain(..).map(f));
+        }
     }
 
     /// Keeps the records whose value satisfies `f`, in order.

@@ -5,6 +5,7 @@
 //! (The keyed state backends replace this map when they land.)
 
 use super::{BoxError, Collector, Operator};
+use crate::batch::Batch;
 use crate::element::{Data, Record};
 use dataflow_state::Key;
 use rustc_hash::FxHashMap;
@@ -66,6 +67,24 @@ where
         self.values.insert(k, next);
         Ok(())
     }
+
+    #[inline]
+    fn process_batch(&mut self, batch: &mut Batch<T>, out: &mut Collector<T>) -> Result<(), BoxError> {
+        if batch.timestamps().is_some() {
+            return batch.drain().try_for_each(|r| self.process(r, out));
+        }
+        let Self { key, f, values } = self;
+        out.batch.extend_values(batch.drain_values().map(|v| {
+            let k = key(&v);
+            let next = match values.remove(&k) {
+                Some(acc) => f(acc, v),
+                None => v,
+            };
+            values.insert(k, next.clone());
+            next
+        }));
+        Ok(())
+    }
 }
 
 /// For every record, folds it into its key's accumulator and emits
@@ -121,6 +140,24 @@ where
         };
         (self.f)(acc, record.value);
         out.collect_value((k, acc.clone()), ts);
+        Ok(())
+    }
+
+    #[inline]
+    fn process_batch(&mut self, batch: &mut Batch<T>, out: &mut Collector<(K, A)>) -> Result<(), BoxError> {
+        if batch.timestamps().is_some() {
+            return batch.drain().try_for_each(|r| self.process(r, out));
+        }
+        let Self { key, init, f, values, .. } = self;
+        out.batch.extend_values(batch.drain_values().map(|v| {
+            let k = key(&v);
+            let acc = match values.get_mut(&k) {
+                Some(acc) => acc,
+                None => values.entry(k.clone()).or_insert_with(|| init.clone()),
+            };
+            f(acc, v);
+            (k, acc.clone())
+        }));
         Ok(())
     }
 }
