@@ -8,16 +8,18 @@
 //! and is the ceiling. Run with `cargo bench --bench throughput`; print the
 //! ratios afterwards with `python3 benches/ratios.py`.
 
+mod events;
 mod timely_impl;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dataflow_core::connectors::Sink;
 use dataflow_core::{Batch, BoxError, StreamEnvironment};
+use events::{Event, gen_event, keep_event, map_event, share};
 use rustc_hash::FxHashMap;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use timely_impl::{gen_event, keep_event, map_event, share, timely_chain, timely_keyed, Event};
+use std::sync::atomic::{AtomicU64, Ordering};
+use timely_impl::{timely_chain, timely_keyed};
 
 const N: u64 = 10_000_000;
 
@@ -54,20 +56,33 @@ fn sum_sink<T, F: Fn(&T) -> u64 + Clone>(
     move |_| SumSink { acc: 0, total: total.clone(), f: f.clone(), _t: std::marker::PhantomData }
 }
 
+/// The environment of a run: parallelism `p`, default settings except a
+/// batch size from `DATAFLOW_BENCH_BATCH` when set (for tuning).
+fn environment(p: usize) -> StreamEnvironment {
+    let env = StreamEnvironment::new().with_parallelism(p);
+    match std::env::var("DATAFLOW_BENCH_BATCH").ok().and_then(|b| b.parse().ok()) {
+        Some(batch) => env.with_batch_size(batch),
+        None => env,
+    }
+}
+
 fn source(env: &StreamEnvironment, n: u64) -> dataflow_core::Stream<Event> {
     env.from_parallel_iter(move |info| share(info.subtask, info.parallelism, n).map(gen_event))
 }
 
 fn ours_chain(rt: &tokio::runtime::Runtime, p: usize, n: u64) -> u64 {
-    let env = StreamEnvironment::new().with_parallelism(p).with_batch_size(std::env::var("BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(1024));
+    let env = environment(p);
     let total = Arc::new(AtomicU64::new(0));
-    source(&env, n).map(map_event).filter(keep_event).sink("sum", sum_sink(total.clone(), |e: &Event| u64::from(e.value)));
+    source(&env, n)
+        .map(map_event)
+        .filter(keep_event)
+        .sink("sum", sum_sink(total.clone(), |e: &Event| u64::from(e.value)));
     rt.block_on(env.execute()).expect("job");
     total.load(Ordering::Relaxed)
 }
 
 fn ours_keyed(rt: &tokio::runtime::Runtime, p: usize, n: u64) -> u64 {
-    let env = StreamEnvironment::new().with_parallelism(p).with_batch_size(std::env::var("BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(1024));
+    let env = environment(p);
     let count = Arc::new(AtomicU64::new(0));
     source(&env, n)
         .key_by(|e: &Event| e.key)

@@ -46,8 +46,8 @@ mod runtime;
 pub mod time;
 pub mod window;
 
-pub use batch::{Batch, Drain as BatchDrain};
 pub use api::{ConnectedStreams, KeyedStream, SinkNode, Stream, StreamEnvironment};
+pub use batch::{Batch, Drain as BatchDrain};
 pub use element::{Control, Data, Record, StreamElement, StreamStatus};
 pub use error::{Error, Result};
 pub use graph::{Partitioning, PhysicalPlan};

@@ -5,8 +5,8 @@
 
 use dataflow_core::connectors::Sink;
 use dataflow_core::{Batch, BoxError, StreamEnvironment};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const BATCH: u64 = 16;
 const CAPACITY: u64 = 2;

@@ -3,7 +3,10 @@
 
 use dataflow_core::{Partitioning, StreamEnvironment};
 
-fn job(env: &StreamEnvironment, map_parallelism: Option<usize>) -> dataflow_core::connectors::CollectHandle<(u64, u64)> {
+fn job(
+    env: &StreamEnvironment,
+    map_parallelism: Option<usize>,
+) -> dataflow_core::connectors::CollectHandle<(u64, u64)> {
     let mapped = env.from_parallel_iter(|i| (0..1000u64).skip(i.subtask).step_by(i.parallelism)).map(|x| x * 3);
     let mapped = match map_parallelism {
         Some(p) => mapped.set_parallelism(p),
@@ -36,8 +39,7 @@ async fn equal_parallelism_chains_forward_edges() {
     let out = job(&env, None);
     let plan = env.explain().unwrap();
     println!("{plan}");
-    let chains: Vec<Vec<&str>> =
-        plan.chains.iter().map(|c| c.operators.iter().map(String::as_str).collect()).collect();
+    let chains: Vec<Vec<&str>> = plan.chains.iter().map(|c| c.operators.iter().map(String::as_str).collect()).collect();
     assert_eq!(chains, [vec!["parallel source", "map", "filter"], vec!["reduce", "map", "collect"]]);
     assert!(plan.chains.iter().all(|c| c.parallelism == 2));
     assert_eq!(plan.tasks(), 4);
@@ -60,12 +62,7 @@ async fn changing_one_parallelism_splits_the_chain() {
     // so the one chain of four operators becomes three chains around it.
     assert_eq!(
         chains,
-        [
-            (vec!["parallel source"], 2),
-            (vec!["map"], 3),
-            (vec!["filter"], 2),
-            (vec!["reduce", "map", "collect"], 2),
-        ]
+        [(vec!["parallel source"], 2), (vec!["map"], 3), (vec!["filter"], 2), (vec!["reduce", "map", "collect"], 2),]
     );
     assert_eq!(plan.tasks(), 9);
     let edges: Vec<(Partitioning, usize)> = plan.edges.iter().map(|e| (e.partitioning, e.channels)).collect();

@@ -75,8 +75,8 @@ async fn failing_sink_fails_the_job() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_job_future_cancels_its_tasks() {
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
     let seen = Arc::new(AtomicU64::new(0));
     let s = seen.clone();
     let env = StreamEnvironment::new().with_parallelism(2);

@@ -2,9 +2,9 @@
 //! 1..=4, compared with a plain single-threaded computation of the same
 //! answer.
 
+use dataflow_core::StreamEnvironment;
 use dataflow_core::operator::Map;
 use dataflow_core::state::key_group::{assign_to_key_group, operator_index_for_key_group};
-use dataflow_core::StreamEnvironment;
 use proptest::prelude::*;
 use std::collections::HashMap;
 use std::sync::OnceLock;

@@ -23,4 +23,4 @@ pub mod key_group;
 
 pub use error::StateError;
 pub use key::Key;
-pub use key_group::{KeyGroupRange, DEFAULT_MAX_PARALLELISM};
+pub use key_group::{DEFAULT_MAX_PARALLELISM, KeyGroupRange};

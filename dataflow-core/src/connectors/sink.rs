@@ -222,8 +222,8 @@ impl FileSink {
 
     fn writer(&mut self) -> Result<&mut std::io::BufWriter<std::fs::File>, BoxError> {
         if self.out.is_none() {
-            let file = std::fs::File::create(&self.path)
-                .map_err(|e| format!("cannot create {}: {e}", self.path.display()))?;
+            let file =
+                std::fs::File::create(&self.path).map_err(|e| format!("cannot create {}: {e}", self.path.display()))?;
             self.out = Some(std::io::BufWriter::new(file));
         }
         Ok(self.out.as_mut().expect("just set"))

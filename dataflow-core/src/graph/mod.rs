@@ -8,8 +8,8 @@
 
 mod plan;
 
-pub use plan::{ChainPlan, EdgePlan, PhysicalPlan};
 pub(crate) use plan::resolve;
+pub use plan::{ChainPlan, EdgePlan, PhysicalPlan};
 
 use crate::runtime::factory::{OneInputFactory, SourceFactory, TwoInputFactory};
 use std::any::Any;
@@ -83,7 +83,14 @@ pub(crate) struct Graph {
 
 impl Graph {
     pub(crate) fn add_node(&mut self, name: String, kind: NodeKind) -> NodeId {
-        self.nodes.push(Node { name, uid: None, parallelism: None, non_parallel: false, inherit_parallelism: false, kind });
+        self.nodes.push(Node {
+            name,
+            uid: None,
+            parallelism: None,
+            non_parallel: false,
+            inherit_parallelism: false,
+            kind,
+        });
         self.nodes.len() - 1
     }
 }

@@ -99,7 +99,11 @@ pub(crate) struct Resolved {
 }
 
 /// Resolves parallelism, partitioning and chaining.
-pub(crate) fn resolve(graph: &Graph, default_parallelism: usize, max_parallelism: u32) -> Result<(PhysicalPlan, Resolved), Error> {
+pub(crate) fn resolve(
+    graph: &Graph,
+    default_parallelism: usize,
+    max_parallelism: u32,
+) -> Result<(PhysicalPlan, Resolved), Error> {
     let mut parallelism: Vec<usize> = Vec::with_capacity(graph.nodes.len());
     for (id, n) in graph.nodes.iter().enumerate() {
         let inherited = n

@@ -23,8 +23,8 @@ mod keyed;
 pub use builtin::{CoFlatMap, CoMap, Filter, FlatMap, Inspect, Map};
 pub use keyed::{KeySelector, KeyedFold, KeyedReduce};
 
-use crate::checkpoint::CheckpointBarrier;
 use crate::batch::Batch;
+use crate::checkpoint::CheckpointBarrier;
 use crate::element::{Data, Record};
 use crate::time::{Timestamp, Watermark};
 
@@ -165,11 +165,7 @@ pub trait Operator: Send + 'static {
 
     /// Processes a batch of records, leaving `batch` empty. Override it when
     /// a whole batch can be handled faster than record by record.
-    fn process_batch(
-        &mut self,
-        batch: &mut Batch<Self::In>,
-        out: &mut Collector<Self::Out>,
-    ) -> Result<(), BoxError> {
+    fn process_batch(&mut self, batch: &mut Batch<Self::In>, out: &mut Collector<Self::Out>) -> Result<(), BoxError> {
         for r in batch.drain() {
             self.process(r, out)?;
         }

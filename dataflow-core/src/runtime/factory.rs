@@ -7,10 +7,10 @@
 //! a mismatch impossible, and a broken invariant is reported as
 //! [`Error::Internal`] rather than a panic.
 
-use super::channel::{gate, ChannelSender, InputGate};
+use super::channel::{ChannelSender, InputGate, gate};
 use super::metrics::OperatorCounters;
 use super::push::{OperatorDriver, Outputs, Push, SinkDriver, TwoInputDriver};
-use super::task::{run_one_input, run_source, run_two_input, TwoInputPush};
+use super::task::{TwoInputPush, run_one_input, run_source, run_two_input};
 use super::writer::{ChannelWriter, KeyRoute, Route};
 use crate::connectors::{Sink, Source};
 use crate::element::Data;
@@ -72,8 +72,10 @@ impl<T: Data> Port for TypedPort<T> {
     }
 
     fn writer(&self, spec: WriterSpec, senders: Vec<AnyBox>) -> Result<AnyBox, Error> {
-        let senders =
-            senders.into_iter().map(|s| cast::<ChannelSender<T>>(s, "a channel sender")).collect::<Result<Vec<_>, _>>()?;
+        let senders = senders
+            .into_iter()
+            .map(|s| cast::<ChannelSender<T>>(s, "a channel sender"))
+            .collect::<Result<Vec<_>, _>>()?;
         let route = match spec.partitioning {
             Partitioning::Forward => Route::Forward,
             Partitioning::Rebalance => Route::Rebalance,
@@ -87,7 +89,8 @@ impl<T: Data> Port for TypedPort<T> {
                 Route::Hash { key, max_parallelism: spec.max_parallelism }
             }
         };
-        let w: Box<dyn Push<T>> = Box::new(ChannelWriter::new(senders, route, spec.batch_size, spec.timeout, spec.task));
+        let w: Box<dyn Push<T>> =
+            Box::new(ChannelWriter::new(senders, route, spec.batch_size, spec.timeout, spec.task));
         Ok(Box::new(w))
     }
 
@@ -135,7 +138,7 @@ impl<T: Data> SourceFactory for SourceNode<T> {
 
     fn task(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<TaskFuture, Error> {
         let source = super::push::guard(&ctx.info, || (self.make)(&ctx.info))?;
-        let head: Box<dyn Push<T>> = Box::new(cast::<Outputs<T>>(outputs, "source outputs")?);
+        let head = cast::<Outputs<T>>(outputs, "source outputs")?;
         Ok(Box::pin(run_source(source, head, ctx.info, ctx.counters, ctx.batch_size)))
     }
 }

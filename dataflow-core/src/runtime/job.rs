@@ -9,7 +9,7 @@
 use super::factory::{AnyBox, BuildCtx, Port, TaskFuture, WriterSpec};
 use super::metrics::{JobResult, OperatorCounters, OperatorStats};
 use crate::error::Error;
-use crate::graph::{resolve, Graph, NodeKind, Partitioning, PhysicalPlan};
+use crate::graph::{Graph, NodeKind, Partitioning, PhysicalPlan, resolve};
 use crate::operator::OperatorInfo;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashMap;
@@ -70,6 +70,8 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
                 continue;
             }
             let port = in_port(&node.kind, input).ok_or_else(|| missing("an input port"))?;
+            // `j` indexes the downstream subtask in several tables at once.
+            #[allow(clippy::needless_range_loop)]
             for j in 0..p[v] {
                 let forward = |e: usize| res.partitioning[e] == Partitioning::Forward;
                 let channels = incoming.iter().map(|&e| if forward(e) { 1 } else { p[graph.edges[e].from] }).sum();
@@ -87,11 +89,8 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
     }
     let counters: Vec<Vec<Arc<OperatorCounters>>> =
         (0..n).map(|v| (0..p[v]).map(|_| Arc::default()).collect()).collect();
-    let chain_name: HashMap<usize, String> = plan
-        .chains
-        .iter()
-        .flat_map(|c| c.nodes.iter().map(move |&id| (id, c.operators.join(" -> "))))
-        .collect();
+    let chain_name: HashMap<usize, String> =
+        plan.chains.iter().flat_map(|c| c.nodes.iter().map(move |&id| (id, c.operators.join(" -> ")))).collect();
     let mut pushes: HashMap<(usize, usize), AnyBox> = HashMap::new();
     let mut tasks = Vec::new();
     for u in (0..n).rev() {
@@ -210,9 +209,14 @@ pub(crate) async fn run(graph: Graph, cfg: JobConfig) -> Result<JobResult, Error
         .iter()
         .zip(&counters)
         .map(|(node, cs)| {
-            let (records_in, records_out) =
-                cs.iter().map(|c| c.get()).fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
-            OperatorStats { name: node.name.clone(), uid: node.uid.clone(), parallelism: cs.len(), records_in, records_out }
+            let (records_in, records_out) = cs.iter().map(|c| c.get()).fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
+            OperatorStats {
+                name: node.name.clone(),
+                uid: node.uid.clone(),
+                parallelism: cs.len(),
+                records_in,
+                records_out,
+            }
         })
         .collect();
     Ok(JobResult { operators })

@@ -8,8 +8,8 @@
 //! a watermark or the end of input after the records that came before it.
 
 use super::metrics::OperatorCounters;
-use crate::connectors::Sink;
 use crate::batch::Batch;
+use crate::connectors::Sink;
 use crate::element::{Control, Data};
 use crate::error::Error;
 use crate::operator::{BoxError, Collector, Operator, OperatorInfo};
@@ -37,15 +37,14 @@ pub(crate) struct Outputs<T> {
     targets: Vec<Box<dyn Push<T>>>,
 }
 
-impl<T> Outputs<T> {
+impl<T: Data> Outputs<T> {
     pub(crate) fn new(targets: Vec<Box<dyn Push<T>>>) -> Self {
         Self { targets }
     }
-}
 
-#[async_trait]
-impl<T: Data> Push<T> for Outputs<T> {
-    async fn push(&mut self, batch: &mut Batch<T>) -> Result<(), Error> {
+    // Inherent methods, called directly by the operator that owns these
+    // outputs: no boxed future per batch on the way.
+    pub(crate) async fn push(&mut self, batch: &mut Batch<T>) -> Result<(), Error> {
         match self.targets.split_last_mut() {
             None => batch.clear(),
             Some((last, rest)) => {
@@ -58,14 +57,14 @@ impl<T: Data> Push<T> for Outputs<T> {
         Ok(())
     }
 
-    async fn control(&mut self, control: Control) -> Result<(), Error> {
+    pub(crate) async fn control(&mut self, control: Control) -> Result<(), Error> {
         for t in &mut self.targets {
             t.control(control).await?;
         }
         Ok(())
     }
 
-    async fn flush(&mut self) -> Result<(), Error> {
+    pub(crate) async fn flush(&mut self) -> Result<(), Error> {
         for t in &mut self.targets {
             t.flush().await?;
         }

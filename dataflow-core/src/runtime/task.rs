@@ -10,7 +10,7 @@
 
 use super::channel::{InputGate, Message, Received};
 use super::metrics::OperatorCounters;
-use super::push::{guard_async, Push};
+use super::push::{Outputs, Push, guard_async};
 use crate::connectors::{Source, SourceContext, SourceStatus};
 use crate::element::{Control, Data};
 use crate::error::Error;
@@ -81,7 +81,7 @@ impl InputControl {
 /// Runs a source task: polls the source and pushes its batches into the chain.
 pub(crate) async fn run_source<T: Data>(
     mut source: Box<dyn Source<T>>,
-    mut head: Box<dyn Push<T>>,
+    mut head: Outputs<T>,
     info: Arc<OperatorInfo>,
     counters: Arc<OperatorCounters>,
     batch_size: usize,

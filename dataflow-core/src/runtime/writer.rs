@@ -10,8 +10,8 @@ use crate::batch::Batch;
 use crate::element::{Control, Data};
 use crate::error::Error;
 use async_trait::async_trait;
-use dataflow_state::key_group::{key_group_for_hash, operator_index_for_key_group};
 use dataflow_state::Key;
+use dataflow_state::key_group::{key_group_for_hash, operator_index_for_key_group};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -93,7 +93,8 @@ impl InputWatermarks {
             }
         }
         let wm = self.advance();
-        let changed = (self.idle != was_idle).then_some(if self.idle { StreamStatus::Idle } else { StreamStatus::Active });
+        let changed =
+            (self.idle != was_idle).then_some(if self.idle { StreamStatus::Idle } else { StreamStatus::Active });
         (wm, changed)
     }
 

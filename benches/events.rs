@@ -1,0 +1,31 @@
+//! The records and steps shared by every contender of the throughput
+//! benchmark (dataflow, timely-dataflow, the hand-written loop).
+
+/// The small record every throughput benchmark moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub id: u64,
+    pub key: u32,
+    pub value: u32,
+}
+
+/// Deterministic event number `i`: 10_000 distinct keys.
+#[inline]
+pub fn gen_event(i: u64) -> Event {
+    Event { id: i, key: ((i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) % 10_000) as u32, value: (i % 1000) as u32 }
+}
+/// The map step of the stateless chain.
+#[inline]
+pub fn map_event(e: Event) -> Event {
+    Event { value: e.value.wrapping_mul(3).wrapping_add(1), ..e }
+}
+/// The filter step of the stateless chain (keeps about 3/4).
+#[inline]
+pub fn keep_event(e: &Event) -> bool {
+    !e.key.is_multiple_of(4)
+}
+/// The range of event numbers that worker/subtask `index` of `peers` generates out of `n`.
+pub fn share(index: usize, peers: usize, n: u64) -> std::ops::Range<u64> {
+    let (i, p) = (index as u64, peers as u64);
+    (i * n / p)..((i + 1) * n / p)
+}
