@@ -9,7 +9,7 @@
 
 use super::channel::{ChannelSender, InputGate, gate};
 use super::metrics::OperatorCounters;
-use super::push::{OperatorDriver, Outputs, Push, SinkDriver, TwoInputDriver};
+use super::push::{Emitter, OperatorDriver, Outputs, Push, SinkDriver, TwoInputDriver};
 use super::task::{TwoInputPush, run_one_input, run_source, run_two_input};
 use super::writer::{ChannelWriter, KeyRoute, Route};
 use crate::connectors::{Sink, Source};
@@ -164,7 +164,8 @@ where
     fn instantiate(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<AnyBox, Error> {
         let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
         let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
-        let driver: Box<dyn Push<O::In>> = Box::new(OperatorDriver::open(op, outputs, ctx.info, ctx.counters)?);
+        let driver: Box<dyn Push<O::In>> =
+            Box::new(OperatorDriver::open(op, Emitter::new(outputs, ctx.info, ctx.counters))?);
         Ok(Box::new(driver))
     }
 
@@ -231,7 +232,7 @@ where
         let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
         let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
         let head: Box<dyn TwoInputPush<O::In1, O::In2>> =
-            Box::new(TwoInputDriver::open(op, outputs, ctx.info, ctx.counters)?);
+            Box::new(TwoInputDriver::open(op, Emitter::new(outputs, ctx.info, ctx.counters))?);
         let [g1, g2] = gates;
         let g1 = cast::<InputGate<O::In1>>(g1, "an input gate")?;
         let g2 = cast::<InputGate<O::In2>>(g2, "an input gate")?;

@@ -113,24 +113,43 @@ fn panicked(info: &OperatorInfo, payload: Box<dyn std::any::Any + Send>) -> Erro
     }
 }
 
-/// An [`Operator`] instance in a chain.
-pub(crate) struct OperatorDriver<O: Operator> {
-    op: O,
-    out: Collector<O::Out>,
-    next: Outputs<O::Out>,
+/// The output side shared by every operator driver: the collector the
+/// operator fills, where it goes, and who to blame for a failure.
+pub(crate) struct Emitter<T: Data> {
+    out: Collector<T>,
+    next: Outputs<T>,
     info: Arc<OperatorInfo>,
     counters: Arc<OperatorCounters>,
 }
 
-impl<O: Operator> OperatorDriver<O> {
-    pub(crate) fn open(
-        mut op: O,
-        next: Outputs<O::Out>,
-        info: Arc<OperatorInfo>,
-        counters: Arc<OperatorCounters>,
-    ) -> Result<Self, Error> {
-        guard(&info, || op.open(&info))?;
-        Ok(Self { op, out: Collector::new(), next, info, counters })
+impl<T: Data> Emitter<T> {
+    pub(crate) fn new(next: Outputs<T>, info: Arc<OperatorInfo>, counters: Arc<OperatorCounters>) -> Self {
+        Self { out: Collector::new(), next, info, counters }
+    }
+
+    /// Runs user code on `records` input records and hands on what it emitted.
+    async fn process(
+        &mut self,
+        records: usize,
+        f: impl FnOnce(&mut Collector<T>) -> Result<(), BoxError>,
+    ) -> Result<(), Error> {
+        self.counters.add_in(records);
+        let out = &mut self.out;
+        guard(&self.info, || f(out))?;
+        self.emit().await
+    }
+
+    /// Runs the operator's hook for `control`, hands on what it emitted,
+    /// then passes `control` on.
+    async fn control(
+        &mut self,
+        control: Control,
+        hook: impl FnOnce(&mut Collector<T>) -> Result<(), BoxError>,
+    ) -> Result<(), Error> {
+        let out = &mut self.out;
+        guard(&self.info, || hook(out))?;
+        self.emit().await?;
+        self.next.control(control).await
     }
 
     async fn emit(&mut self) -> Result<(), Error> {
@@ -142,29 +161,40 @@ impl<O: Operator> OperatorDriver<O> {
     }
 }
 
+/// An [`Operator`] instance in a chain.
+pub(crate) struct OperatorDriver<O: Operator> {
+    op: O,
+    emitter: Emitter<O::Out>,
+}
+
+impl<O: Operator> OperatorDriver<O> {
+    pub(crate) fn open(mut op: O, emitter: Emitter<O::Out>) -> Result<Self, Error> {
+        guard(&emitter.info, || op.open(&emitter.info))?;
+        Ok(Self { op, emitter })
+    }
+}
+
 #[async_trait]
 impl<O: Operator> Push<O::In> for OperatorDriver<O> {
     async fn push(&mut self, batch: &mut Batch<O::In>) -> Result<(), Error> {
-        self.counters.add_in(batch.len());
-        let (op, out) = (&mut self.op, &mut self.out);
-        guard(&self.info, || op.process_batch(batch, out))?;
-        self.emit().await
+        let op = &mut self.op;
+        self.emitter.process(batch.len(), |out| op.process_batch(batch, out)).await
     }
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
-        let (op, out) = (&mut self.op, &mut self.out);
-        match control {
-            Control::Watermark(w) => guard(&self.info, || op.on_watermark(w, out))?,
-            Control::Barrier(b) => guard(&self.info, || op.snapshot(&b))?,
-            Control::EndOfInput => guard(&self.info, || op.finish(out))?,
-            Control::Status(_) => {}
-        }
-        self.emit().await?;
-        self.next.control(control).await
+        let op = &mut self.op;
+        self.emitter
+            .control(control, |out| match control {
+                Control::Watermark(w) => op.on_watermark(w, out),
+                Control::Barrier(b) => op.snapshot(&b),
+                Control::EndOfInput => op.finish(out),
+                Control::Status(_) => Ok(()),
+            })
+            .await
     }
 
     async fn flush(&mut self) -> Result<(), Error> {
-        self.next.flush().await
+        self.emitter.next.flush().await
     }
 }
 
@@ -207,61 +237,41 @@ impl<T: Data, S: Sink<T>> Push<T> for SinkDriver<T, S> {
 /// a two-input task.
 pub(crate) struct TwoInputDriver<O: crate::TwoInputOperator> {
     op: O,
-    out: Collector<O::Out>,
-    next: Outputs<O::Out>,
-    info: Arc<OperatorInfo>,
-    counters: Arc<OperatorCounters>,
+    emitter: Emitter<O::Out>,
 }
 
 impl<O: crate::TwoInputOperator> TwoInputDriver<O> {
-    pub(crate) fn open(
-        mut op: O,
-        next: Outputs<O::Out>,
-        info: Arc<OperatorInfo>,
-        counters: Arc<OperatorCounters>,
-    ) -> Result<Self, Error> {
-        guard(&info, || op.open(&info))?;
-        Ok(Self { op, out: Collector::new(), next, info, counters })
-    }
-
-    async fn emit(&mut self) -> Result<(), Error> {
-        if !self.out.batch.is_empty() {
-            self.counters.add_out(self.out.batch.len());
-            self.next.push(&mut self.out.batch).await?;
-        }
-        Ok(())
+    pub(crate) fn open(mut op: O, emitter: Emitter<O::Out>) -> Result<Self, Error> {
+        guard(&emitter.info, || op.open(&emitter.info))?;
+        Ok(Self { op, emitter })
     }
 }
 
 #[async_trait]
 impl<O: crate::TwoInputOperator> super::task::TwoInputPush<O::In1, O::In2> for TwoInputDriver<O> {
     async fn push1(&mut self, batch: &mut Batch<O::In1>) -> Result<(), Error> {
-        self.counters.add_in(batch.len());
-        let (op, out) = (&mut self.op, &mut self.out);
-        guard(&self.info, || batch.drain().try_for_each(|r| op.process1(r, out)))?;
-        self.emit().await
+        let op = &mut self.op;
+        self.emitter.process(batch.len(), |out| batch.drain().try_for_each(|r| op.process1(r, out))).await
     }
 
     async fn push2(&mut self, batch: &mut Batch<O::In2>) -> Result<(), Error> {
-        self.counters.add_in(batch.len());
-        let (op, out) = (&mut self.op, &mut self.out);
-        guard(&self.info, || batch.drain().try_for_each(|r| op.process2(r, out)))?;
-        self.emit().await
+        let op = &mut self.op;
+        self.emitter.process(batch.len(), |out| batch.drain().try_for_each(|r| op.process2(r, out))).await
     }
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
-        let (op, out) = (&mut self.op, &mut self.out);
-        match control {
-            Control::Watermark(w) => guard(&self.info, || op.on_watermark(w, out))?,
-            Control::Barrier(b) => guard(&self.info, || op.snapshot(&b))?,
-            Control::EndOfInput => guard(&self.info, || op.finish(out))?,
-            Control::Status(_) => {}
-        }
-        self.emit().await?;
-        self.next.control(control).await
+        let op = &mut self.op;
+        self.emitter
+            .control(control, |out| match control {
+                Control::Watermark(w) => op.on_watermark(w, out),
+                Control::Barrier(b) => op.snapshot(&b),
+                Control::EndOfInput => op.finish(out),
+                Control::Status(_) => Ok(()),
+            })
+            .await
     }
 
     async fn flush(&mut self) -> Result<(), Error> {
-        self.next.flush().await
+        self.emitter.next.flush().await
     }
 }
