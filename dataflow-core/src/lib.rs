@@ -57,3 +57,7 @@ pub use runtime::{JobResult, OperatorStats};
 /// Keys, key groups and (later) keyed state, from `dataflow-state`.
 pub use dataflow_state as state;
 pub use dataflow_state::{Key, KeyGroupRange};
+
+/// Turns a function into an operator; see [`operator::function`] and
+/// `docs/operators.md`.
+pub use dataflow_macros::operator;

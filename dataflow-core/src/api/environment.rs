@@ -5,7 +5,7 @@ use crate::connectors::{ElementSource, IterSource, Source, StreamSource};
 use crate::element::{Data, StreamElement};
 use crate::error::Error;
 use crate::graph::{Edge, Graph, NodeId, NodeKind, PhysicalPlan};
-use crate::operator::OperatorInfo;
+use crate::operator::{BadRecordPolicy, OperatorInfo};
 use crate::runtime::JobResult;
 use crate::runtime::factory::{SourceMaker, SourceNode};
 use crate::runtime::job::{self, JobConfig};
@@ -82,6 +82,7 @@ impl StreamEnvironment {
             batch_size: 1024,
             channel_capacity: 8,
             buffer_timeout: Duration::from_millis(5),
+            bad_record_policy: BadRecordPolicy::Fail,
         };
         let inner = Inner { graph: Graph::default(), config, clock: Arc::new(SystemClock), executed: false };
         Self { inner: Arc::new(Mutex::new(inner)) }
@@ -155,6 +156,18 @@ impl StreamEnvironment {
     pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
         self.lock().clock = clock;
         self
+    }
+
+    /// Sets what happens to a record whose `#[operator]` function returns
+    /// an `Err` (default: fail the job). See [`BadRecordPolicy`].
+    pub fn with_bad_record_policy(self, policy: BadRecordPolicy) -> Self {
+        self.lock().config.bad_record_policy = policy;
+        self
+    }
+
+    /// The bad-record policy.
+    pub fn bad_record_policy(&self) -> BadRecordPolicy {
+        self.lock().config.bad_record_policy
     }
 
     /// The default parallelism.

@@ -4,7 +4,7 @@ use super::{ConnectedStreams, KeyedStream, StreamEnvironment};
 use crate::connectors::{CallbackSink, ChannelSink, CollectHandle, FileSink, Sink};
 use crate::element::Data;
 use crate::graph::{Edge, NodeId, NodeKind, Partitioning};
-use crate::operator::{Filter, FlatMap, Inspect, Map, Operator, OperatorInfo};
+use crate::operator::{Filter, FlatMap, FnOperator, Inspect, Map, Operator, OperatorInfo};
 use crate::runtime::factory::{self, OperatorNode};
 use crate::runtime::writer::{FnKeyRoute, KeyRoute};
 use dataflow_state::Key;
@@ -113,6 +113,35 @@ impl<T: Data> Stream<T> {
         O: Operator<In = T> + Clone + Sync,
     {
         self.transform_with(name, move |_| op.clone())
+    }
+
+    /// Applies an operator made with `#[operator]` (or any [`FnOperator`]),
+    /// configuring the node with the operator's options.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// #[dataflow_core::operator]
+    /// fn shout(s: String) -> String { s.to_uppercase() }
+    ///
+    /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(1);
+    /// let out = env.from_iter(vec!["hi".to_string()]).apply(shout()).collect();
+    /// env.execute().await.unwrap();
+    /// assert_eq!(out.take(), ["HI"]);
+    /// # });
+    /// ```
+    pub fn apply<O>(&self, op: O) -> Stream<O::Out>
+    where
+        O: Operator<In = T> + FnOperator + Clone + Sync,
+    {
+        let s = self.transform(O::NAME, op);
+        let s = match O::UID {
+            Some(uid) => s.uid(uid),
+            None => s,
+        };
+        match O::PARALLELISM {
+            Some(p) => s.set_parallelism(p),
+            None => s,
+        }
     }
 
     /// Applies `f` to every value.

@@ -18,9 +18,11 @@
 //! [`Stream::transform`](crate::Stream::transform).
 
 mod builtin;
+pub mod function;
 mod keyed;
 
 pub use builtin::{CoFlatMap, CoMap, Filter, FlatMap, Inspect, Map};
+pub use function::{BadRecord, BadRecordPolicy, Context, FnOperator};
 pub use keyed::{KeySelector, KeyedFold, KeyedReduce};
 
 use crate::batch::Batch;
@@ -34,7 +36,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Which operator instance this is.
 ///
 /// ```
-/// let info = dataflow_core::OperatorInfo { name: "map".into(), subtask: 0, parallelism: 2, max_parallelism: 128 };
+/// use dataflow_core::{operator::BadRecordPolicy, OperatorInfo};
+/// let info = OperatorInfo {
+///     name: "map".into(), subtask: 0, parallelism: 2, max_parallelism: 128, bad_record_policy: BadRecordPolicy::Fail,
+/// };
 /// assert_eq!(info.to_string(), "map (1/2)");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +52,8 @@ pub struct OperatorInfo {
     pub parallelism: usize,
     /// The number of key groups.
     pub max_parallelism: u32,
+    /// What to do with records a function rejects.
+    pub bad_record_policy: BadRecordPolicy,
 }
 
 impl std::fmt::Display for OperatorInfo {
@@ -67,6 +74,7 @@ impl std::fmt::Display for OperatorInfo {
 #[derive(Debug)]
 pub struct Collector<T> {
     pub(crate) batch: Batch<T>,
+    pub(crate) skipped: u64,
 }
 
 impl<T> Default for Collector<T> {
@@ -78,7 +86,7 @@ impl<T> Default for Collector<T> {
 impl<T> Collector<T> {
     /// An empty collector.
     pub fn new() -> Self {
-        Self { batch: Batch::new() }
+        Self { batch: Batch::new(), skipped: 0 }
     }
 
     /// Emits a record.

@@ -25,6 +25,7 @@ pub(crate) struct JobConfig {
     pub(crate) batch_size: usize,
     pub(crate) channel_capacity: usize,
     pub(crate) buffer_timeout: Duration,
+    pub(crate) bad_record_policy: crate::operator::BadRecordPolicy,
 }
 
 fn in_port(kind: &NodeKind, input: usize) -> Option<&dyn Port> {
@@ -121,6 +122,7 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
                 subtask: i,
                 parallelism: p[u],
                 max_parallelism: cfg.max_parallelism,
+                bad_record_policy: cfg.bad_record_policy,
             };
             let ctx = BuildCtx { info: Arc::new(info), counters: counters[u][i].clone(), batch_size: cfg.batch_size };
             let mut gate = |input| gates.remove(&(u, input, i)).ok_or_else(|| missing("an input gate"));
@@ -209,13 +211,15 @@ pub(crate) async fn run(graph: Graph, cfg: JobConfig) -> Result<JobResult, Error
         .iter()
         .zip(&counters)
         .map(|(node, cs)| {
-            let (records_in, records_out) = cs.iter().map(|c| c.get()).fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
+            let [records_in, records_out, records_skipped] =
+                cs.iter().map(|c| c.get()).fold([0; 3], |acc, c| [acc[0] + c[0], acc[1] + c[1], acc[2] + c[2]]);
             OperatorStats {
                 name: node.name.clone(),
                 uid: node.uid.clone(),
                 parallelism: cs.len(),
                 records_in,
                 records_out,
+                records_skipped,
             }
         })
         .collect();

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) struct OperatorCounters {
     records_in: AtomicU64,
     records_out: AtomicU64,
+    records_skipped: AtomicU64,
 }
 
 impl OperatorCounters {
@@ -21,8 +22,17 @@ impl OperatorCounters {
         self.records_out.fetch_add(n as u64, Ordering::Relaxed);
     }
 
-    pub(crate) fn get(&self) -> (u64, u64) {
-        (self.records_in.load(Ordering::Relaxed), self.records_out.load(Ordering::Relaxed))
+    #[inline]
+    pub(crate) fn add_skipped(&self, n: u64) {
+        self.records_skipped.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> [u64; 3] {
+        [
+            self.records_in.load(Ordering::Relaxed),
+            self.records_out.load(Ordering::Relaxed),
+            self.records_skipped.load(Ordering::Relaxed),
+        ]
     }
 }
 
@@ -50,6 +60,8 @@ pub struct OperatorStats {
     pub records_in: u64,
     /// Records that the operator emitted.
     pub records_out: u64,
+    /// Records dropped by the `Skip` bad-record policy.
+    pub records_skipped: u64,
 }
 
 /// The outcome of a finished job.

@@ -136,6 +136,9 @@ impl<T: Data> Emitter<T> {
         self.counters.add_in(records);
         let out = &mut self.out;
         guard(&self.info, || f(out))?;
+        if self.out.skipped > 0 {
+            self.counters.add_skipped(std::mem::take(&mut self.out.skipped));
+        }
         self.emit().await
     }
 

@@ -1,0 +1,158 @@
+//! `#[operator]` functions: every return kind, configuration, generics,
+//! the context, attribute options and the bad-record policies, each checked
+//! against a plain computation of the same answer.
+
+use dataflow_core::operator::{BadRecordPolicy, Context, FnOperator};
+use dataflow_core::{Error, Record, StreamElement, StreamEnvironment, operator};
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+#[operator]
+fn square(x: i64) -> i64 {
+    x * x
+}
+
+#[operator]
+fn even(x: i64) -> Option<i64> {
+    (x % 2 == 0).then_some(x)
+}
+
+#[operator]
+fn repeat(x: i64) -> Vec<i64> {
+    vec![x; (x.rem_euclid(3)) as usize]
+}
+
+#[operator]
+fn digits(x: i64) -> impl IntoIterator<Item = char> {
+    x.to_string().chars().collect::<Vec<_>>()
+}
+
+#[operator(name = "at least", uid = "at-least-v1", parallelism = 3)]
+fn at_least(#[config] min: i64, x: i64) -> Option<i64> {
+    (x >= min).then_some(x)
+}
+
+#[derive(Clone)]
+struct Limits {
+    low: i64,
+    high: i64,
+}
+
+/// Borrowed configuration: the constructor takes `&Limits` and keeps a copy.
+#[operator]
+fn clamp(#[config] limits: &Limits, x: i64) -> i64 {
+    x.clamp(limits.low, limits.high)
+}
+
+#[operator]
+fn id<T: Clone>(x: T) -> T {
+    x
+}
+
+/// Emits each value twice through the context, with the record's timestamp
+/// and the watermark it has seen.
+#[operator]
+fn twice(x: i64, ctx: &mut Context<(i64, Option<i64>)>) {
+    let ts = ctx.timestamp();
+    ctx.emit((x, ts));
+    ctx.emit((x, ts));
+}
+
+#[operator]
+fn parse(s: String) -> Result<i64, std::num::ParseIntError> {
+    s.trim().parse()
+}
+
+fn run<T: dataflow_core::Data + Ord>(
+    env: &StreamEnvironment,
+    out: dataflow_core::connectors::CollectHandle<T>,
+) -> Vec<T> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    rt.block_on(env.execute()).unwrap();
+    sorted(out.take())
+}
+
+const INPUT: [i64; 9] = [-4, -1, 0, 3, 7, 8, 10, 11, 25];
+
+#[test]
+fn every_return_kind_matches_a_plain_computation() {
+    let env = StreamEnvironment::new().with_parallelism(2);
+    let src = env.from_iter(INPUT.to_vec());
+    let squares = src.apply(square()).collect();
+    let evens = src.apply(even()).collect();
+    let repeats = src.apply(repeat()).collect();
+    let chars = src.apply(digits()).collect();
+    let clamped = src.apply(clamp(&Limits { low: 0, high: 9 })).collect();
+    let ids = src.apply(id()).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    rt.block_on(env.execute()).unwrap();
+    assert_eq!(sorted(squares.take()), sorted(INPUT.iter().map(|x| x * x).collect()));
+    assert_eq!(sorted(evens.take()), sorted(INPUT.iter().copied().filter(|x| x % 2 == 0).collect()));
+    let rep: Vec<i64> = INPUT.iter().flat_map(|&x| vec![x; x.rem_euclid(3) as usize]).collect();
+    assert_eq!(sorted(repeats.take()), sorted(rep));
+    assert_eq!(
+        sorted(chars.take()),
+        sorted(INPUT.iter().flat_map(|x| x.to_string().chars().collect::<Vec<_>>()).collect())
+    );
+    assert_eq!(sorted(clamped.take()), sorted(INPUT.iter().map(|x| x.clamp(&0, &9)).copied().collect()));
+    assert_eq!(sorted(ids.take()), sorted(INPUT.to_vec()));
+    // The function stays callable as written.
+    assert_eq!(square::call(7), 49);
+    assert_eq!(at_least::call(3, 2), None);
+}
+
+#[test]
+fn options_configure_the_node() {
+    assert_eq!(<at_least as FnOperator>::NAME, "at least");
+    let env = StreamEnvironment::new().with_parallelism(2);
+    let out = env.from_iter(INPUT.to_vec()).apply(at_least(5)).collect();
+    let plan = env.explain().unwrap();
+    let chain = plan.chains.iter().find(|c| c.operators[0] == "at least").unwrap();
+    assert_eq!(chain.parallelism, 3);
+    assert_eq!(run(&env, out), sorted(INPUT.iter().copied().filter(|&x| x >= 5).collect()));
+}
+
+#[test]
+fn context_emits_many_with_the_record_timestamp() {
+    let env = StreamEnvironment::new().with_parallelism(1);
+    let elements = vec![
+        StreamElement::Record(Record::with_timestamp(1, 100)),
+        StreamElement::Record(Record::new(2)),
+        StreamElement::Record(Record::with_timestamp(3, 300)),
+    ];
+    let out = env.from_elements(elements).apply(twice()).collect();
+    let expected = vec![(1, Some(100)), (1, Some(100)), (2, None), (2, None), (3, Some(300)), (3, Some(300))];
+    assert_eq!(run(&env, out), expected);
+}
+
+fn lines() -> Vec<String> {
+    ["1", "2", "x", "4", " 5 ", "six"].iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn bad_record_fail_names_operator_subtask_and_position() {
+    let env = StreamEnvironment::new().with_parallelism(1);
+    env.from_iter(lines()).apply(parse()).for_each(|_| {});
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let err = rt.block_on(env.execute()).unwrap_err();
+    assert!(matches!(&err, Error::OperatorFailed { operator, subtask: 0, .. } if operator == "parse"), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("bad record at input position 2"), "{msg}");
+    assert!(msg.contains("invalid digit"), "{msg}");
+}
+
+#[test]
+fn bad_record_skip_drops_and_counts() {
+    let env = StreamEnvironment::new().with_parallelism(1).with_bad_record_policy(BadRecordPolicy::Skip);
+    let out = env.from_iter(lines()).apply(parse()).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let result = rt.block_on(env.execute()).unwrap();
+    let good: Vec<i64> = lines().iter().filter_map(|s| s.trim().parse().ok()).collect();
+    assert_eq!(sorted(out.take()), sorted(good.clone()));
+    let stats = result.operator("parse").unwrap();
+    assert_eq!(stats.records_skipped, (lines().len() - good.len()) as u64);
+    assert_eq!(stats.records_out, good.len() as u64);
+}

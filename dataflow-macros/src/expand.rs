@@ -1,0 +1,234 @@
+//! Step 3: the generated code.
+//!
+//! For `fn name<G>(#[config] c: C, x: In) -> R { body }` the macro emits
+//!
+//! * `struct name<G>`: the operator, holding the configuration;
+//! * `fn name<G>(c: C) -> name<G>`: its constructor (so `stream.apply(name(c))`);
+//! * `name::call(c, x) -> R`: the function as written, callable in tests;
+//! * `impl Operator for name<G>` and `impl FnOperator for name<G>`.
+
+use crate::model::{Model, OutputKind, Param};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+pub(crate) fn expand(m: &Model) -> TokenStream {
+    let Model { attrs, vis, ident, generics, options, params, input, output, kind, ret, body } = m;
+    let krate = quote!(::dataflow_core);
+    let (impl_g, ty_g, where_c) = generics.split_for_impl();
+    let type_params: Vec<_> = generics.type_params().map(|t| &t.ident).collect();
+    let docs: Vec<_> = attrs.iter().filter(|a| a.path().is_ident("doc")).collect();
+    let others: Vec<_> = attrs.iter().filter(|a| !a.path().is_ident("doc")).collect();
+
+    let configs: Vec<_> = params
+        .iter()
+        .filter_map(|p| match p {
+            Param::Config { ident, ty, stored, by_ref, .. } => Some((ident, ty, stored, *by_ref)),
+            _ => None,
+        })
+        .collect();
+    let fields = configs.iter().map(|(i, _, stored, _)| quote!(#i: #stored));
+    let ctor_args = configs.iter().map(|(i, ty, _, _)| quote!(#i: #ty));
+    let ctor_inits = configs.iter().map(
+        |(i, _, _, by_ref)| {
+            if *by_ref { quote!(#i: ::core::clone::Clone::clone(#i)) } else { quote!(#i) }
+        },
+    );
+    let clones = configs.iter().map(|(i, ..)| quote!(#i: ::core::clone::Clone::clone(&self.#i)));
+    let stored_tys = configs.iter().map(|(_, _, stored, _)| stored);
+
+    let has_ctx = params.iter().any(|p| matches!(p, Param::Context { .. }));
+    let fallible = *kind == OutputKind::Fallible;
+    let ctx_field = has_ctx.then(|| quote!(__ctx: #krate::operator::Context<#output>,));
+    let ctx_init = has_ctx.then(|| quote!(__ctx: ::core::default::Default::default(),));
+    let bad_fields = fallible.then(|| quote!(__position: u64, __policy: #krate::operator::BadRecordPolicy,));
+    let bad_init = fallible.then(|| quote!(__position: 0, __policy: #krate::operator::BadRecordPolicy::Fail,));
+
+    let call_params = params.iter().map(|p| match p {
+        Param::Config { pat, ty, .. } | Param::Input { pat, ty } | Param::Context { pat, ty } => quote!(#pat: #ty),
+    });
+    let call_args = params.iter().map(|p| match p {
+        Param::Config { ident, by_ref: true, .. } => quote!(&self.#ident),
+        Param::Config { ident, .. } => quote!(::core::clone::Clone::clone(&self.#ident)),
+        Param::Input { .. } => quote!(record.value),
+        Param::Context { .. } => quote!(&mut self.__ctx),
+    });
+
+    let emit = match kind {
+        OutputKind::One => quote!(#krate::operator::function::__emit_one(__result, __ts, out);),
+        OutputKind::Optional => quote! {
+            if let ::core::option::Option::Some(v) = __result {
+                #krate::operator::function::__emit_one(v, __ts, out);
+            }
+        },
+        OutputKind::Many => quote!(#krate::operator::function::__emit_many(__result, __ts, out);),
+        OutputKind::Fallible => quote! {
+            match __result {
+                ::core::result::Result::Ok(v) => #krate::operator::function::__emit_one(v, __ts, out),
+                ::core::result::Result::Err(e) => {
+                    return #krate::operator::function::__bad_record(e, __position, __ts, self.__policy, out);
+                }
+            }
+        },
+        OutputKind::Unit => quote!(let () = __result;),
+    };
+    let begin_ctx = has_ctx.then(|| quote!(self.__ctx.__begin(__ts);));
+    let flush_ctx = has_ctx.then(|| quote!(self.__ctx.__flush_into(out);));
+    let count_position = fallible.then(|| {
+        quote! {
+            let __position = self.__position;
+            self.__position += 1;
+        }
+    });
+    let open = fallible.then(|| {
+        quote! {
+            fn open(&mut self, info: &#krate::OperatorInfo) -> ::core::result::Result<(), #krate::BoxError> {
+                self.__policy = info.bad_record_policy;
+                ::core::result::Result::Ok(())
+            }
+        }
+    });
+    let on_watermark = has_ctx.then(|| {
+        quote! {
+            fn on_watermark(
+                &mut self,
+                watermark: #krate::time::Watermark,
+                _out: &mut #krate::Collector<#output>,
+            ) -> ::core::result::Result<(), #krate::BoxError> {
+                self.__ctx.__set_watermark(watermark);
+                ::core::result::Result::Ok(())
+            }
+        }
+    });
+
+    let name = match &options.name {
+        Some(n) => quote!(#n),
+        None => {
+            let s = ident.to_string();
+            quote!(#s)
+        }
+    };
+    let uid = match &options.uid {
+        Some(u) => quote!(::core::option::Option::Some(#u)),
+        None => quote!(::core::option::Option::None),
+    };
+    let parallelism = match &options.parallelism {
+        Some(p) => quote!(::core::option::Option::Some(#p)),
+        None => quote!(::core::option::Option::None),
+    };
+    // Spanned on the input type, so a stream of the wrong type points there.
+    let in_assoc = quote_spanned!(input.span()=> type In = #input;);
+    let marker = format_ident!("__marker");
+    let data_bounds = quote!(#input: #krate::Data, #output: #krate::Data, Self: ::core::marker::Send + 'static);
+    let where_preds = where_c.map(|w| {
+        let p = &w.predicates;
+        quote!(#p,)
+    });
+
+    quote! {
+        #(#docs)*
+        #[allow(non_camel_case_types)]
+        #vis struct #ident #impl_g #where_c {
+            #(#fields,)*
+            #ctx_field
+            #bad_fields
+            #marker: ::core::marker::PhantomData<fn() -> (#(#type_params,)*)>,
+        }
+
+        impl #impl_g ::core::clone::Clone for #ident #ty_g
+        where #where_preds #(#stored_tys: ::core::clone::Clone,)*
+        {
+            fn clone(&self) -> Self {
+                Self { #(#clones,)* #ctx_init #bad_init #marker: ::core::marker::PhantomData }
+            }
+        }
+
+        #(#docs)*
+        #(#others)*
+        #vis fn #ident #impl_g (#(#ctor_args),*) -> #ident #ty_g #where_c {
+            #ident { #(#ctor_inits,)* #ctx_init #bad_init #marker: ::core::marker::PhantomData }
+        }
+
+        impl #impl_g #ident #ty_g #where_c {
+            /// The function as written, without the operator around it.
+            #[allow(dead_code, clippy::too_many_arguments)]
+            #vis fn call(#(#call_params),*) #ret #body
+        }
+
+        impl #impl_g #krate::Operator for #ident #ty_g where #where_preds #data_bounds {
+            #in_assoc
+            type Out = #output;
+
+            #open
+            #on_watermark
+
+            #[inline]
+            fn process(
+                &mut self,
+                record: #krate::Record<#input>,
+                out: &mut #krate::Collector<#output>,
+            ) -> ::core::result::Result<(), #krate::BoxError> {
+                let __ts = record.timestamp();
+                #count_position
+                #begin_ctx
+                let __result = Self::call(#(#call_args),*);
+                #flush_ctx
+                #emit
+                ::core::result::Result::Ok(())
+            }
+        }
+
+        impl #impl_g #krate::operator::FnOperator for #ident #ty_g #where_c {
+            const NAME: &'static str = #name;
+            const UID: ::core::option::Option<&'static str> = #uid;
+            const PARALLELISM: ::core::option::Option<usize> = #parallelism;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::Model;
+    use quote::quote;
+
+    fn expand(attr: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> String {
+        let m = Model::from_parsed(crate::parse::parse(attr, item).unwrap()).unwrap();
+        super::expand(&m).to_string()
+    }
+
+    #[test]
+    fn generates_struct_constructor_and_impls() {
+        let out = expand(
+            quote!(uid = "p-1"),
+            quote!(
+                pub fn parse(#[config] min: u8, x: u8) -> Option<u8> {
+                    None
+                }
+            ),
+        );
+        for needle in [
+            "pub struct parse",
+            "pub fn parse (min : u8) -> parse",
+            "pub fn call (min : u8 , x : u8) -> Option < u8 >",
+            "impl :: dataflow_core :: Operator for parse",
+            "const UID : :: core :: option :: Option < & 'static str > = :: core :: option :: Option :: Some (\"p-1\")",
+        ] {
+            assert!(out.contains(needle), "missing `{needle}` in {out}");
+        }
+        assert!(!out.contains("__policy"), "no bad-record state without Result");
+    }
+
+    #[test]
+    fn fallible_functions_track_position_and_policy() {
+        let out = expand(
+            quote!(),
+            quote!(
+                fn f(x: u8) -> Result<u8, String> {
+                    Ok(x)
+                }
+            ),
+        );
+        assert!(out.contains("__bad_record"), "{out}");
+        assert!(out.contains("info . bad_record_policy"), "{out}");
+    }
+}

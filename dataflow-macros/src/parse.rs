@@ -1,0 +1,94 @@
+//! Step 1: the attribute's options and the function, as tokens.
+
+use proc_macro2::TokenStream;
+use syn::parse::Parser;
+use syn::{ItemFn, LitInt, LitStr};
+
+/// The options of `#[operator(...)]`.
+#[derive(Default)]
+pub(crate) struct Options {
+    pub(crate) name: Option<LitStr>,
+    pub(crate) uid: Option<LitStr>,
+    pub(crate) parallelism: Option<LitInt>,
+}
+
+/// What the attribute was given.
+pub(crate) struct Parsed {
+    pub(crate) options: Options,
+    pub(crate) function: ItemFn,
+}
+
+const OPTIONS: &str = "`name = \"..\"`, `uid = \"..\"` or `parallelism = N`";
+
+/// Parses the attribute's options and the annotated function.
+pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Parsed> {
+    let mut options = Options::default();
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            options.name = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("uid") {
+            options.uid = Some(meta.value()?.parse()?);
+        } else if meta.path.is_ident("parallelism") {
+            let n: LitInt = meta.value()?.parse()?;
+            if n.base10_parse::<usize>()? == 0 {
+                return Err(syn::Error::new(n.span(), "parallelism must be at least 1"));
+            }
+            options.parallelism = Some(n);
+        } else {
+            let name = meta.path.get_ident().map_or_else(|| "this".to_string(), |i| format!("`{i}`"));
+            return Err(meta.error(format!("unsupported option {name}: #[operator] takes {OPTIONS}")));
+        }
+        Ok(())
+    });
+    parser.parse2(attr)?;
+    let function: ItemFn = syn::parse2(item)?;
+    Ok(Parsed { options, function })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    #[test]
+    fn reads_every_option() {
+        let p = parse(
+            quote!(name = "n", uid = "u", parallelism = 3),
+            quote!(
+                fn f(x: u8) -> u8 {
+                    x
+                }
+            ),
+        )
+        .unwrap();
+        assert_eq!(p.options.name.unwrap().value(), "n");
+        assert_eq!(p.options.uid.unwrap().value(), "u");
+        assert_eq!(p.options.parallelism.unwrap().base10_parse::<usize>().unwrap(), 3);
+    }
+
+    #[test]
+    fn rejects_unknown_options_and_zero_parallelism() {
+        let e = parse(
+            quote!(speed = 3),
+            quote!(
+                fn f(x: u8) -> u8 {
+                    x
+                }
+            ),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("unsupported option `speed`"), "{e}");
+        let e = parse(
+            quote!(parallelism = 0),
+            quote!(
+                fn f(x: u8) -> u8 {
+                    x
+                }
+            ),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("at least 1"), "{e}");
+    }
+}
