@@ -62,9 +62,10 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
     /// See [`TwoInputOperator`] for an example.
     pub fn transform<O>(&self, name: &str, op: O) -> Stream<O::Out>
     where
-        O: TwoInputOperator<In1 = A, In2 = B> + Clone + Sync,
+        O: TwoInputOperator<In1 = A, In2 = B> + Clone,
     {
-        self.transform_with(name, move |_| op.clone())
+        let op = std::sync::Mutex::new(op);
+        self.transform_with(name, move |_| op.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
     }
 
     /// Maps each input with its own function to a common type.

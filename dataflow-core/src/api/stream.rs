@@ -4,7 +4,7 @@ use super::{ConnectedStreams, KeyedStream, StreamEnvironment};
 use crate::connectors::{CallbackSink, ChannelSink, CollectHandle, FileSink, Sink};
 use crate::element::Data;
 use crate::graph::{Edge, NodeId, NodeKind, Partitioning};
-use crate::operator::{Filter, FlatMap, FnOperator, Inspect, Map, Operator, OperatorInfo};
+use crate::operator::{Context, Filter, FlatMap, FnOperator, Inspect, Map, Operator, OperatorInfo, Process};
 use crate::runtime::factory::{self, OperatorNode};
 use crate::runtime::writer::{FnKeyRoute, KeyRoute};
 use dataflow_state::Key;
@@ -110,9 +110,11 @@ impl<T: Data> Stream<T> {
     /// [`Operator`] for an example.
     pub fn transform<O>(&self, name: &str, op: O) -> Stream<O::Out>
     where
-        O: Operator<In = T> + Clone + Sync,
+        O: Operator<In = T> + Clone,
     {
-        self.transform_with(name, move |_| op.clone())
+        // Cloned under a lock, so an operator need not be `Sync`.
+        let op = std::sync::Mutex::new(op);
+        self.transform_with(name, move |_| op.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone())
     }
 
     /// Applies an operator made with `#[operator]` (or any [`FnOperator`]),
@@ -131,7 +133,7 @@ impl<T: Data> Stream<T> {
     /// ```
     pub fn apply<O>(&self, op: O) -> Stream<O::Out>
     where
-        O: Operator<In = T> + FnOperator + Clone + Sync,
+        O: Operator<In = T> + FnOperator + Clone,
     {
         let s = self.transform(O::NAME, op);
         let s = match O::UID {
@@ -159,7 +161,7 @@ impl<T: Data> Stream<T> {
         U: Data,
         F: FnMut(T) -> U + Clone + Send + Sync + 'static,
     {
-        self.transform("map", Map::new(f))
+        self.apply(Map::new(f))
     }
 
     /// Keeps the values for which `f` holds.
@@ -176,7 +178,7 @@ impl<T: Data> Stream<T> {
     where
         F: FnMut(&T) -> bool + Clone + Send + Sync + 'static,
     {
-        self.transform("filter", Filter::new(f))
+        self.apply(Filter::new(f))
     }
 
     /// Maps every value to zero or more values.
@@ -195,7 +197,31 @@ impl<T: Data> Stream<T> {
         I: IntoIterator<Item = U>,
         F: FnMut(T) -> I + Clone + Send + Sync + 'static,
     {
-        self.transform("flat_map", FlatMap::new(f))
+        self.apply(FlatMap::new(f))
+    }
+
+    /// Calls `f` on every value with a [`Context`] through which it emits
+    /// any number of outputs and reads the record's timestamp and the
+    /// watermark.
+    ///
+    /// ```
+    /// use dataflow_core::operator::Context;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(1);
+    /// let out = env
+    ///     .from_iter(vec![3u32])
+    ///     .process(|x: u32, ctx: &mut Context<u32>| (0..x).for_each(|i| ctx.emit(i)))
+    ///     .collect();
+    /// env.execute().await.unwrap();
+    /// assert_eq!(out.take(), [0, 1, 2]);
+    /// # });
+    /// ```
+    pub fn process<U, F>(&self, f: F) -> Stream<U>
+    where
+        U: Data,
+        F: FnMut(T, &mut Context<U>) + Clone + Send + Sync + 'static,
+    {
+        self.apply(Process::new(f))
     }
 
     /// Calls `f` on every value and passes it on.
@@ -208,7 +234,7 @@ impl<T: Data> Stream<T> {
     where
         F: FnMut(&T) + Clone + Send + Sync + 'static,
     {
-        self.transform("inspect", Inspect::new(f))
+        self.apply(Inspect::new(f))
     }
 
     /// Partitions the stream by the key `f` returns: every record with the

@@ -1,10 +1,12 @@
-//! The stateless built-in operators, written against [`Operator`] like any
-//! user operator. Each overrides `process_batch` with a loop the compiler
-//! can tighten.
+//! The stateless built-in operators, written against [`Operator`] and
+//! [`FnOperator`] like any `#[operator]` function and applied through the
+//! same [`Stream::apply`](crate::Stream::apply). `map` and `filter` override
+//! `process_batch` with a loop the compiler can tighten.
 
-use super::{BoxError, Collector, Operator, TwoInputOperator};
+use super::{BoxError, Collector, Context, FnOperator, Operator, TwoInputOperator};
 use crate::batch::Batch;
 use crate::element::{Data, Record};
+use crate::time::Watermark;
 use std::marker::PhantomData;
 
 /// Applies a function to every value, keeping timestamps.
@@ -293,6 +295,72 @@ where
         for v in (self.f2)(record.value) {
             out.collect_value(v, ts);
         }
+        Ok(())
+    }
+}
+
+impl<I, O, F> FnOperator for Map<I, O, F> {
+    const NAME: &'static str = "map";
+}
+
+impl<T, F> FnOperator for Filter<T, F> {
+    const NAME: &'static str = "filter";
+}
+
+impl<I, O, F> FnOperator for FlatMap<I, O, F> {
+    const NAME: &'static str = "flat_map";
+}
+
+impl<T, F> FnOperator for Inspect<T, F> {
+    const NAME: &'static str = "inspect";
+}
+
+/// Calls a function with each value and a [`Context`] to emit through.
+///
+/// ```
+/// use dataflow_core::{operator::{Context, Process}, Collector, Operator, Record};
+/// let mut p = Process::new(|x: u8, ctx: &mut Context<u8>| { ctx.emit(x); ctx.emit(x); });
+/// let mut out = Collector::new();
+/// p.process(Record::new(1), &mut out).unwrap();
+/// assert_eq!(out.len(), 2);
+/// ```
+pub struct Process<I, O, F> {
+    f: F,
+    ctx: Context<O>,
+    _t: PhantomData<fn(I)>,
+}
+
+impl<I, O, F: Clone> Clone for Process<I, O, F> {
+    fn clone(&self) -> Self {
+        Self::new(self.f.clone())
+    }
+}
+
+impl<I, O, F> Process<I, O, F> {
+    /// A process operator calling `f`.
+    pub fn new(f: F) -> Self {
+        Self { f, ctx: Context::default(), _t: PhantomData }
+    }
+}
+
+impl<I, O, F> FnOperator for Process<I, O, F> {
+    const NAME: &'static str = "process";
+}
+
+impl<I: Data, O: Data, F: FnMut(I, &mut Context<O>) + Send + 'static> Operator for Process<I, O, F> {
+    type In = I;
+    type Out = O;
+
+    #[inline]
+    fn process(&mut self, record: Record<I>, out: &mut Collector<O>) -> Result<(), BoxError> {
+        self.ctx.__begin(record.timestamp());
+        (self.f)(record.value, &mut self.ctx);
+        self.ctx.__flush_into(out);
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Watermark, _out: &mut Collector<O>) -> Result<(), BoxError> {
+        self.ctx.__set_watermark(watermark);
         Ok(())
     }
 }

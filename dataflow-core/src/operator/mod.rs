@@ -21,7 +21,7 @@ mod builtin;
 pub mod function;
 mod keyed;
 
-pub use builtin::{CoFlatMap, CoMap, Filter, FlatMap, Inspect, Map};
+pub use builtin::{CoFlatMap, CoMap, Filter, FlatMap, Inspect, Map, Process};
 pub use function::{BadRecord, BadRecordPolicy, Context, FnOperator};
 pub use keyed::{KeySelector, KeyedFold, KeyedReduce};
 
