@@ -1,5 +1,10 @@
-//! The records and steps shared by every contender of the throughput
-//! benchmark (dataflow, timely-dataflow, the hand-written loop).
+//! The records and steps shared by every contender of the benchmarks
+//! (dataflow, timely-dataflow, the hand-written loop), and the summing sink.
+
+use dataflow_core::connectors::Sink;
+use dataflow_core::{Batch, BoxError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The small record every throughput benchmark moves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,4 +33,33 @@ pub fn keep_event(e: &Event) -> bool {
 pub fn share(index: usize, peers: usize, n: u64) -> std::ops::Range<u64> {
     let (i, p) = (index as u64, peers as u64);
     (i * n / p)..((i + 1) * n / p)
+}
+
+/// Sums a `u64` view of every record per subtask; adds it to `total` at the end.
+pub struct SumSink<T, F> {
+    acc: u64,
+    total: Arc<AtomicU64>,
+    f: F,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+#[async_trait::async_trait]
+impl<T: Send + 'static, F: Fn(&T) -> u64 + Send + 'static> Sink<T> for SumSink<T, F> {
+    async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError> {
+        self.acc = self.acc.wrapping_add(batch.values().iter().map(&self.f).fold(0u64, u64::wrapping_add));
+        batch.clear();
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<(), BoxError> {
+        self.total.fetch_add(self.acc, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+pub fn sum_sink<T, F: Fn(&T) -> u64 + Clone>(
+    total: Arc<AtomicU64>,
+    f: F,
+) -> impl Fn(&dataflow_core::OperatorInfo) -> SumSink<T, F> {
+    move |_| SumSink { acc: 0, total: total.clone(), f: f.clone(), _t: std::marker::PhantomData }
 }

@@ -12,9 +12,8 @@ mod events;
 mod timely_impl;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use dataflow_core::connectors::Sink;
-use dataflow_core::{Batch, BoxError, StreamEnvironment};
-use events::{Event, gen_event, keep_event, map_event, share};
+use dataflow_core::StreamEnvironment;
+use events::{Event, gen_event, keep_event, map_event, share, sum_sink};
 use rustc_hash::FxHashMap;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -25,35 +24,6 @@ const N: u64 = 10_000_000;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("tokio runtime")
-}
-
-/// Sums a `u64` view of every record per subtask; adds it to `total` at the end.
-struct SumSink<T, F> {
-    acc: u64,
-    total: Arc<AtomicU64>,
-    f: F,
-    _t: std::marker::PhantomData<fn(T)>,
-}
-
-#[async_trait::async_trait]
-impl<T: Send + 'static, F: Fn(&T) -> u64 + Send + 'static> Sink<T> for SumSink<T, F> {
-    async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError> {
-        self.acc = self.acc.wrapping_add(batch.values().iter().map(&self.f).fold(0u64, u64::wrapping_add));
-        batch.clear();
-        Ok(())
-    }
-
-    async fn finish(&mut self) -> Result<(), BoxError> {
-        self.total.fetch_add(self.acc, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-fn sum_sink<T, F: Fn(&T) -> u64 + Clone>(
-    total: Arc<AtomicU64>,
-    f: F,
-) -> impl Fn(&dataflow_core::OperatorInfo) -> SumSink<T, F> {
-    move |_| SumSink { acc: 0, total: total.clone(), f: f.clone(), _t: std::marker::PhantomData }
 }
 
 /// The environment of a run: parallelism `p`, default settings except a

@@ -9,7 +9,7 @@
 //! cargo run --release --example wordcount [FILE]
 //! ```
 
-use dataflow_core::StreamEnvironment;
+use dataflow_core::{StreamEnvironment, operator};
 use std::collections::BTreeMap;
 
 const TEXT: &str = "\
@@ -18,6 +18,12 @@ Whether 'tis nobler in the mind to suffer
 The slings and arrows of outrageous fortune,
 Or to take arms against a sea of troubles
 And by opposing end them.";
+
+/// Splits a line into lowercase words.
+#[operator(name = "split")]
+fn words(line: String) -> Vec<String> {
+    line.split(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,19 +35,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let lines: Vec<String> = text.lines().map(String::from).collect();
 
     let env = StreamEnvironment::new().with_parallelism(2);
-    let counts = env
-        .from_iter(lines)
-        .name("lines")
-        .flat_map(|line: String| {
-            line.split(|c: char| !c.is_alphanumeric() && c != '\'')
-                .filter(|w| !w.is_empty())
-                .map(str::to_lowercase)
-                .collect::<Vec<_>>()
-        })
-        .name("split")
-        .key_by(|word: &String| word.clone())
-        .count()
-        .collect();
+    let counts =
+        env.from_iter(lines).name("lines").apply(words()).key_by(|word: &String| word.clone()).count().collect();
     println!("{}", env.explain()?);
     let result = env.execute().await?;
 

@@ -61,3 +61,8 @@ pub use dataflow_state::{Key, KeyGroupRange};
 /// Turns a function into an operator; see [`operator::function`] and
 /// `docs/operators.md`.
 pub use dataflow_macros::operator;
+
+/// The README's example, compiled and run as a doctest.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -45,7 +45,8 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
     let bad_init = fallible.then(|| quote!(__position: 0, __policy: #krate::operator::BadRecordPolicy::Fail,));
 
     let call_params = params.iter().map(|p| match p {
-        Param::Config { pat, ty, .. } | Param::Input { pat, ty } | Param::Context { pat, ty } => quote!(#pat: #ty),
+        Param::Config { pat, ty, .. } => quote!(#pat: #ty),
+        Param::Input { pat, ty } | Param::Context { pat, ty } => quote!(#pat: #ty),
     });
     let call_args = params.iter().map(|p| match p {
         Param::Config { ident, by_ref: true, .. } => quote!(&self.#ident),
@@ -72,6 +73,28 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
         },
         OutputKind::Unit => quote!(let () = __result;),
     };
+    // One output per record and nothing else to track: map the whole batch
+    // in one pass, like the built-in `map`.
+    let batch_args = params.iter().map(|p| match p {
+        Param::Config { ident, by_ref: true, .. } => quote!(&this.#ident),
+        Param::Config { ident, .. } => quote!(::core::clone::Clone::clone(&this.#ident)),
+        Param::Input { .. } => quote!(value),
+        Param::Context { .. } => quote!(), // never: batch mapping is for context-free functions
+    });
+    let process_batch = (*kind == OutputKind::One && !has_ctx).then(|| {
+        quote! {
+            #[inline]
+            fn process_batch(
+                &mut self,
+                batch: &mut #krate::Batch<#input>,
+                out: &mut #krate::Collector<#output>,
+            ) -> ::core::result::Result<(), #krate::BoxError> {
+                let this = &*self;
+                batch.map_into(out.batch_mut(), |value| Self::call(#(#batch_args),*));
+                ::core::result::Result::Ok(())
+            }
+        }
+    });
     let begin_ctx = has_ctx.then(|| quote!(self.__ctx.__begin(__ts);));
     let flush_ctx = has_ctx.then(|| quote!(self.__ctx.__flush_into(out);));
     let count_position = fallible.then(|| {
@@ -161,6 +184,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
 
             #open
             #on_watermark
+            #process_batch
 
             #[inline]
             fn process(

@@ -17,7 +17,7 @@ use syn::{
 pub(crate) enum Param {
     /// `#[config] name: T` (stored as `T`) or `#[config] name: &T` (stored
     /// as `T`, passed by reference).
-    Config { pat: Box<Pat>, ident: Ident, ty: Type, stored: Type, by_ref: bool },
+    Config { pat: Box<Pat>, ident: Ident, ty: Box<Type>, stored: Box<Type>, by_ref: bool },
     /// The record's value.
     Input { pat: Box<Pat>, ty: Type },
     /// `ctx: &mut Context<Out>`.
@@ -121,11 +121,11 @@ impl Model {
                     other => return err(other.span(), "a #[config] parameter needs a plain name"),
                 };
                 let (stored, by_ref) = match &ty {
-                    Type::Reference(r) if r.mutability.is_none() => ((*r.elem).clone(), true),
+                    Type::Reference(r) if r.mutability.is_none() => (r.elem.clone(), true),
                     Type::Reference(r) => return err(r.span(), "a #[config] parameter cannot be `&mut`"),
-                    t => (t.clone(), false),
+                    t => (Box::new(t.clone()), false),
                 };
-                params.push(Param::Config { pat: pt.pat.clone(), ident, ty, stored, by_ref });
+                params.push(Param::Config { pat: pt.pat.clone(), ident, ty: Box::new(ty), stored, by_ref });
                 continue;
             }
             if is_named(&ty, &STATES) {
@@ -222,23 +222,19 @@ fn classify_return(ty: &Type) -> syn::Result<(OutputKind, Type)> {
         Type::Tuple(t) if t.elems.is_empty() => unsupported(),
         Type::Tuple(_) | Type::Array(_) => Ok((OutputKind::One, ty.clone())),
         Type::ImplTrait(it) => {
-            for b in &it.bounds {
-                if let TypeParamBound::Trait(tb) = b {
-                    let seg = tb.path.segments.last();
-                    if let Some(seg) = seg.filter(|s| s.ident == "IntoIterator" || s.ident == "Iterator") {
-                        if let PathArguments::AngleBracketed(a) = &seg.arguments {
-                            for g in &a.args {
-                                if let GenericArgument::AssocType(at) = g {
-                                    if at.ident == "Item" {
-                                        return Ok((OutputKind::Many, at.ty.clone()));
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+            let item = it.bounds.iter().find_map(|b| {
+                let TypeParamBound::Trait(tb) = b else { return None };
+                let seg = tb.path.segments.last().filter(|s| s.ident == "IntoIterator" || s.ident == "Iterator")?;
+                let PathArguments::AngleBracketed(a) = &seg.arguments else { return None };
+                a.args.iter().find_map(|g| match g {
+                    GenericArgument::AssocType(at) if at.ident == "Item" => Some(at.ty.clone()),
+                    _ => None,
+                })
+            });
+            match item {
+                Some(t) => Ok((OutputKind::Many, t)),
+                None => unsupported(),
             }
-            unsupported()
         }
         _ => unsupported(),
     }
