@@ -56,7 +56,7 @@ pub use runtime::{JobResult, OperatorStats};
 
 /// Keys, key groups and (later) keyed state, from `dataflow-state`.
 pub use dataflow_state as state;
-pub use dataflow_state::{Key, KeyGroupRange};
+pub use dataflow_state::{Key, KeyGroupRange, ListState, MapState, ValueState};
 
 /// Turns a function into an operator; see [`operator::function`] and
 /// `docs/operators.md`.

@@ -156,3 +156,49 @@ fn bad_record_skip_drops_and_counts() {
     assert_eq!(stats.records_skipped, (lines().len() - good.len()) as u64);
     assert_eq!(stats.records_out, good.len() as u64);
 }
+
+/// Per-key state of every kind, at parallelism 3, against a plain
+/// per-key computation.
+#[operator]
+fn session_stats(
+    word: String,
+    count: &mut dataflow_core::ValueState<u64>,
+    lengths: &mut dataflow_core::ListState<usize>,
+    letters: &mut dataflow_core::MapState<char, u64>,
+) -> (String, u64, usize, u64) {
+    let n = count.get_or_insert_with(|| 0);
+    *n += 1;
+    lengths.add(word.len());
+    for c in word.chars() {
+        *letters.entry(c).or_insert(0) += 1;
+    }
+    (word, *n, lengths.len(), letters.iter().map(|(_, v)| v).sum())
+}
+
+#[test]
+fn keyed_state_parameters_keep_state_per_key() {
+    let words: Vec<String> = ["ab", "b", "ab", "ccc", "b", "ab", "dd", "ccc"].iter().map(|s| s.to_string()).collect();
+    let env = StreamEnvironment::new().with_parallelism(3);
+    let out = env
+        .from_iter(words.clone())
+        .key_by(|w: &String| w.chars().next().unwrap_or(' '))
+        .apply(session_stats())
+        .collect();
+    // Per first letter: how many words so far, and how many letters so far.
+    let mut oracle = Vec::new();
+    let mut seen: std::collections::HashMap<char, (u64, u64)> = Default::default();
+    for w in &words {
+        let e = seen.entry(w.chars().next().unwrap()).or_default();
+        e.0 += 1;
+        e.1 += w.len() as u64;
+        oracle.push((w.clone(), e.0, e.0 as usize, e.1));
+    }
+    assert_eq!(run(&env, out), sorted(oracle));
+}
+
+#[test]
+fn stateless_operators_apply_to_keyed_streams_too() {
+    let env = StreamEnvironment::new().with_parallelism(2);
+    let out = env.from_iter(INPUT.to_vec()).key_by(|x| x % 3).apply(square()).collect();
+    assert_eq!(run(&env, out), sorted(INPUT.iter().map(|x| x * x).collect()));
+}

@@ -5,7 +5,9 @@
 //! * `struct name<G>`: the operator, holding the configuration;
 //! * `fn name<G>(c: C) -> name<G>`: its constructor (so `stream.apply(name(c))`);
 //! * `name::call(c, x) -> R`: the function as written, callable in tests;
-//! * `impl Operator for name<G>` and `impl FnOperator for name<G>`.
+//! * `impl Operator for name<G>` (only without keyed state: an operator with
+//!   state parameters applies to a keyed stream alone), `impl
+//!   KeyedFnOperator for name<G>` and `impl FnOperator for name<G>`.
 
 use crate::model::{Model, OutputKind, Param};
 use proc_macro2::TokenStream;
@@ -46,9 +48,22 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
 
     let call_params = params.iter().map(|p| match p {
         Param::Config { pat, ty, .. } => quote!(#pat: #ty),
-        Param::Input { pat, ty } | Param::Context { pat, ty } => quote!(#pat: #ty),
+        Param::Input { pat, ty } | Param::Context { pat, ty } | Param::State { pat, ty, .. } => quote!(#pat: #ty),
     });
+    let state_tys: Vec<_> = params
+        .iter()
+        .filter_map(|p| match p {
+            Param::State { state, .. } => Some(state),
+            _ => None,
+        })
+        .collect();
+    let has_state = !state_tys.is_empty();
+    let mut state_index = 0..;
     let call_args = params.iter().map(|p| match p {
+        Param::State { .. } => {
+            let i = syn::Index::from(state_index.next().unwrap_or_default());
+            quote!(&mut state.#i)
+        }
         Param::Config { ident, by_ref: true, .. } => quote!(&self.#ident),
         Param::Config { ident, .. } => quote!(::core::clone::Clone::clone(&self.#ident)),
         Param::Input { .. } => quote!(record.value),
@@ -79,9 +94,10 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
         Param::Config { ident, by_ref: true, .. } => quote!(&this.#ident),
         Param::Config { ident, .. } => quote!(::core::clone::Clone::clone(&this.#ident)),
         Param::Input { .. } => quote!(value),
-        Param::Context { .. } => quote!(), // never: batch mapping is for context-free functions
+        // Never: batch mapping is for functions without context or state.
+        Param::Context { .. } | Param::State { .. } => quote!(),
     });
-    let process_batch = (*kind == OutputKind::One && !has_ctx).then(|| {
+    let process_batch = (*kind == OutputKind::One && !has_ctx && !has_state).then(|| {
         quote! {
             #[inline]
             fn process_batch(
@@ -148,6 +164,86 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
         quote!(#p,)
     });
 
+    let process_body = quote! {
+        let __ts = record.timestamp();
+        #count_position
+        #begin_ctx
+        let __result = Self::call(#(#call_args),*);
+        #flush_ctx
+        #emit
+        ::core::result::Result::Ok(())
+    };
+    let record_params = quote!(record: #krate::Record<#input>, out: &mut #krate::Collector<#output>);
+    let unit = quote!(::core::result::Result<(), #krate::BoxError>);
+    let operator_impls = if has_state {
+        // Keyed state: only a keyed operator, so applying it to a plain
+        // stream does not compile.
+        quote! {
+            impl #impl_g #krate::operator::KeyedFnOperator for #ident #ty_g where #where_preds #data_bounds {
+                #in_assoc
+                type Out = #output;
+                type State = (#(#state_tys,)*);
+
+                #open
+                #on_watermark
+
+                #[inline]
+                fn process_keyed(
+                    &mut self,
+                    record: #krate::Record<#input>,
+                    state: &mut Self::State,
+                    out: &mut #krate::Collector<#output>,
+                ) -> #unit {
+                    #process_body
+                }
+            }
+        }
+    } else {
+        quote! {
+            impl #impl_g #krate::Operator for #ident #ty_g where #where_preds #data_bounds {
+                #in_assoc
+                type Out = #output;
+
+                #open
+                #on_watermark
+                #process_batch
+
+                #[inline]
+                fn process(&mut self, #record_params) -> #unit {
+                    #process_body
+                }
+            }
+
+            impl #impl_g #krate::operator::KeyedFnOperator for #ident #ty_g where #where_preds #data_bounds {
+                type In = #input;
+                type Out = #output;
+                type State = ();
+
+                fn open(&mut self, info: &#krate::OperatorInfo) -> #unit {
+                    <Self as #krate::Operator>::open(self, info)
+                }
+
+                #[inline]
+                fn process_keyed(
+                    &mut self,
+                    record: #krate::Record<#input>,
+                    _state: &mut (),
+                    out: &mut #krate::Collector<#output>,
+                ) -> #unit {
+                    <Self as #krate::Operator>::process(self, record, out)
+                }
+
+                fn on_watermark(
+                    &mut self,
+                    watermark: #krate::time::Watermark,
+                    out: &mut #krate::Collector<#output>,
+                ) -> #unit {
+                    <Self as #krate::Operator>::on_watermark(self, watermark, out)
+                }
+            }
+        }
+    };
+
     quote! {
         #(#docs)*
         #[allow(non_camel_case_types)]
@@ -178,29 +274,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
             #vis fn call(#(#call_params),*) #ret #body
         }
 
-        impl #impl_g #krate::Operator for #ident #ty_g where #where_preds #data_bounds {
-            #in_assoc
-            type Out = #output;
-
-            #open
-            #on_watermark
-            #process_batch
-
-            #[inline]
-            fn process(
-                &mut self,
-                record: #krate::Record<#input>,
-                out: &mut #krate::Collector<#output>,
-            ) -> ::core::result::Result<(), #krate::BoxError> {
-                let __ts = record.timestamp();
-                #count_position
-                #begin_ctx
-                let __result = Self::call(#(#call_args),*);
-                #flush_ctx
-                #emit
-                ::core::result::Result::Ok(())
-            }
-        }
+        #operator_impls
 
         impl #impl_g #krate::operator::FnOperator for #ident #ty_g #where_c {
             const NAME: &'static str = #name;

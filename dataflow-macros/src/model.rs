@@ -14,6 +14,8 @@ use syn::{
 };
 
 /// How a parameter is used.
+// Built once per parameter at compile time: size does not matter here.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Param {
     /// `#[config] name: T` (stored as `T`) or `#[config] name: &T` (stored
     /// as `T`, passed by reference).
@@ -22,6 +24,9 @@ pub(crate) enum Param {
     Input { pat: Box<Pat>, ty: Type },
     /// `ctx: &mut Context<Out>`.
     Context { pat: Box<Pat>, ty: Type },
+    /// `count: &mut ValueState<T>` (or `ListState`, `MapState`): state of
+    /// the current key. `state` is the type behind the `&mut`.
+    State { pat: Box<Pat>, ty: Type, state: Type },
 }
 
 /// How the return value becomes outputs.
@@ -129,14 +134,21 @@ impl Model {
                 continue;
             }
             if is_named(&ty, &STATES) {
-                return err(
-                    ty.span(),
-                    "keyed state is taken as `&mut ValueState<..>` (and keyed state parameters are not supported yet)",
-                );
+                return err(ty.span(), "keyed state is taken as `&mut`, e.g. `&mut ValueState<..>`");
             }
             if let Type::Reference(r) = &ty {
                 if is_named(&r.elem, &STATES) {
-                    return err(r.elem.span(), "keyed state parameters are not supported yet");
+                    if r.mutability.is_none() {
+                        return err(r.span(), "keyed state is taken as `&mut`, e.g. `&mut ValueState<..>`");
+                    }
+                    if is_named(&r.elem, &["ReducingState", "AggregatingState"]) {
+                        return err(
+                            r.elem.span(),
+                            "ReducingState and AggregatingState parameters are not supported yet",
+                        );
+                    }
+                    params.push(Param::State { pat: pt.pat.clone(), ty: ty.clone(), state: (*r.elem).clone() });
+                    continue;
                 }
                 if let Some(seg) = last_segment(&r.elem).filter(|s| s.ident == "Context") {
                     if r.mutability.is_none() {
@@ -334,9 +346,20 @@ mod tests {
                 Param::Config { .. } => "config",
                 Param::Input { .. } => "input",
                 Param::Context { .. } => "context",
+                Param::State { .. } => "state",
             })
             .collect();
         assert_eq!(roles, ["config&", "input", "config", "context"]);
+        let m = model(
+            quote!(),
+            quote!(
+                fn f(x: u8, a: &mut ValueState<u8>, b: &mut MapState<u8, u8>) -> u8 {
+                    x
+                }
+            ),
+        )
+        .unwrap();
+        assert!(matches!(m.params[1], Param::State { .. }) && matches!(m.params[2], Param::State { .. }));
     }
 
     #[test]
@@ -401,6 +424,14 @@ mod tests {
                     }
                 ),
                 "`&mut ValueState<..>`",
+            ),
+            (
+                quote!(
+                    fn f(x: u8, s: &ListState<u8>) -> u8 {
+                        x
+                    }
+                ),
+                "taken as `&mut`",
             ),
             (
                 quote!(

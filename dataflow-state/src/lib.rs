@@ -20,7 +20,9 @@
 mod error;
 mod key;
 pub mod key_group;
+mod keyed;
 
 pub use error::StateError;
 pub use key::Key;
 pub use key_group::{DEFAULT_MAX_PARALLELISM, KeyGroupRange};
+pub use keyed::{ListState, MapState, ValueState};

@@ -3,7 +3,9 @@
 
 use super::Stream;
 use crate::element::Data;
-use crate::operator::{KeySelector, KeyedFold, KeyedReduce, Operator, OperatorInfo};
+use crate::operator::{
+    FnOperator, KeySelector, Keyed, KeyedFnOperator, KeyedFold, KeyedReduce, Operator, OperatorInfo,
+};
 use dataflow_state::Key;
 
 /// A stream partitioned by a key of type `K`: every record with the same
@@ -72,6 +74,21 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
         F: Fn(&OperatorInfo) -> O + Send + Sync + 'static,
     {
         self.stream.transform_with(name, make)
+    }
+
+    /// Applies an `#[operator]` function (or any [`KeyedFnOperator`] that is
+    /// also an [`FnOperator`]): each record is processed with the state of
+    /// its key. See [`KeyedFnOperator`] for an example.
+    pub fn apply<O>(&self, op: O) -> Stream<O::Out>
+    where
+        O: KeyedFnOperator<In = T> + FnOperator + Clone,
+    {
+        let key = self.key.clone();
+        let op = std::sync::Mutex::new(op);
+        self.transform_with(O::NAME, move |_| {
+            Keyed::new(op.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(), key.clone())
+        })
+        .with_options::<O>()
     }
 
     /// For every record, combines it with its key's current value and emits

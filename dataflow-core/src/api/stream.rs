@@ -135,10 +135,14 @@ impl<T: Data> Stream<T> {
     where
         O: Operator<In = T> + FnOperator + Clone,
     {
-        let s = self.transform(O::NAME, op);
+        self.transform(O::NAME, op).with_options::<O>()
+    }
+
+    /// Applies the `uid` and `parallelism` options of an [`FnOperator`].
+    pub(crate) fn with_options<O: FnOperator>(self) -> Self {
         let s = match O::UID {
-            Some(uid) => s.uid(uid),
-            None => s,
+            Some(uid) => self.uid(uid),
+            None => self,
         };
         match O::PARALLELISM {
             Some(p) => s.set_parallelism(p),

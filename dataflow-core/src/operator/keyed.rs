@@ -1,12 +1,15 @@
-//! Keyed built-ins: rolling reduce and fold per key.
+//! Keyed operators: [`KeyedFnOperator`] (an operator with per-key state,
+//! as `#[operator]` functions with state parameters are) run by [`Keyed`],
+//! and the keyed built-ins, rolling reduce and fold per key.
 //!
 //! They keep their per-key values in a hash map owned by the operator
 //! instance; with hash partitioning every key reaches exactly one instance.
 //! (The keyed state backends replace this map when they land.)
 
-use super::{BoxError, Collector, Operator};
+use super::{BoxError, Collector, Operator, OperatorInfo};
 use crate::batch::Batch;
 use crate::element::{Data, Record};
+use crate::time::Watermark;
 use dataflow_state::Key;
 use rustc_hash::FxHashMap;
 use std::marker::PhantomData;
@@ -159,5 +162,93 @@ where
             (k, acc.clone())
         }));
         Ok(())
+    }
+}
+
+/// An operator that keeps state per key: the runtime hands it the state of
+/// the current record's key. `#[operator]` functions with keyed state
+/// parameters implement it (and only it, so they apply to a
+/// [`KeyedStream`](crate::KeyedStream) alone); stateless ones implement it
+/// with `State = ()` besides [`Operator`].
+///
+/// ```
+/// use dataflow_core::{operator, StreamEnvironment, ValueState};
+///
+/// /// Numbers each word's occurrences.
+/// #[operator]
+/// fn occurrence(word: String, seen: &mut ValueState<u64>) -> (String, u64) {
+///     let n = seen.get_or_insert_with(|| 0);
+///     *n += 1;
+///     (word, *n)
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let env = StreamEnvironment::new().with_parallelism(1);
+/// let out = env.from_iter(vec!["a".to_string(), "b".into(), "a".into()])
+///     .key_by(|w: &String| w.clone())
+///     .apply(occurrence())
+///     .collect();
+/// env.execute().await.unwrap();
+/// assert_eq!(out.take(), [("a".to_string(), 1), ("b".to_string(), 1), ("a".to_string(), 2)]);
+/// # });
+/// ```
+pub trait KeyedFnOperator: Send + 'static {
+    /// The input type.
+    type In: Data;
+    /// The output type.
+    type Out: Data;
+    /// The state of one key.
+    type State: Default + Send + 'static;
+
+    /// Called once before the first element.
+    fn open(&mut self, _info: &OperatorInfo) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// Processes one record with the state of its key.
+    fn process_keyed(
+        &mut self,
+        record: Record<Self::In>,
+        state: &mut Self::State,
+        out: &mut Collector<Self::Out>,
+    ) -> Result<(), BoxError>;
+
+    /// The watermark advanced.
+    fn on_watermark(&mut self, _watermark: Watermark, _out: &mut Collector<Self::Out>) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// Runs a [`KeyedFnOperator`]: keys every record and keeps each key's
+/// state. (A hash map per operator instance until the state backends land.)
+pub struct Keyed<O: KeyedFnOperator, K> {
+    op: O,
+    key: KeySelector<O::In, K>,
+    states: FxHashMap<K, O::State>,
+}
+
+impl<O: KeyedFnOperator, K> Keyed<O, K> {
+    /// `op`, keyed with `key`.
+    pub fn new(op: O, key: KeySelector<O::In, K>) -> Self {
+        Self { op, key, states: FxHashMap::default() }
+    }
+}
+
+impl<O: KeyedFnOperator, K: Key> Operator for Keyed<O, K> {
+    type In = O::In;
+    type Out = O::Out;
+
+    fn open(&mut self, info: &OperatorInfo) -> Result<(), BoxError> {
+        self.op.open(info)
+    }
+
+    #[inline]
+    fn process(&mut self, record: Record<O::In>, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
+        let state = self.states.entry((self.key)(&record.value)).or_default();
+        self.op.process_keyed(record, state, out)
+    }
+
+    fn on_watermark(&mut self, watermark: Watermark, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
+        self.op.on_watermark(watermark, out)
     }
 }

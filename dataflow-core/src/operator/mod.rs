@@ -23,7 +23,7 @@ mod keyed;
 
 pub use builtin::{CoFlatMap, CoMap, Filter, FlatMap, Inspect, Map, Process};
 pub use function::{BadRecord, BadRecordPolicy, Context, FnOperator};
-pub use keyed::{KeySelector, KeyedFold, KeyedReduce};
+pub use keyed::{KeySelector, Keyed, KeyedFnOperator, KeyedFold, KeyedReduce};
 
 use crate::batch::Batch;
 use crate::checkpoint::CheckpointBarrier;
@@ -157,6 +157,10 @@ impl<T> Collector<T> {
 /// assert_eq!(out.take(), vec![(1, "a".to_string()), (2, "b".to_string())]);
 /// # });
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an operator for a plain stream",
+    note = "an `#[operator]` function with keyed state parameters applies to a `KeyedStream`: call `.key_by(..)` first"
+)]
 pub trait Operator: Send + 'static {
     /// The input type.
     type In: Data;
