@@ -15,7 +15,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 pub(crate) fn expand(m: &Model) -> TokenStream {
-    let Model { attrs, vis, ident, generics, options, params, input, output, kind, ret, body } = m;
+    let Model { attrs, vis, ident, generics, options, params, input, output, kind, ret, body, is_async } = m;
     let krate = quote!(::dataflow_core);
     let (impl_g, ty_g, where_c) = generics.split_for_impl();
     let type_params: Vec<_> = generics.type_params().map(|t| &t.ident).collect();
@@ -164,6 +164,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
         quote!(#p,)
     });
 
+    let asyncness = is_async.then(|| quote!(async));
     let process_body = quote! {
         let __ts = record.timestamp();
         #count_position
@@ -175,7 +176,55 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
     };
     let record_params = quote!(record: #krate::Record<#input>, out: &mut #krate::Collector<#output>);
     let unit = quote!(::core::result::Result<(), #krate::BoxError>);
-    let operator_impls = if has_state {
+    let operator_impls = if *is_async {
+        let owned = configs.iter().map(|(i, ..)| quote!(let #i = ::core::clone::Clone::clone(&self.#i);));
+        let async_args = params.iter().map(|p| match p {
+            Param::Config { ident, by_ref: true, .. } => quote!(&#ident),
+            Param::Config { ident, .. } => quote!(#ident),
+            Param::Input { .. } => quote!(value),
+            // Rejected for async functions by the model.
+            Param::Context { .. } | Param::State { .. } => quote!(),
+        });
+        let convert = match kind {
+            OutputKind::One => quote!(::core::result::Result::Ok(::std::vec![__result])),
+            OutputKind::Optional | OutputKind::Many => {
+                quote!(::core::result::Result::Ok(::core::iter::IntoIterator::into_iter(__result).collect()))
+            }
+            OutputKind::Fallible => quote!(match __result {
+                ::core::result::Result::Ok(v) => ::core::result::Result::Ok(::std::vec![v]),
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(::core::convert::Into::into(e)),
+            }),
+            OutputKind::Unit => quote!(::core::result::Result::Ok(::std::vec::Vec::new())),
+        };
+        let capacity = options.capacity.as_ref().map(|c| quote!(const CAPACITY: usize = #c;));
+        let order = options.unordered.map(|(unordered, _)| {
+            let v = if unordered { quote!(Unordered) } else { quote!(Ordered) };
+            quote!(const ORDER: #krate::operator::AsyncOrder = #krate::operator::AsyncOrder::#v;)
+        });
+        let timeout = options.timeout_ms.as_ref().map(|t| {
+            quote! {
+                const TIMEOUT: ::core::option::Option<::core::time::Duration> =
+                    ::core::option::Option::Some(::core::time::Duration::from_millis(#t));
+            }
+        });
+        quote! {
+            impl #impl_g #krate::operator::AsyncFnOperator for #ident #ty_g where #where_preds #data_bounds {
+                #in_assoc
+                type Out = #output;
+                #capacity
+                #order
+                #timeout
+
+                fn start(&self, value: #input) -> #krate::operator::AsyncCall<#output> {
+                    #(#owned)*
+                    ::std::boxed::Box::pin(async move {
+                        let __result = Self::call(#(#async_args),*).await;
+                        #convert
+                    })
+                }
+            }
+        }
+    } else if has_state {
         // Keyed state: only a keyed operator, so applying it to a plain
         // stream does not compile.
         quote! {
@@ -271,7 +320,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
         impl #impl_g #ident #ty_g #where_c {
             /// The function as written, without the operator around it.
             #[allow(dead_code, clippy::too_many_arguments)]
-            #vis fn call(#(#call_params),*) #ret #body
+            #vis #asyncness fn call(#(#call_params),*) #ret #body
         }
 
         #operator_impls

@@ -57,6 +57,7 @@ pub(crate) struct Model {
     pub(crate) kind: OutputKind,
     pub(crate) ret: ReturnType,
     pub(crate) body: Box<Block>,
+    pub(crate) is_async: bool,
 }
 
 fn err<T>(span: Span, msg: impl std::fmt::Display) -> syn::Result<T> {
@@ -97,8 +98,16 @@ impl Model {
     pub(crate) fn from_parsed(parsed: Parsed) -> syn::Result<Model> {
         let Parsed { options, function } = parsed;
         let sig = &function.sig;
-        if let Some(a) = &sig.asyncness {
-            return err(a.span(), "async #[operator] functions are not supported yet; write a sync function");
+        let is_async = sig.asyncness.is_some();
+        if !is_async {
+            let async_only = [
+                options.capacity.as_ref().map(|c| c.span()),
+                options.timeout_ms.as_ref().map(|t| t.span()),
+                options.unordered.map(|(_, s)| s),
+            ];
+            if let Some(span) = async_only.into_iter().flatten().next() {
+                return err(span, "`capacity`, `ordered`, `unordered` and `timeout_ms` are options of async operators");
+            }
         }
         if let Some(l) = sig.generics.lifetimes().next() {
             return err(l.span(), "an operator owns its data: #[operator] functions cannot have lifetime parameters");
@@ -176,6 +185,13 @@ impl Model {
             input = Some(ty.clone());
             params.push(Param::Input { pat: pt.pat.clone(), ty });
         }
+        let async_misuse = params.iter().find_map(|p| match p {
+            Param::Context { pat, .. } | Param::State { pat, .. } if is_async => Some(pat),
+            _ => None,
+        });
+        if let Some(p) = async_misuse {
+            return err(p.span(), "an async operator returns its outputs: it takes no context and no keyed state");
+        }
         let Some(input) = input else {
             return err(sig.ident.span(), "an #[operator] function needs an input parameter (the record's value)");
         };
@@ -203,6 +219,7 @@ impl Model {
             kind,
             ret: sig.output.clone(),
             body: function.block.clone(),
+            is_async,
         })
     }
 }
@@ -435,11 +452,9 @@ mod tests {
             ),
             (
                 quote!(
-                    async fn f(x: u8) -> u8 {
-                        x
-                    }
+                    async fn f(x: u8, c: &mut Context<u8>) {}
                 ),
-                "async",
+                "async operator returns its outputs",
             ),
             (
                 quote!(

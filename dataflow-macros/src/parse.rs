@@ -2,6 +2,7 @@
 
 use proc_macro2::TokenStream;
 use syn::parse::Parser;
+use syn::spanned::Spanned;
 use syn::{ItemFn, LitInt, LitStr};
 
 /// The options of `#[operator(...)]`.
@@ -10,6 +11,12 @@ pub(crate) struct Options {
     pub(crate) name: Option<LitStr>,
     pub(crate) uid: Option<LitStr>,
     pub(crate) parallelism: Option<LitInt>,
+    /// Async only: calls in flight per subtask.
+    pub(crate) capacity: Option<LitInt>,
+    /// Async only: `ordered` (the default) or `unordered`, with its span.
+    pub(crate) unordered: Option<(bool, proc_macro2::Span)>,
+    /// Async only: a timeout per call, in milliseconds.
+    pub(crate) timeout_ms: Option<LitInt>,
 }
 
 /// What the attribute was given.
@@ -18,7 +25,8 @@ pub(crate) struct Parsed {
     pub(crate) function: ItemFn,
 }
 
-const OPTIONS: &str = "`name = \"..\"`, `uid = \"..\"` or `parallelism = N`";
+const OPTIONS: &str = "`name = \"..\"`, `uid = \"..\"`, `parallelism = N`, and for async functions \
+                       `capacity = N`, `ordered`, `unordered`, `timeout_ms = N`";
 
 /// Parses the attribute's options and the annotated function.
 pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Parsed> {
@@ -34,6 +42,18 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Parsed>
                 return Err(syn::Error::new(n.span(), "parallelism must be at least 1"));
             }
             options.parallelism = Some(n);
+        } else if meta.path.is_ident("capacity") {
+            let n: LitInt = meta.value()?.parse()?;
+            if n.base10_parse::<usize>()? == 0 {
+                return Err(syn::Error::new(n.span(), "capacity must be at least 1"));
+            }
+            options.capacity = Some(n);
+        } else if meta.path.is_ident("timeout_ms") {
+            let n: LitInt = meta.value()?.parse()?;
+            n.base10_parse::<u64>()?;
+            options.timeout_ms = Some(n);
+        } else if meta.path.is_ident("ordered") || meta.path.is_ident("unordered") {
+            options.unordered = Some((meta.path.is_ident("unordered"), meta.path.span()));
         } else {
             let name = meta.path.get_ident().map_or_else(|| "this".to_string(), |i| format!("`{i}`"));
             return Err(meta.error(format!("unsupported option {name}: #[operator] takes {OPTIONS}")));

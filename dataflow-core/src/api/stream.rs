@@ -4,7 +4,9 @@ use super::{ConnectedStreams, KeyedStream, StreamEnvironment};
 use crate::connectors::{CallbackSink, ChannelSink, CollectHandle, FileSink, Sink};
 use crate::element::Data;
 use crate::graph::{Edge, NodeId, NodeKind, Partitioning};
-use crate::operator::{Context, Filter, FlatMap, FnOperator, Inspect, Map, Operator, OperatorInfo, Process};
+use crate::operator::{
+    AsyncFnOperator, Context, Filter, FlatMap, FnOperator, Inspect, Map, Operator, OperatorInfo, Process,
+};
 use crate::runtime::factory::{self, OperatorNode};
 use crate::runtime::writer::{FnKeyRoute, KeyRoute};
 use dataflow_state::Key;
@@ -136,6 +138,21 @@ impl<T: Data> Stream<T> {
         O: Operator<In = T> + FnOperator + Clone,
     {
         self.transform(O::NAME, op).with_options::<O>()
+    }
+
+    /// Applies an asynchronous operator (an `#[operator] async fn`): up to
+    /// its capacity of calls in flight per subtask, results in input or
+    /// completion order. See [`AsyncFnOperator`].
+    pub fn apply_async<O>(&self, op: O) -> Stream<O::Out>
+    where
+        O: AsyncFnOperator<In = T> + FnOperator + Clone,
+    {
+        let op = std::sync::Mutex::new(op);
+        let make = move |_: &OperatorInfo| op.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let node = factory::AsyncNode { make, _t: PhantomData };
+        let id = self.env.add_node(O::NAME, NodeKind::OneInput(Box::new(node)));
+        self.connect_to(id, 0);
+        Stream::new(self.env.clone(), id).with_options::<O>()
     }
 
     /// Applies the `uid` and `parallelism` options of an [`FnOperator`].

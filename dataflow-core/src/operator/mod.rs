@@ -17,10 +17,12 @@
 //! operators the same way and add them with
 //! [`Stream::transform`](crate::Stream::transform).
 
+mod async_fn;
 mod builtin;
 pub mod function;
 mod keyed;
 
+pub use async_fn::{AsyncCall, AsyncFnOperator, AsyncOrder};
 pub use builtin::{CoFlatMap, CoMap, Filter, FlatMap, Inspect, Map, Process};
 pub use function::{BadRecord, BadRecordPolicy, Context, FnOperator};
 pub use keyed::{KeySelector, Keyed, KeyedFnOperator, KeyedFold, KeyedReduce};

@@ -16,7 +16,7 @@ use crate::connectors::{Sink, Source};
 use crate::element::Data;
 use crate::error::Error;
 use crate::graph::Partitioning;
-use crate::operator::{BoxError, Operator, OperatorInfo, TwoInputOperator};
+use crate::operator::{AsyncFnOperator, BoxError, Operator, OperatorInfo, TwoInputOperator};
 use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -237,5 +237,36 @@ where
         let g1 = cast::<InputGate<O::In1>>(g1, "an input gate")?;
         let g2 = cast::<InputGate<O::In2>>(g2, "an input gate")?;
         Ok(Box::pin(run_two_input(g1, g2, head, task)))
+    }
+}
+
+pub(crate) struct AsyncNode<O, F> {
+    pub(crate) make: F,
+    pub(crate) _t: PhantomData<fn() -> O>,
+}
+
+impl<O, F> OneInputFactory for AsyncNode<O, F>
+where
+    O: AsyncFnOperator,
+    F: Fn(&OperatorInfo) -> O + Send + Sync,
+{
+    fn in_port(&self) -> &dyn Port {
+        &TypedPort::<O::In>::NEW
+    }
+
+    fn out_port(&self) -> &dyn Port {
+        &TypedPort::<O::Out>::NEW
+    }
+
+    fn instantiate(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<AnyBox, Error> {
+        let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
+        let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
+        let driver: Box<dyn Push<O::In>> =
+            Box::new(super::async_driver::AsyncDriver::new(op, Emitter::new(outputs, ctx.info, ctx.counters)));
+        Ok(Box::new(driver))
+    }
+
+    fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error> {
+        one_input_task::<O::In>(head, gate, task)
     }
 }

@@ -6,6 +6,7 @@
 //! * `task`: the loops of source, one-input and two-input tasks;
 //! * `factory` and `job`: turning the graph into running tasks.
 
+pub(crate) mod async_driver;
 pub(crate) mod channel;
 pub(crate) mod factory;
 pub(crate) mod job;

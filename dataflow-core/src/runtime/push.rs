@@ -29,6 +29,18 @@ pub(crate) trait Push<T>: Send {
     async fn control(&mut self, control: Control) -> Result<(), Error>;
     /// Sends whatever is buffered for other tasks now.
     async fn flush(&mut self) -> Result<(), Error>;
+
+    /// Whether asynchronous work (an async operator's calls) is in flight
+    /// here or further down the chain.
+    fn has_pending(&self) -> bool {
+        false
+    }
+
+    /// Waits until some of that work completes and hands its results on.
+    /// A task calls it while it has no input, so async results keep flowing.
+    async fn drive_pending(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// The downstream targets of one operator instance; a batch goes to every
@@ -69,6 +81,17 @@ impl<T: Data> Outputs<T> {
             t.flush().await?;
         }
         Ok(())
+    }
+
+    pub(crate) fn has_pending(&self) -> bool {
+        self.targets.iter().any(|t| t.has_pending())
+    }
+
+    pub(crate) async fn drive_pending(&mut self) -> Result<(), Error> {
+        match self.targets.iter_mut().find(|t| t.has_pending()) {
+            Some(t) => t.drive_pending().await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -116,10 +139,10 @@ fn panicked(info: &OperatorInfo, payload: Box<dyn std::any::Any + Send>) -> Erro
 /// The output side shared by every operator driver: the collector the
 /// operator fills, where it goes, and who to blame for a failure.
 pub(crate) struct Emitter<T: Data> {
-    out: Collector<T>,
-    next: Outputs<T>,
-    info: Arc<OperatorInfo>,
-    counters: Arc<OperatorCounters>,
+    pub(crate) out: Collector<T>,
+    pub(crate) next: Outputs<T>,
+    pub(crate) info: Arc<OperatorInfo>,
+    pub(crate) counters: Arc<OperatorCounters>,
 }
 
 impl<T: Data> Emitter<T> {
@@ -136,9 +159,6 @@ impl<T: Data> Emitter<T> {
         self.counters.add_in(records);
         let out = &mut self.out;
         guard(&self.info, || f(out))?;
-        if self.out.skipped > 0 {
-            self.counters.add_skipped(std::mem::take(&mut self.out.skipped));
-        }
         self.emit().await
     }
 
@@ -155,7 +175,10 @@ impl<T: Data> Emitter<T> {
         self.next.control(control).await
     }
 
-    async fn emit(&mut self) -> Result<(), Error> {
+    pub(crate) async fn emit(&mut self) -> Result<(), Error> {
+        if self.out.skipped > 0 {
+            self.counters.add_skipped(std::mem::take(&mut self.out.skipped));
+        }
         if !self.out.batch.is_empty() {
             self.counters.add_out(self.out.batch.len());
             self.next.push(&mut self.out.batch).await?;
@@ -198,6 +221,14 @@ impl<O: Operator> Push<O::In> for OperatorDriver<O> {
 
     async fn flush(&mut self) -> Result<(), Error> {
         self.emitter.next.flush().await
+    }
+
+    fn has_pending(&self) -> bool {
+        self.emitter.next.has_pending()
+    }
+
+    async fn drive_pending(&mut self) -> Result<(), Error> {
+        self.emitter.next.drive_pending().await
     }
 }
 
@@ -276,5 +307,13 @@ impl<O: crate::TwoInputOperator> super::task::TwoInputPush<O::In1, O::In2> for T
 
     async fn flush(&mut self) -> Result<(), Error> {
         self.emitter.next.flush().await
+    }
+
+    fn has_pending(&self) -> bool {
+        self.emitter.next.has_pending()
+    }
+
+    async fn drive_pending(&mut self) -> Result<(), Error> {
+        self.emitter.next.drive_pending().await
     }
 }

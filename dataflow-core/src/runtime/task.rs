@@ -94,7 +94,15 @@ pub(crate) async fn run_source<T: Data>(
                 Poll::Ready(r) => r?,
                 Poll::Pending => {
                     head.flush().await?;
-                    poll.await?
+                    loop {
+                        tokio::select! {
+                            r = poll.as_mut() => break r?,
+                            r = head.drive_pending(), if head.has_pending() => {
+                                r?;
+                                head.flush().await?;
+                            }
+                        }
+                    }
                 }
             }
         };
@@ -126,7 +134,15 @@ async fn next_message<T: Data>(
         return Ok(m);
     }
     head.flush().await?;
-    gate.recv().await.map_err(disconnected)
+    loop {
+        tokio::select! {
+            r = gate.recv() => return r.map_err(disconnected),
+            r = head.drive_pending(), if head.has_pending() => {
+                r?;
+                head.flush().await?;
+            }
+        }
+    }
 }
 
 /// Runs a task whose chain head has one input.
@@ -159,6 +175,8 @@ pub(crate) trait TwoInputPush<A, B>: Send {
     async fn push2(&mut self, batch: &mut crate::Batch<B>) -> Result<(), Error>;
     async fn control(&mut self, control: Control) -> Result<(), Error>;
     async fn flush(&mut self) -> Result<(), Error>;
+    fn has_pending(&self) -> bool;
+    async fn drive_pending(&mut self) -> Result<(), Error>;
 }
 
 enum Either<A, B> {
@@ -202,6 +220,10 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
                 tokio::select! {
                     r = gate1.recv(), if open1 => Either::Left(r.map_err(disconnected)?),
                     r = gate2.recv(), if open2 => Either::Right(r.map_err(disconnected)?),
+                    r = head.drive_pending(), if head.has_pending() => {
+                        r?;
+                        continue;
+                    }
                 }
             }
         };
