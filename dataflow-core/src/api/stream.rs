@@ -3,9 +3,8 @@
 use super::{ConnectedStreams, KeyedStream, StreamEnvironment};
 use crate::connectors::{CallbackSink, ChannelSink, CollectHandle, FileSink, Sink};
 use crate::element::Data;
-use crate::graph::{Edge, NodeId, NodeKind, Partitioning};
-use crate::operator::{
-    AsyncFnOperator, Context, Filter, FlatMap, FnOperator, Inspect, Map, Operator, OperatorInfo, Process,
+use crate::graph::{Edge, NodeId, NodeKind, Partitioning, SideEdge};
+use crate::operator::{AsyncFnOperator, Context, OutputTag, Filter, FlatMap, FnOperator, Inspect, Map, Operator, OperatorInfo, Process,
 };
 use crate::runtime::factory::{self, OperatorNode};
 use crate::runtime::writer::{FnKeyRoute, KeyRoute};
@@ -21,6 +20,7 @@ pub(crate) struct Upstream {
     pub(crate) node: NodeId,
     pub(crate) partitioning: Option<Partitioning>,
     pub(crate) key: Option<Arc<dyn Any + Send + Sync>>,
+    pub(crate) side: Option<SideEdge>,
 }
 
 /// A typed stream of records of type `T`.
@@ -63,13 +63,20 @@ impl<T> std::fmt::Debug for Stream<T> {
 
 impl<T: Data> Stream<T> {
     pub(crate) fn new(env: StreamEnvironment, node: NodeId) -> Self {
-        Self { env, ups: vec![Upstream { node, partitioning: None, key: None }], _t: PhantomData }
+        Self { env, ups: vec![Upstream { node, partitioning: None, key: None, side: None }], _t: PhantomData }
     }
 
     /// Adds edges from every upstream of this stream into `input` of `to`.
     pub(crate) fn connect_to(&self, to: NodeId, input: usize) {
         for u in &self.ups {
-            self.env.add_edge(Edge { from: u.node, to, input, partitioning: u.partitioning, key: u.key.clone() });
+            self.env.add_edge(Edge {
+                from: u.node,
+                to,
+                input,
+                partitioning: u.partitioning,
+                key: u.key.clone(),
+                side: u.side.clone(),
+            });
         }
     }
 
@@ -153,6 +160,18 @@ impl<T: Data> Stream<T> {
         let id = self.env.add_node(O::NAME, NodeKind::OneInput(Box::new(node)));
         self.connect_to(id, 0);
         Stream::new(self.env.clone(), id).with_options::<O>()
+    }
+
+    /// The records that the operators producing this stream emitted to the
+    /// side output `tag`. See [`OutputTag`].
+    pub fn side_output<U: Data>(&self, tag: &OutputTag<U>) -> Stream<U> {
+        let side = SideEdge { key: tag.key(), port: Arc::new(factory::TypedPort::<U>::NEW) };
+        let ups = self
+            .ups
+            .iter()
+            .map(|u| Upstream { node: u.node, partitioning: None, key: None, side: Some(side.clone()) })
+            .collect();
+        Stream { env: self.env.clone(), ups, _t: PhantomData }
     }
 
     /// Applies the `uid` and `parallelism` options of an [`FnOperator`].

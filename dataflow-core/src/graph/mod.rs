@@ -11,7 +11,8 @@ mod plan;
 pub(crate) use plan::resolve;
 pub use plan::{ChainPlan, EdgePlan, PhysicalPlan};
 
-use crate::runtime::factory::{OneInputFactory, SourceFactory, TwoInputFactory};
+use crate::operator::TagKey;
+use crate::runtime::factory::{OneInputFactory, Port, SourceFactory, TwoInputFactory};
 use std::any::Any;
 use std::sync::Arc;
 
@@ -73,6 +74,15 @@ pub(crate) struct Edge {
     pub(crate) partitioning: Option<Partitioning>,
     /// For hash edges: an `Arc<dyn KeyRoute<T>>` for the edge's record type.
     pub(crate) key: Option<Arc<dyn Any + Send + Sync>>,
+    /// For an edge from a side output: which one, and its record type.
+    pub(crate) side: Option<SideEdge>,
+}
+
+/// The side output an edge starts from.
+#[derive(Clone)]
+pub(crate) struct SideEdge {
+    pub(crate) key: TagKey,
+    pub(crate) port: Arc<dyn Port>,
 }
 
 #[derive(Default)]

@@ -151,7 +151,7 @@ pub(crate) fn resolve(
             None => Partitioning::Rebalance,
         };
         let one_input = matches!(graph.nodes[e.to].kind, NodeKind::OneInput(_));
-        chained.push(part == Partitioning::Forward && one_input && inputs[e.to] == 1);
+        chained.push(part == Partitioning::Forward && one_input && inputs[e.to] == 1 && e.side.is_none());
         partitioning.push(part);
     }
     let mut is_head = vec![true; graph.nodes.len()];

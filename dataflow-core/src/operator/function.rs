@@ -20,7 +20,8 @@
 //! # });
 //! ```
 
-use super::{BoxError, Collector};
+use super::{BoxError, Collector, OutputTag, SideBuffers};
+use crate::element::Data;
 use crate::batch::Batch;
 use crate::time::{Timestamp, Watermark};
 
@@ -107,13 +108,14 @@ pub struct BadRecord {
 #[derive(Debug)]
 pub struct Context<Out> {
     out: Batch<Out>,
+    side: SideBuffers,
     timestamp: Option<Timestamp>,
     watermark: Watermark,
 }
 
 impl<Out> Default for Context<Out> {
     fn default() -> Self {
-        Self { out: Batch::new(), timestamp: None, watermark: Watermark::MIN }
+        Self { out: Batch::new(), side: SideBuffers::default(), timestamp: None, watermark: Watermark::MIN }
     }
 }
 
@@ -140,6 +142,12 @@ impl<Out> Context<Out> {
         self.out.push_with(value, Some(timestamp));
     }
 
+    /// Emits a value with the current record's timestamp to the side
+    /// output `tag` (see [`OutputTag`]).
+    pub fn output<U: Data>(&mut self, tag: &OutputTag<U>, value: U) {
+        self.side.push(tag, value, self.timestamp);
+    }
+
     /// Prepares the context for the next record (generated code calls this).
     #[doc(hidden)]
     #[inline]
@@ -158,6 +166,9 @@ impl<Out> Context<Out> {
     #[inline]
     pub fn __flush_into(&mut self, out: &mut Collector<Out>) {
         out.batch.append(&mut self.out);
+        if !self.side.buffers.is_empty() {
+            self.side.move_into(&mut out.side);
+        }
     }
 }
 

@@ -21,10 +21,13 @@ mod async_fn;
 mod builtin;
 pub mod function;
 mod keyed;
+mod side;
 
 pub use async_fn::{AsyncCall, AsyncFnOperator, AsyncOrder};
 pub use builtin::{CoFlatMap, CoMap, Filter, FlatMap, Inspect, Map, Process};
 pub use function::{BadRecord, BadRecordPolicy, Context, FnOperator};
+pub use side::OutputTag;
+pub(crate) use side::{ErasedBatch, SideBuffers, TagKey};
 pub use keyed::{KeySelector, Keyed, KeyedFnOperator, KeyedFold, KeyedReduce};
 
 use crate::batch::Batch;
@@ -77,6 +80,7 @@ impl std::fmt::Display for OperatorInfo {
 pub struct Collector<T> {
     pub(crate) batch: Batch<T>,
     pub(crate) skipped: u64,
+    pub(crate) side: SideBuffers,
 }
 
 impl<T> Default for Collector<T> {
@@ -88,7 +92,7 @@ impl<T> Default for Collector<T> {
 impl<T> Collector<T> {
     /// An empty collector.
     pub fn new() -> Self {
-        Self { batch: Batch::new(), skipped: 0 }
+        Self { batch: Batch::new(), skipped: 0, side: SideBuffers::default() }
     }
 
     /// Emits a record.
@@ -101,6 +105,18 @@ impl<T> Collector<T> {
     #[inline]
     pub fn collect_value(&mut self, value: T, timestamp: Option<Timestamp>) {
         self.batch.push_with(value, timestamp);
+    }
+
+    /// Emits a value with an optional timestamp to the side output `tag`.
+    ///
+    /// ```
+    /// use dataflow_core::{operator::OutputTag, Collector};
+    /// let mut out = Collector::<u8>::new();
+    /// out.output(&OutputTag::<String>::new("rejects"), "bad".to_string(), None);
+    /// assert!(out.is_empty());
+    /// ```
+    pub fn output<U: Data>(&mut self, tag: &OutputTag<U>, value: U, timestamp: Option<Timestamp>) {
+        self.side.push(tag, value, timestamp);
     }
 
     /// Emits every record of an iterator.

@@ -122,14 +122,13 @@ impl<O: AsyncFnOperator> Push<O::In> for AsyncDriver<O> {
     async fn control(&mut self, control: Control) -> Result<(), Error> {
         // Everything before a control element leaves before it.
         while self.complete_one().await? {}
-        self.emitter.emit().await?;
-        self.emitter.next.control(control).await
+        self.emitter.control(control, |_| Ok(())).await
     }
 
     async fn flush(&mut self) -> Result<(), Error> {
         self.complete_ready()?;
         self.emitter.emit().await?;
-        self.emitter.next.flush().await
+        self.emitter.flush().await
     }
 
     fn has_pending(&self) -> bool {

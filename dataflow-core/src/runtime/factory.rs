@@ -9,14 +9,14 @@
 
 use super::channel::{ChannelSender, InputGate, gate};
 use super::metrics::OperatorCounters;
-use super::push::{Emitter, OperatorDriver, Outputs, Push, SinkDriver, TwoInputDriver};
+use super::push::{Emitter, OperatorDriver, Outputs, Push, SideOutputs, SideTarget, SinkDriver, TwoInputDriver};
 use super::task::{TwoInputPush, run_one_input, run_source, run_two_input};
 use super::writer::{ChannelWriter, KeyRoute, Route};
 use crate::connectors::{Sink, Source};
 use crate::element::Data;
 use crate::error::Error;
 use crate::graph::Partitioning;
-use crate::operator::{AsyncFnOperator, BoxError, Operator, OperatorInfo, TwoInputOperator};
+use crate::operator::{AsyncFnOperator, BoxError, Operator, OperatorInfo, TagKey, TwoInputOperator};
 use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -36,6 +36,7 @@ pub(crate) struct BuildCtx {
     pub(crate) info: Arc<OperatorInfo>,
     pub(crate) counters: Arc<OperatorCounters>,
     pub(crate) batch_size: usize,
+    pub(crate) sides: Vec<Box<dyn SideTarget>>,
 }
 
 /// How a channel writer for one edge is configured.
@@ -54,8 +55,10 @@ pub(crate) trait Port: Send + Sync {
     fn gate(&self, channels: usize, capacity: usize) -> (Vec<AnyBox>, AnyBox);
     /// A `Box<dyn Push<T>>` writing into `senders`.
     fn writer(&self, spec: WriterSpec, senders: Vec<AnyBox>) -> Result<AnyBox, Error>;
-    /// A `Box<dyn Push<T>>` for the chain successor built by the other side.
+    /// An `Outputs<T>` over `targets` (each a `Box<dyn Push<T>>`).
     fn outputs(&self, targets: Vec<AnyBox>) -> Result<AnyBox, Error>;
+    /// The side output `key` (of type `T`) going to `targets`.
+    fn side_target(&self, key: TagKey, targets: Vec<AnyBox>) -> Result<Box<dyn SideTarget>, Error>;
 }
 
 /// The [`Port`] of record type `T`.
@@ -98,6 +101,11 @@ impl<T: Data> Port for TypedPort<T> {
         let targets =
             targets.into_iter().map(|t| cast::<Box<dyn Push<T>>>(t, "an output")).collect::<Result<Vec<_>, _>>()?;
         Ok(Box::new(Outputs::new(targets)))
+    }
+
+    fn side_target(&self, key: TagKey, targets: Vec<AnyBox>) -> Result<Box<dyn SideTarget>, Error> {
+        let outputs = cast::<Outputs<T>>(self.outputs(targets)?, "side outputs")?;
+        Ok(Box::new(SideOutputs { key, outputs }))
     }
 }
 
@@ -165,7 +173,7 @@ where
         let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
         let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
         let driver: Box<dyn Push<O::In>> =
-            Box::new(OperatorDriver::open(op, Emitter::new(outputs, ctx.info, ctx.counters))?);
+            Box::new(OperatorDriver::open(op, Emitter::new(outputs, ctx))?);
         Ok(Box::new(driver))
     }
 
@@ -232,7 +240,7 @@ where
         let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
         let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
         let head: Box<dyn TwoInputPush<O::In1, O::In2>> =
-            Box::new(TwoInputDriver::open(op, Emitter::new(outputs, ctx.info, ctx.counters))?);
+            Box::new(TwoInputDriver::open(op, Emitter::new(outputs, ctx))?);
         let [g1, g2] = gates;
         let g1 = cast::<InputGate<O::In1>>(g1, "an input gate")?;
         let g2 = cast::<InputGate<O::In2>>(g2, "an input gate")?;
@@ -262,7 +270,7 @@ where
         let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
         let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
         let driver: Box<dyn Push<O::In>> =
-            Box::new(super::async_driver::AsyncDriver::new(op, Emitter::new(outputs, ctx.info, ctx.counters)));
+            Box::new(super::async_driver::AsyncDriver::new(op, Emitter::new(outputs, ctx)));
         Ok(Box::new(driver))
     }
 

@@ -64,6 +64,8 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
     let mut gates: HashMap<(usize, usize, usize), AnyBox> = HashMap::new();
     for (v, node) in graph.nodes.iter().enumerate() {
         for input in 0..2 {
+            // (A side-output edge carries the tag's type, which is the
+            // downstream input's type: the typed API guarantees it.)
             let incoming: Vec<usize> = (0..graph.edges.len())
                 .filter(|&e| graph.edges[e].to == v && graph.edges[e].input == input && !res.chained[e])
                 .collect();
@@ -100,22 +102,35 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
             let chain = chain_name.get(&u).ok_or_else(|| missing("a chain"))?;
             let task: Arc<str> = format!("{chain} ({}/{})", i + 1, p[u]).into();
             let mut targets = Vec::new();
+            let mut sides: Vec<(crate::graph::SideEdge, Vec<AnyBox>)> = Vec::new();
             for (e, edge) in graph.edges.iter().enumerate().filter(|(_, e)| e.from == u) {
-                if res.chained[e] {
-                    targets.push(pushes.remove(&(edge.to, i)).ok_or_else(|| missing("a chained operator"))?);
-                    continue;
-                }
-                let chans = senders[e][i].iter_mut().filter_map(Option::take).collect();
-                let spec = WriterSpec {
-                    partitioning: res.partitioning[e],
-                    key: edge.key.clone(),
-                    max_parallelism: cfg.max_parallelism,
-                    batch_size: cfg.batch_size,
-                    timeout: cfg.buffer_timeout,
-                    task: task.clone(),
+                let target = if res.chained[e] {
+                    pushes.remove(&(edge.to, i)).ok_or_else(|| missing("a chained operator"))?
+                } else {
+                    let chans = senders[e][i].iter_mut().filter_map(Option::take).collect();
+                    let spec = WriterSpec {
+                        partitioning: res.partitioning[e],
+                        key: edge.key.clone(),
+                        max_parallelism: cfg.max_parallelism,
+                        batch_size: cfg.batch_size,
+                        timeout: cfg.buffer_timeout,
+                        task: task.clone(),
+                    };
+                    match &edge.side {
+                        Some(side) => side.port.writer(spec, chans)?,
+                        None => out_port(&node.kind).writer(spec, chans)?,
+                    }
                 };
-                targets.push(out_port(&node.kind).writer(spec, chans)?);
+                match &edge.side {
+                    None => targets.push(target),
+                    Some(side) => match sides.iter_mut().find(|(s, _)| s.key == side.key) {
+                        Some((_, ts)) => ts.push(target),
+                        None => sides.push((side.clone(), vec![target])),
+                    },
+                }
             }
+            let sides =
+                sides.into_iter().map(|(s, ts)| s.port.side_target(s.key, ts)).collect::<Result<Vec<_>, _>>()?;
             let outputs = out_port(&node.kind).outputs(targets)?;
             let info = OperatorInfo {
                 name: node.name.clone(),
@@ -124,7 +139,8 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
                 max_parallelism: cfg.max_parallelism,
                 bad_record_policy: cfg.bad_record_policy,
             };
-            let ctx = BuildCtx { info: Arc::new(info), counters: counters[u][i].clone(), batch_size: cfg.batch_size };
+            let ctx =
+                BuildCtx { info: Arc::new(info), counters: counters[u][i].clone(), batch_size: cfg.batch_size, sides };
             let mut gate = |input| gates.remove(&(u, input, i)).ok_or_else(|| missing("an input gate"));
             match &node.kind {
                 NodeKind::Source(f) => tasks.push((task, f.task(ctx, outputs)?)),

@@ -12,7 +12,7 @@ use crate::batch::Batch;
 use crate::connectors::Sink;
 use crate::element::{Control, Data};
 use crate::error::Error;
-use crate::operator::{BoxError, Collector, Operator, OperatorInfo};
+use crate::operator::{BoxError, Collector, ErasedBatch, Operator, OperatorInfo, TagKey};
 use async_trait::async_trait;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -95,6 +95,44 @@ impl<T: Data> Outputs<T> {
     }
 }
 
+/// The downstream of one side output of an operator instance.
+#[async_trait]
+pub(crate) trait SideTarget: Send {
+    fn key(&self) -> &TagKey;
+    /// Takes the records of `batch` (a `Batch` of the tag's type).
+    async fn push(&mut self, batch: &mut dyn ErasedBatch) -> Result<(), Error>;
+    async fn control(&mut self, control: Control) -> Result<(), Error>;
+    async fn flush(&mut self) -> Result<(), Error>;
+}
+
+/// The [`SideTarget`] of a tag of type `U`.
+pub(crate) struct SideOutputs<U> {
+    pub(crate) key: TagKey,
+    pub(crate) outputs: Outputs<U>,
+}
+
+#[async_trait]
+impl<U: Data> SideTarget for SideOutputs<U> {
+    fn key(&self) -> &TagKey {
+        &self.key
+    }
+
+    async fn push(&mut self, batch: &mut dyn ErasedBatch) -> Result<(), Error> {
+        match batch.as_any_mut().downcast_mut::<Batch<U>>() {
+            Some(b) => self.outputs.push(b).await,
+            None => Err(Error::Internal(format!("side output '{}' of the wrong type", self.key.name))),
+        }
+    }
+
+    async fn control(&mut self, control: Control) -> Result<(), Error> {
+        self.outputs.control(control).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        self.outputs.flush().await
+    }
+}
+
 /// Turns a panic payload into its message.
 pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     match payload.downcast::<String>() {
@@ -143,11 +181,12 @@ pub(crate) struct Emitter<T: Data> {
     pub(crate) next: Outputs<T>,
     pub(crate) info: Arc<OperatorInfo>,
     pub(crate) counters: Arc<OperatorCounters>,
+    sides: Vec<Box<dyn SideTarget>>,
 }
 
 impl<T: Data> Emitter<T> {
-    pub(crate) fn new(next: Outputs<T>, info: Arc<OperatorInfo>, counters: Arc<OperatorCounters>) -> Self {
-        Self { out: Collector::new(), next, info, counters }
+    pub(crate) fn new(next: Outputs<T>, ctx: super::factory::BuildCtx) -> Self {
+        Self { out: Collector::new(), next, info: ctx.info, counters: ctx.counters, sides: ctx.sides }
     }
 
     /// Runs user code on `records` input records and hands on what it emitted.
@@ -164,7 +203,7 @@ impl<T: Data> Emitter<T> {
 
     /// Runs the operator's hook for `control`, hands on what it emitted,
     /// then passes `control` on.
-    async fn control(
+    pub(crate) async fn control(
         &mut self,
         control: Control,
         hook: impl FnOnce(&mut Collector<T>) -> Result<(), BoxError>,
@@ -172,7 +211,20 @@ impl<T: Data> Emitter<T> {
         let out = &mut self.out;
         guard(&self.info, || hook(out))?;
         self.emit().await?;
-        self.next.control(control).await
+        self.next.control(control).await?;
+        for side in &mut self.sides {
+            side.control(control).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends buffered output of every downstream (main and side) now.
+    pub(crate) async fn flush(&mut self) -> Result<(), Error> {
+        self.next.flush().await?;
+        for side in &mut self.sides {
+            side.flush().await?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn emit(&mut self) -> Result<(), Error> {
@@ -182,6 +234,13 @@ impl<T: Data> Emitter<T> {
         if !self.out.batch.is_empty() {
             self.counters.add_out(self.out.batch.len());
             self.next.push(&mut self.out.batch).await?;
+        }
+        for (key, buf) in self.out.side.buffers.iter_mut().filter(|(_, b)| !b.is_empty()) {
+            match self.sides.iter_mut().find(|s| s.key() == key) {
+                Some(side) => side.push(buf.as_mut()).await?,
+                // Nobody reads this side output.
+                None => buf.clear(),
+            }
         }
         Ok(())
     }
@@ -220,7 +279,7 @@ impl<O: Operator> Push<O::In> for OperatorDriver<O> {
     }
 
     async fn flush(&mut self) -> Result<(), Error> {
-        self.emitter.next.flush().await
+        self.emitter.flush().await
     }
 
     fn has_pending(&self) -> bool {
@@ -306,7 +365,7 @@ impl<O: crate::TwoInputOperator> super::task::TwoInputPush<O::In1, O::In2> for T
     }
 
     async fn flush(&mut self) -> Result<(), Error> {
-        self.emitter.next.flush().await
+        self.emitter.flush().await
     }
 
     fn has_pending(&self) -> bool {
