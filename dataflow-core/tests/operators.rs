@@ -202,3 +202,41 @@ fn stateless_operators_apply_to_keyed_streams_too() {
     let out = env.from_iter(INPUT.to_vec()).key_by(|x| x % 3).apply(square()).collect();
     assert_eq!(run(&env, out), sorted(INPUT.iter().map(|x| x * x).collect()));
 }
+
+#[test]
+fn bad_record_side_output_reports_every_rejected_record() {
+    let env = StreamEnvironment::new().with_parallelism(2).with_bad_record_policy(BadRecordPolicy::SideOutput);
+    let parsed = env.from_iter(lines()).rebalance().apply(parse());
+    let reports = parsed.bad_records().map(|r| (r.operator, r.error)).set_parallelism(1).collect();
+    let good = parsed.collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let result = rt.block_on(env.execute()).unwrap();
+    let oracle_good: Vec<i64> = lines().iter().filter_map(|s| s.trim().parse().ok()).collect();
+    let oracle_bad: Vec<(String, String)> = lines()
+        .iter()
+        .filter_map(|s| s.trim().parse::<i64>().err().map(|e| ("parse".to_string(), e.to_string())))
+        .collect();
+    assert_eq!(sorted(good.take()), sorted(oracle_good));
+    assert_eq!(sorted(reports.take()), sorted(oracle_bad.clone()));
+    assert_eq!(result.operator("parse").unwrap().records_skipped, oracle_bad.len() as u64);
+}
+
+/// A side output read by an operator of another parallelism, through channels.
+#[test]
+fn side_outputs_cross_tasks() {
+    use dataflow_core::operator::OutputTag;
+    let small = OutputTag::<i64>::new("small");
+    let env = StreamEnvironment::new().with_parallelism(2);
+    let tag = small.clone();
+    let big = env.from_parallel_iter(|i| (0..200i64).skip(i.subtask).step_by(i.parallelism)).process(
+        move |x, ctx: &mut Context<i64>| {
+            if x < 50 { ctx.output(&tag, x) } else { ctx.emit(x) }
+        },
+    );
+    let small_out = big.side_output(&small).map(|x| x * 10).set_parallelism(3).collect();
+    let big_out = big.collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    rt.block_on(env.execute()).unwrap();
+    assert_eq!(sorted(small_out.take()), (0..50).map(|x| x * 10).collect::<Vec<_>>());
+    assert_eq!(sorted(big_out.take()), (50..200).collect::<Vec<_>>());
+}

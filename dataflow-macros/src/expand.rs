@@ -43,8 +43,8 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
     let fallible = *kind == OutputKind::Fallible;
     let ctx_field = has_ctx.then(|| quote!(__ctx: #krate::operator::Context<#output>,));
     let ctx_init = has_ctx.then(|| quote!(__ctx: ::core::default::Default::default(),));
-    let bad_fields = fallible.then(|| quote!(__position: u64, __policy: #krate::operator::BadRecordPolicy,));
-    let bad_init = fallible.then(|| quote!(__position: 0, __policy: #krate::operator::BadRecordPolicy::Fail,));
+    let bad_fields = fallible.then(|| quote!(__bad: #krate::operator::function::BadRecords,));
+    let bad_init = fallible.then(|| quote!(__bad: ::core::default::Default::default(),));
 
     let call_params = params.iter().map(|p| match p {
         Param::Config { pat, ty, .. } => quote!(#pat: #ty),
@@ -82,7 +82,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
             match __result {
                 ::core::result::Result::Ok(v) => #krate::operator::function::__emit_one(v, __ts, out),
                 ::core::result::Result::Err(e) => {
-                    return #krate::operator::function::__bad_record(e, __position, __ts, self.__policy, out);
+                    return self.__bad.reject(e, __position, __ts, out);
                 }
             }
         },
@@ -115,14 +115,13 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
     let flush_ctx = has_ctx.then(|| quote!(self.__ctx.__flush_into(out);));
     let count_position = fallible.then(|| {
         quote! {
-            let __position = self.__position;
-            self.__position += 1;
+            let __position = self.__bad.next_position();
         }
     });
     let open = fallible.then(|| {
         quote! {
             fn open(&mut self, info: &#krate::OperatorInfo) -> ::core::result::Result<(), #krate::BoxError> {
-                self.__policy = info.bad_record_policy;
+                self.__bad = #krate::operator::function::BadRecords::new(info);
                 ::core::result::Result::Ok(())
             }
         }
@@ -362,7 +361,7 @@ mod tests {
         ] {
             assert!(out.contains(needle), "missing `{needle}` in {out}");
         }
-        assert!(!out.contains("__policy"), "no bad-record state without Result");
+        assert!(!out.contains("__bad"), "no bad-record state without Result");
     }
 
     #[test]
@@ -375,7 +374,7 @@ mod tests {
                 }
             ),
         );
-        assert!(out.contains("__bad_record"), "{out}");
-        assert!(out.contains("info . bad_record_policy"), "{out}");
+        assert!(out.contains("self . __bad . reject"), "{out}");
+        assert!(out.contains("BadRecords :: new (info)"), "{out}");
     }
 }

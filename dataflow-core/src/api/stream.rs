@@ -4,7 +4,8 @@ use super::{ConnectedStreams, KeyedStream, StreamEnvironment};
 use crate::connectors::{CallbackSink, ChannelSink, CollectHandle, FileSink, Sink};
 use crate::element::Data;
 use crate::graph::{Edge, NodeId, NodeKind, Partitioning, SideEdge};
-use crate::operator::{AsyncFnOperator, Context, OutputTag, Filter, FlatMap, FnOperator, Inspect, Map, Operator, OperatorInfo, Process,
+use crate::operator::{
+    AsyncFnOperator, Context, Filter, FlatMap, FnOperator, Inspect, Map, Operator, OperatorInfo, OutputTag, Process,
 };
 use crate::runtime::factory::{self, OperatorNode};
 use crate::runtime::writer::{FnKeyRoute, KeyRoute};
@@ -172,6 +173,29 @@ impl<T: Data> Stream<T> {
             .map(|u| Upstream { node: u.node, partitioning: None, key: None, side: Some(side.clone()) })
             .collect();
         Stream { env: self.env.clone(), ups, _t: PhantomData }
+    }
+
+    /// Reports of the records that `#[operator]` functions producing this
+    /// stream rejected, under [`BadRecordPolicy::SideOutput`](crate::operator::BadRecordPolicy::SideOutput).
+    ///
+    /// ```
+    /// use dataflow_core::{operator, operator::BadRecordPolicy, StreamEnvironment};
+    ///
+    /// #[operator]
+    /// fn parse(s: String) -> Result<u32, std::num::ParseIntError> { s.parse() }
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = StreamEnvironment::new().with_parallelism(1).with_bad_record_policy(BadRecordPolicy::SideOutput);
+    /// let numbers = env.from_iter(vec!["1".to_string(), "x".into()]).apply(parse());
+    /// let rejected = numbers.bad_records().collect();
+    /// let numbers = numbers.collect();
+    /// env.execute().await.unwrap();
+    /// assert_eq!(numbers.take(), [1]);
+    /// assert_eq!(rejected.take()[0].position, 1);
+    /// # });
+    /// ```
+    pub fn bad_records(&self) -> Stream<crate::operator::BadRecordReport> {
+        self.side_output(&crate::operator::function::bad_records_tag())
     }
 
     /// Applies the `uid` and `parallelism` options of an [`FnOperator`].

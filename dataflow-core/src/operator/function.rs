@@ -21,8 +21,8 @@
 //! ```
 
 use super::{BoxError, Collector, OutputTag, SideBuffers};
-use crate::element::Data;
 use crate::batch::Batch;
+use crate::element::Data;
 use crate::time::{Timestamp, Watermark};
 
 /// An operator made from a function: the options given on its
@@ -63,6 +63,9 @@ pub enum BadRecordPolicy {
     Fail,
     /// Drop the record and count it (`OperatorStats::records_skipped`).
     Skip,
+    /// Drop and count it, and send a [`BadRecordReport`] to the side output
+    /// read by [`Stream::bad_records`](crate::Stream::bad_records).
+    SideOutput,
 }
 
 /// A record that a function rejected, with where it was.
@@ -189,21 +192,89 @@ pub fn __emit_many<T>(values: impl IntoIterator<Item = T>, timestamp: Option<Tim
     }
 }
 
-/// Handles the `Err` of a function that returns `Result`, by the job's
-/// bad-record policy; returns whether the record was skipped.
+/// The side output that the [`BadRecordPolicy::SideOutput`] policy sends
+/// reports of rejected records to; read it with
+/// [`Stream::bad_records`](crate::Stream::bad_records).
+///
+/// ```
+/// assert_eq!(dataflow_core::operator::function::bad_records_tag().name(), "bad records");
+/// ```
+pub fn bad_records_tag() -> OutputTag<BadRecordReport> {
+    OutputTag::new("bad records")
+}
+
+/// What the `SideOutput` bad-record policy reports about a rejected record.
+///
+/// ```
+/// let r = dataflow_core::operator::BadRecordReport {
+///     operator: "parse".into(), subtask: 0, position: 7, timestamp: None, error: "not a number".into(),
+/// };
+/// assert_eq!(r.position, 7);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BadRecordReport {
+    /// The operator that rejected the record.
+    pub operator: String,
+    /// Its subtask.
+    pub subtask: usize,
+    /// The record's index in that subtask's input, from 0.
+    pub position: u64,
+    /// The record's event timestamp, if it had one.
+    pub timestamp: Option<Timestamp>,
+    /// The error the function returned, as text.
+    pub error: String,
+}
+
+/// The bad-record bookkeeping of a function operator: the policy, where it
+/// runs, and the position of the next record. Generated code keeps one.
 #[doc(hidden)]
-pub fn __bad_record<T>(
-    error: impl Into<BoxError>,
-    position: u64,
-    timestamp: Option<Timestamp>,
+#[derive(Clone, Debug, Default)]
+pub struct BadRecords {
     policy: BadRecordPolicy,
-    out: &mut Collector<T>,
-) -> Result<(), BoxError> {
-    match policy {
-        BadRecordPolicy::Fail => Err(Box::new(BadRecord { position, timestamp, source: error.into() })),
-        BadRecordPolicy::Skip => {
-            out.skipped += 1;
-            Ok(())
+    operator: String,
+    subtask: usize,
+    position: u64,
+}
+
+impl BadRecords {
+    /// Bookkeeping for the operator instance `info`.
+    pub fn new(info: &crate::OperatorInfo) -> Self {
+        Self { policy: info.bad_record_policy, operator: info.name.clone(), subtask: info.subtask, position: 0 }
+    }
+
+    /// The position of the record about to be processed.
+    #[inline]
+    pub fn next_position(&mut self) -> u64 {
+        self.position += 1;
+        self.position - 1
+    }
+
+    /// Handles a rejected record by the policy.
+    pub fn reject<T>(
+        &self,
+        error: impl Into<BoxError>,
+        position: u64,
+        timestamp: Option<Timestamp>,
+        out: &mut Collector<T>,
+    ) -> Result<(), BoxError> {
+        match self.policy {
+            BadRecordPolicy::Fail => Err(Box::new(BadRecord { position, timestamp, source: error.into() })),
+            BadRecordPolicy::Skip => {
+                out.skipped += 1;
+                Ok(())
+            }
+            BadRecordPolicy::SideOutput => {
+                out.skipped += 1;
+                let report = BadRecordReport {
+                    operator: self.operator.clone(),
+                    subtask: self.subtask,
+                    position,
+                    timestamp,
+                    error: error.into().to_string(),
+                };
+                out.side.push(&bad_records_tag(), report, timestamp);
+                Ok(())
+            }
         }
     }
 }

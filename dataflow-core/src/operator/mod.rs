@@ -25,10 +25,10 @@ mod side;
 
 pub use async_fn::{AsyncCall, AsyncFnOperator, AsyncOrder};
 pub use builtin::{CoFlatMap, CoMap, Filter, FlatMap, Inspect, Map, Process};
-pub use function::{BadRecord, BadRecordPolicy, Context, FnOperator};
+pub use function::{BadRecord, BadRecordPolicy, BadRecordReport, Context, FnOperator};
+pub use keyed::{KeySelector, Keyed, KeyedFnOperator, KeyedFold, KeyedReduce};
 pub use side::OutputTag;
 pub(crate) use side::{ErasedBatch, SideBuffers, TagKey};
-pub use keyed::{KeySelector, Keyed, KeyedFnOperator, KeyedFold, KeyedReduce};
 
 use crate::batch::Batch;
 use crate::checkpoint::CheckpointBarrier;

@@ -145,4 +145,5 @@ impl SideBuffers {
             };
             buf.append_into(other.buffers[i].1.as_mut());
         }
-    }}
+    }
+}

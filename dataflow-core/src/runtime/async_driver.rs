@@ -7,7 +7,7 @@ use super::push::{Emitter, Push, guard};
 use crate::batch::Batch;
 use crate::element::Control;
 use crate::error::Error;
-use crate::operator::function::__bad_record;
+use crate::operator::function::BadRecords;
 use crate::operator::{AsyncFnOperator, AsyncOrder, BoxError};
 use crate::time::Timestamp;
 use async_trait::async_trait;
@@ -52,7 +52,7 @@ pub(crate) struct AsyncDriver<O: AsyncFnOperator> {
     op: O,
     emitter: Emitter<O::Out>,
     in_flight: InFlight<O::Out>,
-    position: u64,
+    bad: BadRecords,
 }
 
 impl<O: AsyncFnOperator> AsyncDriver<O> {
@@ -61,19 +61,19 @@ impl<O: AsyncFnOperator> AsyncDriver<O> {
             AsyncOrder::Ordered => InFlight::Ordered(FuturesOrdered::new()),
             AsyncOrder::Unordered => InFlight::Unordered(FuturesUnordered::new()),
         };
-        Self { op, emitter, in_flight, position: 0 }
+        let bad = BadRecords::new(&emitter.info);
+        Self { op, emitter, in_flight, bad }
     }
 
     /// Puts the outputs of a finished call into the collector.
     fn collect(&mut self, (position, ts, result): Done<O::Out>) -> Result<(), Error> {
-        let policy = self.emitter.info.bad_record_policy;
-        let out = &mut self.emitter.out;
+        let (bad, out) = (&self.bad, &mut self.emitter.out);
         guard(&self.emitter.info, || match result {
             Ok(values) => {
                 values.into_iter().for_each(|v| out.batch.push_with(v, ts));
                 Ok(())
             }
-            Err(e) => __bad_record(e, position, ts, policy, out),
+            Err(e) => bad.reject(e, position, ts, out),
         })
     }
 
@@ -102,8 +102,7 @@ impl<O: AsyncFnOperator> Push<O::In> for AsyncDriver<O> {
             while self.in_flight.len() >= O::CAPACITY.max(1) {
                 self.complete_one().await?;
             }
-            let (position, ts) = (self.position, record.timestamp());
-            self.position += 1;
+            let (position, ts) = (self.bad.next_position(), record.timestamp());
             let op = &self.op;
             let call = guard(&self.emitter.info, || Ok(op.start(record.value)))?;
             let call: Call<O::Out> = match O::TIMEOUT {

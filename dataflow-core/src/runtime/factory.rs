@@ -172,8 +172,7 @@ where
     fn instantiate(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<AnyBox, Error> {
         let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
         let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
-        let driver: Box<dyn Push<O::In>> =
-            Box::new(OperatorDriver::open(op, Emitter::new(outputs, ctx))?);
+        let driver: Box<dyn Push<O::In>> = Box::new(OperatorDriver::open(op, Emitter::new(outputs, ctx))?);
         Ok(Box::new(driver))
     }
 
