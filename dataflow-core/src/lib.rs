@@ -56,7 +56,9 @@ pub use runtime::{JobResult, OperatorStats};
 
 /// Keys, key groups and (later) keyed state, from `dataflow-state`.
 pub use dataflow_state as state;
-pub use dataflow_state::{Key, KeyGroupRange, ListState, MapState, ValueState};
+pub use dataflow_state::{
+    AggregateFunction, AggregatingState, Key, KeyGroupRange, ListState, MapState, Reducer, ReducingState, ValueState,
+};
 
 /// Turns a function into an operator; see [`operator::function`] and
 /// `docs/operators.md`.

@@ -240,3 +240,49 @@ fn side_outputs_cross_tasks() {
     assert_eq!(sorted(small_out.take()), (0..50).map(|x| x * 10).collect::<Vec<_>>());
     assert_eq!(sorted(big_out.take()), (50..200).collect::<Vec<_>>());
 }
+
+struct Mean;
+
+impl dataflow_core::AggregateFunction for Mean {
+    type In = i64;
+    type Acc = (i64, i64);
+    type Out = i64;
+    fn create() -> (i64, i64) {
+        (0, 0)
+    }
+    fn add(acc: &mut (i64, i64), v: i64) {
+        acc.0 += v;
+        acc.1 += 1;
+    }
+    fn result(acc: &(i64, i64)) -> i64 {
+        acc.0 / acc.1
+    }
+}
+
+/// Reducing and aggregating state: running max and running (integer) mean per key.
+#[operator]
+fn running(
+    x: i64,
+    max: &mut dataflow_core::ReducingState<i64, dataflow_core::state::Max>,
+    mean: &mut dataflow_core::AggregatingState<Mean>,
+) -> (i64, i64, i64) {
+    max.add(x);
+    mean.add(x);
+    (x.rem_euclid(3), max.get().copied().unwrap_or_default(), mean.get().unwrap_or_default())
+}
+
+#[test]
+fn reducing_and_aggregating_state_parameters() {
+    let env = StreamEnvironment::new().with_parallelism(1);
+    let out = env.from_iter(INPUT.to_vec()).key_by(|x| x.rem_euclid(3)).apply(running()).collect();
+    let mut oracle = Vec::new();
+    let mut per_key: std::collections::HashMap<i64, Vec<i64>> = Default::default();
+    for &x in &INPUT {
+        let seen = per_key.entry(x.rem_euclid(3)).or_default();
+        seen.push(x);
+        let max = *seen.iter().max().unwrap();
+        let mean = seen.iter().sum::<i64>() / seen.len() as i64;
+        oracle.push((x.rem_euclid(3), max, mean));
+    }
+    assert_eq!(run(&env, out), sorted(oracle));
+}

@@ -164,6 +164,10 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
     });
 
     let asyncness = is_async.then(|| quote!(async));
+    // The impl of `KeyedFnOperator<__K>` is generic over the key type too.
+    let mut keyed_generics = generics.clone();
+    keyed_generics.params.insert(0, syn::parse_quote!(__K: #krate::Key));
+    let keyed_impl_g = keyed_generics.split_for_impl().0;
     let process_body = quote! {
         let __ts = record.timestamp();
         #count_position
@@ -227,7 +231,9 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
         // Keyed state: only a keyed operator, so applying it to a plain
         // stream does not compile.
         quote! {
-            impl #impl_g #krate::operator::KeyedFnOperator for #ident #ty_g where #where_preds #data_bounds {
+            impl #keyed_impl_g #krate::operator::KeyedFnOperator<__K> for #ident #ty_g
+            where #where_preds #data_bounds
+            {
                 #in_assoc
                 type Out = #output;
                 type State = (#(#state_tys,)*);
@@ -238,6 +244,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
                 #[inline]
                 fn process_keyed(
                     &mut self,
+                    _key: &__K,
                     record: #krate::Record<#input>,
                     state: &mut Self::State,
                     out: &mut #krate::Collector<#output>,
@@ -262,7 +269,9 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
                 }
             }
 
-            impl #impl_g #krate::operator::KeyedFnOperator for #ident #ty_g where #where_preds #data_bounds {
+            impl #keyed_impl_g #krate::operator::KeyedFnOperator<__K> for #ident #ty_g
+            where #where_preds #data_bounds
+            {
                 type In = #input;
                 type Out = #output;
                 type State = ();
@@ -274,6 +283,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
                 #[inline]
                 fn process_keyed(
                     &mut self,
+                    _key: &__K,
                     record: #krate::Record<#input>,
                     _state: &mut (),
                     out: &mut #krate::Collector<#output>,

@@ -24,7 +24,8 @@ pub(crate) enum Param {
     Input { pat: Box<Pat>, ty: Type },
     /// `ctx: &mut Context<Out>`.
     Context { pat: Box<Pat>, ty: Type },
-    /// `count: &mut ValueState<T>` (or `ListState`, `MapState`): state of
+    /// `count: &mut ValueState<T>` (or `ListState`, `MapState`,
+    /// `ReducingState`, `AggregatingState`): state of
     /// the current key. `state` is the type behind the `&mut`.
     State { pat: Box<Pat>, ty: Type, state: Type },
 }
@@ -149,12 +150,6 @@ impl Model {
                 if is_named(&r.elem, &STATES) {
                     if r.mutability.is_none() {
                         return err(r.span(), "keyed state is taken as `&mut`, e.g. `&mut ValueState<..>`");
-                    }
-                    if is_named(&r.elem, &["ReducingState", "AggregatingState"]) {
-                        return err(
-                            r.elem.span(),
-                            "ReducingState and AggregatingState parameters are not supported yet",
-                        );
                     }
                     params.push(Param::State { pat: pt.pat.clone(), ty: ty.clone(), state: (*r.elem).clone() });
                     continue;

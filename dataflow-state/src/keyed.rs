@@ -204,3 +204,185 @@ impl<K: Eq + Hash, V> MapState<K, V> {
         self.map.clear();
     }
 }
+
+/// How a [`ReducingState`] combines two values; implemented by a (usually
+/// zero-sized) type named in the state's type, so the state needs no
+/// function value.
+///
+/// ```
+/// use dataflow_state::{Reducer, ReducingState};
+/// struct Longest;
+/// impl Reducer<String> for Longest {
+///     fn reduce(a: String, b: String) -> String { if b.len() > a.len() { b } else { a } }
+/// }
+/// let mut s = ReducingState::<String, Longest>::default();
+/// s.add("ab".into());
+/// s.add("abc".into());
+/// s.add("x".into());
+/// assert_eq!(s.get().map(String::as_str), Some("abc"));
+/// ```
+pub trait Reducer<T> {
+    /// Combines the current value with a new one.
+    fn reduce(current: T, value: T) -> T;
+}
+
+/// A [`Reducer`] that adds.
+///
+/// ```
+/// let mut s = dataflow_state::ReducingState::<u64, dataflow_state::Sum>::default();
+/// s.add(2);
+/// s.add(3);
+/// assert_eq!(s.get(), Some(&5));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sum;
+
+impl<T: std::ops::Add<Output = T>> Reducer<T> for Sum {
+    fn reduce(current: T, value: T) -> T {
+        current + value
+    }
+}
+
+/// A [`Reducer`] that keeps the smallest value.
+///
+/// ```
+/// let mut s = dataflow_state::ReducingState::<i32, dataflow_state::Min>::default();
+/// s.add(4);
+/// s.add(-1);
+/// assert_eq!(s.get(), Some(&-1));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Min;
+
+impl<T: Ord> Reducer<T> for Min {
+    fn reduce(current: T, value: T) -> T {
+        current.min(value)
+    }
+}
+
+/// A [`Reducer`] that keeps the largest value.
+///
+/// ```
+/// let mut s = dataflow_state::ReducingState::<i32, dataflow_state::Max>::default();
+/// s.add(4);
+/// s.add(9);
+/// assert_eq!(s.get(), Some(&9));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Max;
+
+impl<T: Ord> Reducer<T> for Max {
+    fn reduce(current: T, value: T) -> T {
+        current.max(value)
+    }
+}
+
+/// One value per key, combined with every added value by the reducer `R`.
+pub struct ReducingState<T, R> {
+    value: Option<T>,
+    _r: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<T, R> Default for ReducingState<T, R> {
+    fn default() -> Self {
+        Self { value: None, _r: std::marker::PhantomData }
+    }
+}
+
+impl<T: std::fmt::Debug, R> std::fmt::Debug for ReducingState<T, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReducingState").field("value", &self.value).finish()
+    }
+}
+
+impl<T, R: Reducer<T>> ReducingState<T, R> {
+    /// Combines `value` into the state.
+    pub fn add(&mut self, value: T) {
+        self.value = Some(match self.value.take() {
+            Some(current) => R::reduce(current, value),
+            None => value,
+        });
+    }
+
+    /// The combined value, if any value was added.
+    pub fn get(&self) -> Option<&T> {
+        self.value.as_ref()
+    }
+
+    /// Removes the value.
+    pub fn clear(&mut self) {
+        self.value = None;
+    }
+}
+
+/// How an [`AggregatingState`] folds inputs into an accumulator and reads a
+/// result from it (Flink's `AggregateFunction`), implemented by a type named
+/// in the state's type.
+///
+/// ```
+/// use dataflow_state::{AggregateFunction, AggregatingState};
+/// struct Average;
+/// impl AggregateFunction for Average {
+///     type In = f64;
+///     type Acc = (f64, u64);
+///     type Out = f64;
+///     fn create() -> (f64, u64) { (0.0, 0) }
+///     fn add(acc: &mut (f64, u64), v: f64) { acc.0 += v; acc.1 += 1; }
+///     fn result(acc: &(f64, u64)) -> f64 { acc.0 / acc.1 as f64 }
+/// }
+/// let mut s = AggregatingState::<Average>::default();
+/// s.add(1.0);
+/// s.add(3.0);
+/// assert_eq!(s.get(), Some(2.0));
+/// ```
+pub trait AggregateFunction {
+    /// What is added.
+    type In;
+    /// The accumulator kept per key.
+    type Acc;
+    /// What is read.
+    type Out;
+    /// A new, empty accumulator.
+    fn create() -> Self::Acc;
+    /// Adds a value to the accumulator.
+    fn add(acc: &mut Self::Acc, value: Self::In);
+    /// The result of the accumulator.
+    fn result(acc: &Self::Acc) -> Self::Out;
+}
+
+/// One accumulator per key, fed and read through the aggregate function `A`.
+pub struct AggregatingState<A: AggregateFunction> {
+    acc: Option<A::Acc>,
+}
+
+impl<A: AggregateFunction> Default for AggregatingState<A> {
+    fn default() -> Self {
+        Self { acc: None }
+    }
+}
+
+impl<A: AggregateFunction> std::fmt::Debug for AggregatingState<A>
+where
+    A::Acc: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AggregatingState").field("acc", &self.acc).finish()
+    }
+}
+
+impl<A: AggregateFunction> AggregatingState<A> {
+    /// Adds a value.
+    pub fn add(&mut self, value: A::In) {
+        A::add(self.acc.get_or_insert_with(A::create), value);
+    }
+
+    /// The result, if any value was added.
+    pub fn get(&self) -> Option<A::Out> {
+        self.acc.as_ref().map(A::result)
+    }
+
+    /// Removes the accumulator.
+    pub fn clear(&mut self) {
+        self.acc = None;
+    }
+}

@@ -25,4 +25,6 @@ mod keyed;
 pub use error::StateError;
 pub use key::Key;
 pub use key_group::{DEFAULT_MAX_PARALLELISM, KeyGroupRange};
-pub use keyed::{ListState, MapState, ValueState};
+pub use keyed::{
+    AggregateFunction, AggregatingState, ListState, MapState, Max, Min, Reducer, ReducingState, Sum, ValueState,
+};

@@ -66,7 +66,9 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     /// let env = dataflow_core::StreamEnvironment::new();
     /// let keyed = env.from_iter(vec![1u64, 2, 3]).key_by(|x| x % 2);
     /// let key = keyed.key_selector();
-    /// let _max = keyed.transform_with("max", move |_| KeyedReduce::new(key.clone(), |a: u64, b: u64| a.max(b)));
+    /// let _max = keyed.transform_with("max", move |_| {
+    ///     dataflow_core::operator::Keyed::new(KeyedReduce::new(|a: u64, b: u64| a.max(b)), key.clone())
+    /// });
     /// ```
     pub fn transform_with<O, F>(&self, name: &str, make: F) -> Stream<O::Out>
     where
@@ -81,7 +83,7 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     /// its key. See [`KeyedFnOperator`] for an example.
     pub fn apply<O>(&self, op: O) -> Stream<O::Out>
     where
-        O: KeyedFnOperator<In = T> + FnOperator + Clone,
+        O: KeyedFnOperator<K, In = T> + FnOperator + Clone,
     {
         let key = self.key.clone();
         let op = std::sync::Mutex::new(op);
@@ -106,8 +108,7 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     where
         F: FnMut(T, T) -> T + Clone + Send + Sync + 'static,
     {
-        let key = self.key.clone();
-        self.transform_with("reduce", move |_| KeyedReduce::new(key.clone(), f.clone()))
+        self.apply(KeyedReduce::new(f))
     }
 
     /// For every record, folds it into its key's accumulator (starting at
@@ -126,8 +127,7 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
         A: Data + Sync,
         F: FnMut(&mut A, T) + Clone + Send + Sync + 'static,
     {
-        let key = self.key.clone();
-        self.transform_with("fold", move |_| KeyedFold::new(key.clone(), init.clone(), f.clone()))
+        self.apply(KeyedFold::new(init, f))
     }
 
     /// The running sum per key of the values `f` extracts: emits

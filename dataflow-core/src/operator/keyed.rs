@@ -6,11 +6,10 @@
 //! instance; with hash partitioning every key reaches exactly one instance.
 //! (The keyed state backends replace this map when they land.)
 
-use super::{BoxError, Collector, Operator, OperatorInfo};
-use crate::batch::Batch;
+use super::{BoxError, Collector, FnOperator, Operator, OperatorInfo};
 use crate::element::{Data, Record};
 use crate::time::Watermark;
-use dataflow_state::Key;
+use dataflow_state::{Key, ValueState};
 use rustc_hash::FxHashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -19,37 +18,36 @@ use std::sync::Arc;
 pub type KeySelector<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
 
 /// For every record, combines it with the current value of its key and
-/// emits the new value (Flink's rolling `reduce`).
+/// emits the new value (Flink's rolling `reduce`). Written as a
+/// [`KeyedFnOperator`] with a [`ValueState`], as an `#[operator]` function
+/// with state would be.
 ///
 /// ```
-/// use std::sync::Arc;
-/// use dataflow_core::{operator::KeyedReduce, Collector, Operator, Record};
-/// let mut r = KeyedReduce::new(Arc::new(|v: &(u8, u32)| v.0), |a: (u8, u32), b: (u8, u32)| (a.0, a.1 + b.1));
-/// let mut out = Collector::new();
-/// r.process(Record::new((1, 2)), &mut out).unwrap();
-/// r.process(Record::new((1, 3)), &mut out).unwrap();
-/// assert_eq!(out.len(), 2);
+/// use dataflow_core::{operator::{KeyedFnOperator, KeyedReduce}, Collector, Record, ValueState};
+/// let mut r = KeyedReduce::new(|a: u32, b: u32| a + b);
+/// let (mut state, mut out) = (ValueState::default(), Collector::new());
+/// r.process_keyed(&"k", Record::new(2), &mut state, &mut out).unwrap();
+/// r.process_keyed(&"k", Record::new(3), &mut state, &mut out).unwrap();
+/// assert_eq!(state.value(), Some(&5));
 /// ```
-pub struct KeyedReduce<K, T, F> {
-    key: KeySelector<T, K>,
+#[derive(Clone)]
+pub struct KeyedReduce<T, F> {
     f: F,
-    values: FxHashMap<K, T>,
+    _t: PhantomData<fn(T)>,
 }
 
-impl<K: Key, T: Data, F: Clone> Clone for KeyedReduce<K, T, F> {
-    fn clone(&self) -> Self {
-        Self::new(self.key.clone(), self.f.clone())
+impl<T, F> KeyedReduce<T, F> {
+    /// A reduce combining values with `f`.
+    pub fn new(f: F) -> Self {
+        Self { f, _t: PhantomData }
     }
 }
 
-impl<K: Key, T, F> KeyedReduce<K, T, F> {
-    /// A reduce that keys values with `key` and combines them with `f`.
-    pub fn new(key: KeySelector<T, K>, f: F) -> Self {
-        Self { key, f, values: FxHashMap::default() }
-    }
+impl<T, F> FnOperator for KeyedReduce<T, F> {
+    const NAME: &'static str = "reduce";
 }
 
-impl<K, T, F> Operator for KeyedReduce<K, T, F>
+impl<K, T, F> KeyedFnOperator<K> for KeyedReduce<T, F>
 where
     K: Key,
     T: Data,
@@ -57,35 +55,23 @@ where
 {
     type In = T;
     type Out = T;
+    type State = ValueState<T>;
 
     #[inline]
-    fn process(&mut self, record: Record<T>, out: &mut Collector<T>) -> Result<(), BoxError> {
-        let k = (self.key)(&record.value);
+    fn process_keyed(
+        &mut self,
+        _key: &K,
+        record: Record<T>,
+        state: &mut ValueState<T>,
+        out: &mut Collector<T>,
+    ) -> Result<(), BoxError> {
         let ts = record.timestamp();
-        let next = match self.values.remove(&k) {
+        let next = match state.take() {
             Some(acc) => (self.f)(acc, record.value),
             None => record.value,
         };
         out.collect_value(next.clone(), ts);
-        self.values.insert(k, next);
-        Ok(())
-    }
-
-    #[inline]
-    fn process_batch(&mut self, batch: &mut Batch<T>, out: &mut Collector<T>) -> Result<(), BoxError> {
-        if batch.timestamps().is_some() {
-            return batch.drain().try_for_each(|r| self.process(r, out));
-        }
-        let Self { key, f, values } = self;
-        out.batch.extend_values(batch.drain_values().map(|v| {
-            let k = key(&v);
-            let next = match values.remove(&k) {
-                Some(acc) => f(acc, v),
-                None => v,
-            };
-            values.insert(k, next.clone());
-            next
-        }));
+        state.update(next);
         Ok(())
     }
 }
@@ -94,36 +80,31 @@ where
 /// `(key, accumulator)`.
 ///
 /// ```
-/// use std::sync::Arc;
-/// use dataflow_core::{operator::KeyedFold, Collector, Operator, Record};
-/// let mut f = KeyedFold::new(Arc::new(|v: &u32| v % 2), 0u64, |acc: &mut u64, v: u32| *acc += v as u64);
-/// let mut out = Collector::new();
-/// f.process(Record::new(3), &mut out).unwrap();
+/// use dataflow_core::{operator::{KeyedFnOperator, KeyedFold}, Collector, Record, ValueState};
+/// let mut f = KeyedFold::new(0u64, |acc: &mut u64, v: u32| *acc += v as u64);
+/// let (mut state, mut out) = (ValueState::default(), Collector::new());
+/// f.process_keyed(&'k', Record::new(3), &mut state, &mut out).unwrap();
 /// assert_eq!(out.len(), 1);
 /// ```
-pub struct KeyedFold<K, T, A, F> {
-    key: KeySelector<T, K>,
+#[derive(Clone)]
+pub struct KeyedFold<T, A, F> {
     init: A,
     f: F,
-    values: FxHashMap<K, A>,
     _t: PhantomData<fn(T)>,
 }
 
-impl<K: Key, T, A: Clone, F: Clone> Clone for KeyedFold<K, T, A, F> {
-    fn clone(&self) -> Self {
-        Self::new(self.key.clone(), self.init.clone(), self.f.clone())
+impl<T, A, F> KeyedFold<T, A, F> {
+    /// A fold that starts each key at `init` and folds with `f`.
+    pub fn new(init: A, f: F) -> Self {
+        Self { init, f, _t: PhantomData }
     }
 }
 
-impl<K: Key, T, A, F> KeyedFold<K, T, A, F> {
-    /// A fold that keys values with `key`, starts each key at `init` and
-    /// folds with `f`.
-    pub fn new(key: KeySelector<T, K>, init: A, f: F) -> Self {
-        Self { key, init, f, values: FxHashMap::default(), _t: PhantomData }
-    }
+impl<T, A, F> FnOperator for KeyedFold<T, A, F> {
+    const NAME: &'static str = "fold";
 }
 
-impl<K, T, A, F> Operator for KeyedFold<K, T, A, F>
+impl<K, T, A, F> KeyedFnOperator<K> for KeyedFold<T, A, F>
 where
     K: Key,
     T: Data,
@@ -132,35 +113,20 @@ where
 {
     type In = T;
     type Out = (K, A);
+    type State = ValueState<A>;
 
     #[inline]
-    fn process(&mut self, record: Record<T>, out: &mut Collector<(K, A)>) -> Result<(), BoxError> {
-        let k = (self.key)(&record.value);
+    fn process_keyed(
+        &mut self,
+        key: &K,
+        record: Record<T>,
+        state: &mut ValueState<A>,
+        out: &mut Collector<(K, A)>,
+    ) -> Result<(), BoxError> {
         let ts = record.timestamp();
-        let acc = match self.values.get_mut(&k) {
-            Some(acc) => acc,
-            None => self.values.entry(k.clone()).or_insert_with(|| self.init.clone()),
-        };
+        let acc = state.get_or_insert_with(|| self.init.clone());
         (self.f)(acc, record.value);
-        out.collect_value((k, acc.clone()), ts);
-        Ok(())
-    }
-
-    #[inline]
-    fn process_batch(&mut self, batch: &mut Batch<T>, out: &mut Collector<(K, A)>) -> Result<(), BoxError> {
-        if batch.timestamps().is_some() {
-            return batch.drain().try_for_each(|r| self.process(r, out));
-        }
-        let Self { key, init, f, values, .. } = self;
-        out.batch.extend_values(batch.drain_values().map(|v| {
-            let k = key(&v);
-            let acc = match values.get_mut(&k) {
-                Some(acc) => acc,
-                None => values.entry(k.clone()).or_insert_with(|| init.clone()),
-            };
-            f(acc, v);
-            (k, acc.clone())
-        }));
+        out.collect_value((key.clone(), acc.clone()), ts);
         Ok(())
     }
 }
@@ -192,7 +158,7 @@ where
 /// assert_eq!(out.take(), [("a".to_string(), 1), ("b".to_string(), 1), ("a".to_string(), 2)]);
 /// # });
 /// ```
-pub trait KeyedFnOperator: Send + 'static {
+pub trait KeyedFnOperator<K: Key>: Send + 'static {
     /// The input type.
     type In: Data;
     /// The output type.
@@ -205,9 +171,10 @@ pub trait KeyedFnOperator: Send + 'static {
         Ok(())
     }
 
-    /// Processes one record with the state of its key.
+    /// Processes one record with its key and the state of its key.
     fn process_keyed(
         &mut self,
+        key: &K,
         record: Record<Self::In>,
         state: &mut Self::State,
         out: &mut Collector<Self::Out>,
@@ -221,20 +188,20 @@ pub trait KeyedFnOperator: Send + 'static {
 
 /// Runs a [`KeyedFnOperator`]: keys every record and keeps each key's
 /// state. (A hash map per operator instance until the state backends land.)
-pub struct Keyed<O: KeyedFnOperator, K> {
+pub struct Keyed<O: KeyedFnOperator<K>, K: Key> {
     op: O,
     key: KeySelector<O::In, K>,
     states: FxHashMap<K, O::State>,
 }
 
-impl<O: KeyedFnOperator, K> Keyed<O, K> {
+impl<O: KeyedFnOperator<K>, K: Key> Keyed<O, K> {
     /// `op`, keyed with `key`.
     pub fn new(op: O, key: KeySelector<O::In, K>) -> Self {
         Self { op, key, states: FxHashMap::default() }
     }
 }
 
-impl<O: KeyedFnOperator, K: Key> Operator for Keyed<O, K> {
+impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
     type In = O::In;
     type Out = O::Out;
 
@@ -244,8 +211,16 @@ impl<O: KeyedFnOperator, K: Key> Operator for Keyed<O, K> {
 
     #[inline]
     fn process(&mut self, record: Record<O::In>, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
-        let state = self.states.entry((self.key)(&record.value)).or_default();
-        self.op.process_keyed(record, state, out)
+        let key = (self.key)(&record.value);
+        match self.states.get_mut(&key) {
+            Some(state) => self.op.process_keyed(&key, record, state, out),
+            None => {
+                let mut state = O::State::default();
+                self.op.process_keyed(&key, record, &mut state, out)?;
+                self.states.insert(key, state);
+                Ok(())
+            }
+        }
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
