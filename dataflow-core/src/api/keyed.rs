@@ -4,9 +4,10 @@
 use super::Stream;
 use crate::element::Data;
 use crate::operator::{
-    FnOperator, KeySelector, Keyed, KeyedFnOperator, KeyedFold, KeyedReduce, Operator, OperatorInfo,
+    FnOperator, KeyBatch, KeyFn, KeySelector, Keyed, KeyedFnOperator, KeyedFold, KeyedReduce, Operator, OperatorInfo,
 };
 use dataflow_state::Key;
+use std::sync::Arc;
 
 /// A stream partitioned by a key of type `K`: every record with the same
 /// key reaches the same subtask of the next operator.
@@ -28,11 +29,12 @@ use dataflow_state::Key;
 pub struct KeyedStream<K, T> {
     stream: Stream<T>,
     key: KeySelector<T, K>,
+    keys: Arc<dyn KeyBatch<T, K>>,
 }
 
 impl<K, T> Clone for KeyedStream<K, T> {
     fn clone(&self) -> Self {
-        Self { stream: self.stream.clone(), key: self.key.clone() }
+        Self { stream: self.stream.clone(), key: self.key.clone(), keys: self.keys.clone() }
     }
 }
 
@@ -43,8 +45,11 @@ impl<K, T> std::fmt::Debug for KeyedStream<K, T> {
 }
 
 impl<K: Key, T: Data> KeyedStream<K, T> {
-    pub(crate) fn new(stream: Stream<T>, key: KeySelector<T, K>) -> Self {
-        Self { stream, key }
+    pub(crate) fn new<F>(stream: Stream<T>, f: F) -> Self
+    where
+        F: Fn(&T) -> K + Clone + Send + Sync + 'static,
+    {
+        Self { stream, key: Arc::new(f.clone()), keys: Arc::new(KeyFn(f)) }
     }
 
     /// The key selector.
@@ -62,12 +67,13 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     /// one instance per subtask and may take the key selector.
     ///
     /// ```
-    /// use dataflow_core::operator::KeyedReduce;
+    /// use dataflow_core::operator::Map;
     /// let env = dataflow_core::StreamEnvironment::new();
     /// let keyed = env.from_iter(vec![1u64, 2, 3]).key_by(|x| x % 2);
     /// let key = keyed.key_selector();
-    /// let _max = keyed.transform_with("max", move |_| {
-    ///     dataflow_core::operator::Keyed::new(KeyedReduce::new(|a: u64, b: u64| a.max(b)), key.clone())
+    /// let _tagged = keyed.transform_with("tag", move |_| {
+    ///     let key = key.clone();
+    ///     Map::new(move |x: u64| (key(&x), x))
     /// });
     /// ```
     pub fn transform_with<O, F>(&self, name: &str, make: F) -> Stream<O::Out>
@@ -85,10 +91,10 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     where
         O: KeyedFnOperator<K, In = T> + FnOperator + Clone,
     {
-        let key = self.key.clone();
+        let keys = self.keys.clone();
         let op = std::sync::Mutex::new(op);
         self.transform_with(O::NAME, move |_| {
-            Keyed::new(op.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(), key.clone())
+            Keyed::new(op.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(), keys.clone())
         })
         .with_options::<O>()
     }

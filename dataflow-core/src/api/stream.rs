@@ -324,7 +324,7 @@ impl<T: Data> Stream<T> {
     {
         let route: Arc<dyn KeyRoute<T>> = Arc::new(FnKeyRoute(f.clone()));
         let stream = self.repartition(Partitioning::Hash, Some(Arc::new(route)));
-        KeyedStream::new(stream, Arc::new(f))
+        KeyedStream::new(stream, f)
     }
 
     /// The records of this stream and of `other`, in one stream.

@@ -7,6 +7,7 @@
 //! (The keyed state backends replace this map when they land.)
 
 use super::{BoxError, Collector, FnOperator, Operator, OperatorInfo};
+use crate::batch::Batch;
 use crate::element::{Data, Record};
 use crate::time::Watermark;
 use dataflow_state::{Key, ValueState};
@@ -16,6 +17,23 @@ use std::sync::Arc;
 
 /// The function that extracts a key from a value.
 pub type KeySelector<T, K> = Arc<dyn Fn(&T) -> K + Send + Sync>;
+
+/// Keys a whole batch with one dynamic call: the loop inside is compiled
+/// for the concrete key function given to `key_by`.
+pub(crate) trait KeyBatch<T, K>: Send + Sync {
+    fn keys(&self, values: &[T], out: &mut Vec<K>);
+}
+
+/// The [`KeyBatch`] of a key function.
+pub(crate) struct KeyFn<F>(pub(crate) F);
+
+impl<T, K, F: Fn(&T) -> K + Send + Sync> KeyBatch<T, K> for KeyFn<F> {
+    #[inline]
+    fn keys(&self, values: &[T], out: &mut Vec<K>) {
+        out.clear();
+        out.extend(values.iter().map(&self.0));
+    }
+}
 
 /// For every record, combines it with the current value of its key and
 /// emits the new value (Flink's rolling `reduce`). Written as a
@@ -188,16 +206,30 @@ pub trait KeyedFnOperator<K: Key>: Send + 'static {
 
 /// Runs a [`KeyedFnOperator`]: keys every record and keeps each key's
 /// state. (A hash map per operator instance until the state backends land.)
-pub struct Keyed<O: KeyedFnOperator<K>, K: Key> {
+pub(crate) struct Keyed<O: KeyedFnOperator<K>, K: Key> {
     op: O,
-    key: KeySelector<O::In, K>,
+    keys: Arc<dyn KeyBatch<O::In, K>>,
+    scratch: Vec<K>,
     states: FxHashMap<K, O::State>,
 }
 
 impl<O: KeyedFnOperator<K>, K: Key> Keyed<O, K> {
-    /// `op`, keyed with `key`.
-    pub fn new(op: O, key: KeySelector<O::In, K>) -> Self {
-        Self { op, key, states: FxHashMap::default() }
+    /// `op`, keyed by `keys`.
+    pub(crate) fn new(op: O, keys: Arc<dyn KeyBatch<O::In, K>>) -> Self {
+        Self { op, keys, scratch: Vec::new(), states: FxHashMap::default() }
+    }
+
+    #[inline]
+    fn process_with_key(&mut self, key: K, record: Record<O::In>, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
+        match self.states.get_mut(&key) {
+            Some(state) => self.op.process_keyed(&key, record, state, out),
+            None => {
+                let mut state = O::State::default();
+                self.op.process_keyed(&key, record, &mut state, out)?;
+                self.states.insert(key, state);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -209,18 +241,20 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
         self.op.open(info)
     }
 
-    #[inline]
     fn process(&mut self, record: Record<O::In>, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
-        let key = (self.key)(&record.value);
-        match self.states.get_mut(&key) {
-            Some(state) => self.op.process_keyed(&key, record, state, out),
-            None => {
-                let mut state = O::State::default();
-                self.op.process_keyed(&key, record, &mut state, out)?;
-                self.states.insert(key, state);
-                Ok(())
-            }
+        self.keys.keys(std::slice::from_ref(&record.value), &mut self.scratch);
+        match self.scratch.pop() {
+            Some(key) => self.process_with_key(key, record, out),
+            None => Err("the key function gave no key".into()),
         }
+    }
+
+    fn process_batch(&mut self, batch: &mut Batch<O::In>, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
+        let mut keys = std::mem::take(&mut self.scratch);
+        self.keys.keys(batch.values(), &mut keys);
+        let result = keys.drain(..).zip(batch.drain()).try_for_each(|(k, r)| self.process_with_key(k, r, out));
+        self.scratch = keys;
+        result
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Collector<O::Out>) -> Result<(), BoxError> {

@@ -26,7 +26,8 @@ mod side;
 pub use async_fn::{AsyncCall, AsyncFnOperator, AsyncOrder};
 pub use builtin::{CoFlatMap, CoMap, Filter, FlatMap, Inspect, Map, Process};
 pub use function::{BadRecord, BadRecordPolicy, BadRecordReport, Context, FnOperator};
-pub use keyed::{KeySelector, Keyed, KeyedFnOperator, KeyedFold, KeyedReduce};
+pub(crate) use keyed::{KeyBatch, KeyFn, Keyed};
+pub use keyed::{KeySelector, KeyedFnOperator, KeyedFold, KeyedReduce};
 pub use side::OutputTag;
 pub(crate) use side::{ErasedBatch, SideBuffers, TagKey};
 

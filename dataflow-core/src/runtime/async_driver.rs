@@ -3,7 +3,7 @@
 //! awaited before a control element passes, and calls driven while the task
 //! has no input (see `Push::drive_pending`).
 
-use super::push::{Emitter, Push, guard};
+use super::push::{Emitter, Push, PushFuture, guard};
 use crate::batch::Batch;
 use crate::element::Control;
 use crate::error::Error;
@@ -96,26 +96,8 @@ impl<O: AsyncFnOperator> AsyncDriver<O> {
 
 #[async_trait]
 impl<O: AsyncFnOperator> Push<O::In> for AsyncDriver<O> {
-    async fn push(&mut self, batch: &mut Batch<O::In>) -> Result<(), Error> {
-        self.emitter.counters.add_in(batch.len());
-        for record in batch.drain() {
-            while self.in_flight.len() >= O::CAPACITY.max(1) {
-                self.complete_one().await?;
-            }
-            let (position, ts) = (self.bad.next_position(), record.timestamp());
-            let op = &self.op;
-            let call = guard(&self.emitter.info, || Ok(op.start(record.value)))?;
-            let call: Call<O::Out> = match O::TIMEOUT {
-                None => Box::pin(call.map(move |r| (position, ts, r))),
-                Some(limit) => Box::pin(tokio::time::timeout(limit, call).map(move |r| {
-                    let r = r.unwrap_or_else(|_| Err(format!("the call timed out after {limit:?}").into()));
-                    (position, ts, r)
-                })),
-            };
-            self.in_flight.push(call);
-            self.complete_ready()?;
-        }
-        self.emitter.emit().await
+    fn push<'a>(&'a mut self, batch: &'a mut Batch<O::In>) -> PushFuture<'a> {
+        PushFuture::boxed(self.push_calls(batch))
     }
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
@@ -140,5 +122,31 @@ impl<O: AsyncFnOperator> Push<O::In> for AsyncDriver<O> {
             return self.emitter.emit().await;
         }
         self.emitter.next.drive_pending().await
+    }
+}
+
+impl<O: AsyncFnOperator> AsyncDriver<O> {
+    /// Starts a call per record, waiting for a free slot when `CAPACITY`
+    /// calls are in flight.
+    async fn push_calls(&mut self, batch: &mut Batch<O::In>) -> Result<(), Error> {
+        self.emitter.counters.add_in(batch.len());
+        for record in batch.drain() {
+            while self.in_flight.len() >= O::CAPACITY.max(1) {
+                self.complete_one().await?;
+            }
+            let (position, ts) = (self.bad.next_position(), record.timestamp());
+            let op = &self.op;
+            let call = guard(&self.emitter.info, || Ok(op.start(record.value)))?;
+            let call: Call<O::Out> = match O::TIMEOUT {
+                None => Box::pin(call.map(move |r| (position, ts, r))),
+                Some(limit) => Box::pin(tokio::time::timeout(limit, call).map(move |r| {
+                    let r = r.unwrap_or_else(|_| Err(format!("the call timed out after {limit:?}").into()));
+                    (position, ts, r)
+                })),
+            };
+            self.in_flight.push(call);
+            self.complete_ready()?;
+        }
+        self.emitter.emit().await
     }
 }

@@ -15,16 +15,53 @@ use crate::error::Error;
 use crate::operator::{BoxError, Collector, ErasedBatch, Operator, OperatorInfo, TagKey};
 use async_trait::async_trait;
 use futures::FutureExt;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+/// A boxed future of a push, for the parts of a chain that really wait.
+pub(crate) type BoxPush<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
+
+/// What [`Push::push`] returns. A chain of synchronous operators does its
+/// work while the push is called and returns `Ready`; only a step that
+/// really waits (a channel send, an async operator, a sink) returns a boxed
+/// future. So a batch through a chain allocates no future per operator.
+pub(crate) enum PushFuture<'a> {
+    Ready(Option<Result<(), Error>>),
+    Boxed(BoxPush<'a>),
+}
+
+impl<'a> PushFuture<'a> {
+    pub(crate) fn ready(r: Result<(), Error>) -> Self {
+        PushFuture::Ready(Some(r))
+    }
+
+    pub(crate) fn boxed(f: impl Future<Output = Result<(), Error>> + Send + 'a) -> Self {
+        PushFuture::Boxed(Box::pin(f))
+    }
+}
+
+impl Future for PushFuture<'_> {
+    type Output = Result<(), Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            PushFuture::Ready(r) => Poll::Ready(r.take().unwrap_or(Ok(()))),
+            PushFuture::Boxed(f) => f.as_mut().poll(cx),
+        }
+    }
+}
 
 /// Something that takes batches of `T`: an operator instance, a sink, a
 /// channel writer, or several of them.
 #[async_trait]
 pub(crate) trait Push<T>: Send {
     /// Takes the records of `batch`, leaving it empty (its allocation may be
-    /// swapped for another).
-    async fn push(&mut self, batch: &mut Batch<T>) -> Result<(), Error>;
+    /// swapped for another). Synchronous work happens in this call; the
+    /// returned future finishes what has to wait.
+    fn push<'a>(&'a mut self, batch: &'a mut Batch<T>) -> PushFuture<'a>;
     /// Takes a control element.
     async fn control(&mut self, control: Control) -> Result<(), Error>;
     /// Sends whatever is buffered for other tasks now.
@@ -56,17 +93,23 @@ impl<T: Data> Outputs<T> {
 
     // Inherent methods, called directly by the operator that owns these
     // outputs: no boxed future per batch on the way.
-    pub(crate) async fn push(&mut self, batch: &mut Batch<T>) -> Result<(), Error> {
-        match self.targets.split_last_mut() {
-            None => batch.clear(),
-            Some((last, rest)) => {
-                for t in rest {
-                    t.push(&mut batch.clone()).await?;
-                }
-                last.push(batch).await?;
+    pub(crate) fn push<'a>(&'a mut self, batch: &'a mut Batch<T>) -> PushFuture<'a> {
+        match self.targets.len() {
+            0 => {
+                batch.clear();
+                PushFuture::ready(Ok(()))
             }
+            1 => self.targets[0].push(batch),
+            _ => PushFuture::boxed(async move {
+                if let Some((last, rest)) = self.targets.split_last_mut() {
+                    for t in rest {
+                        t.push(&mut batch.clone()).await?;
+                    }
+                    last.push(batch).await?;
+                }
+                Ok(())
+            }),
         }
-        Ok(())
     }
 
     pub(crate) async fn control(&mut self, control: Control) -> Result<(), Error> {
@@ -227,6 +270,37 @@ impl<T: Data> Emitter<T> {
         Ok(())
     }
 
+    /// [`Self::emit`] without a boxed future when there are no side outputs
+    /// to hand on.
+    fn emit_now(&mut self) -> PushFuture<'_> {
+        if self.out.side.buffers.iter().any(|(_, b)| !b.is_empty()) {
+            return PushFuture::boxed(self.emit());
+        }
+        if self.out.skipped > 0 {
+            self.counters.add_skipped(std::mem::take(&mut self.out.skipped));
+        }
+        if self.out.batch.is_empty() {
+            return PushFuture::ready(Ok(()));
+        }
+        self.counters.add_out(self.out.batch.len());
+        self.next.push(&mut self.out.batch)
+    }
+
+    /// Runs synchronous user code on `records` input records, then hands
+    /// on what it emitted.
+    fn process_now(
+        &mut self,
+        records: usize,
+        f: impl FnOnce(&mut Collector<T>) -> Result<(), BoxError>,
+    ) -> PushFuture<'_> {
+        self.counters.add_in(records);
+        let out = &mut self.out;
+        if let Err(e) = guard(&self.info, || f(out)) {
+            return PushFuture::ready(Err(e));
+        }
+        self.emit_now()
+    }
+
     pub(crate) async fn emit(&mut self) -> Result<(), Error> {
         if self.out.skipped > 0 {
             self.counters.add_skipped(std::mem::take(&mut self.out.skipped));
@@ -261,9 +335,9 @@ impl<O: Operator> OperatorDriver<O> {
 
 #[async_trait]
 impl<O: Operator> Push<O::In> for OperatorDriver<O> {
-    async fn push(&mut self, batch: &mut Batch<O::In>) -> Result<(), Error> {
+    fn push<'a>(&'a mut self, batch: &'a mut Batch<O::In>) -> PushFuture<'a> {
         let op = &mut self.op;
-        self.emitter.process(batch.len(), |out| op.process_batch(batch, out)).await
+        self.emitter.process_now(batch.len(), |out| op.process_batch(batch, out))
     }
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
@@ -307,11 +381,13 @@ impl<T, S> SinkDriver<T, S> {
 
 #[async_trait]
 impl<T: Data, S: Sink<T>> Push<T> for SinkDriver<T, S> {
-    async fn push(&mut self, batch: &mut Batch<T>) -> Result<(), Error> {
+    fn push<'a>(&'a mut self, batch: &'a mut Batch<T>) -> PushFuture<'a> {
         self.counters.add_in(batch.len());
-        guard_async(&self.info, self.sink.write_batch(batch)).await?;
-        batch.clear();
-        Ok(())
+        PushFuture::boxed(async move {
+            guard_async(&self.info, self.sink.write_batch(batch)).await?;
+            batch.clear();
+            Ok(())
+        })
     }
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {

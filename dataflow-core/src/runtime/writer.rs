@@ -5,7 +5,7 @@
 //! buffer timeout.
 
 use super::channel::{ChannelSender, Message};
-use super::push::Push;
+use super::push::{Push, PushFuture};
 use crate::batch::Batch;
 use crate::element::{Control, Data};
 use crate::error::Error;
@@ -124,19 +124,12 @@ impl<T: Data> ChannelWriter<T> {
 
 #[async_trait]
 impl<T: Data> Push<T> for ChannelWriter<T> {
-    async fn push(&mut self, batch: &mut Batch<T>) -> Result<(), Error> {
+    fn push<'a>(&'a mut self, batch: &'a mut Batch<T>) -> PushFuture<'a> {
         if batch.is_empty() {
-            return Ok(());
+            return PushFuture::ready(Ok(()));
         }
         self.distribute(batch);
-        self.send_full().await?;
-        let now = Instant::now();
-        match self.pending_since {
-            None => self.pending_since = Some(now),
-            Some(since) if now.duration_since(since) >= self.timeout => self.flush().await?,
-            Some(_) => {}
-        }
-        Ok(())
+        PushFuture::boxed(self.send_after_distribute())
     }
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
@@ -154,6 +147,21 @@ impl<T: Data> Push<T> for ChannelWriter<T> {
             }
         }
         self.pending_since = None;
+        Ok(())
+    }
+}
+
+impl<T: Data> ChannelWriter<T> {
+    /// Sends full buffers, and everything when the oldest buffered record
+    /// waited longer than the buffer timeout.
+    async fn send_after_distribute(&mut self) -> Result<(), Error> {
+        self.send_full().await?;
+        let now = Instant::now();
+        match self.pending_since {
+            None => self.pending_since = Some(now),
+            Some(since) if now.duration_since(since) >= self.timeout => self.flush().await?,
+            Some(_) => {}
+        }
         Ok(())
     }
 }
