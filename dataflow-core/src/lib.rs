@@ -26,7 +26,7 @@
 //! Where things live:
 //!
 //! * [`api`]: the environment and the typed streams;
-//! * [`operator`]: the operator model and the built-in operators;
+//! * [`operator`](mod@operator): the operator model and the built-in operators;
 //! * [`graph`]: the logical graph and the physical plan (chaining);
 //! * `runtime`: tasks, bounded channels, input gates;
 //! * [`time`]: timestamps, watermarks, clocks;
