@@ -320,6 +320,19 @@ impl<T: Data> Emitter<T> {
     }
 }
 
+/// Calls the hook of an operator (one- or two-input) that a control
+/// element asks for.
+macro_rules! operator_hook {
+    ($op:expr, $control:expr, $out:expr) => {
+        match $control {
+            Control::Watermark(w) => $op.on_watermark(w, $out),
+            Control::Barrier(b) => $op.snapshot(&b),
+            Control::EndOfInput => $op.finish($out),
+            Control::Status(_) => Ok(()),
+        }
+    };
+}
+
 /// An [`Operator`] instance in a chain.
 pub(crate) struct OperatorDriver<O: Operator> {
     op: O,
@@ -342,14 +355,7 @@ impl<O: Operator> Push<O::In> for OperatorDriver<O> {
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
         let op = &mut self.op;
-        self.emitter
-            .control(control, |out| match control {
-                Control::Watermark(w) => op.on_watermark(w, out),
-                Control::Barrier(b) => op.snapshot(&b),
-                Control::EndOfInput => op.finish(out),
-                Control::Status(_) => Ok(()),
-            })
-            .await
+        self.emitter.control(control, |out| operator_hook!(op, control, out)).await
     }
 
     async fn flush(&mut self) -> Result<(), Error> {
@@ -430,14 +436,7 @@ impl<O: crate::TwoInputOperator> super::task::TwoInputPush<O::In1, O::In2> for T
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
         let op = &mut self.op;
-        self.emitter
-            .control(control, |out| match control {
-                Control::Watermark(w) => op.on_watermark(w, out),
-                Control::Barrier(b) => op.snapshot(&b),
-                Control::EndOfInput => op.finish(out),
-                Control::Status(_) => Ok(()),
-            })
-            .await
+        self.emitter.control(control, |out| operator_hook!(op, control, out)).await
     }
 
     async fn flush(&mut self) -> Result<(), Error> {
