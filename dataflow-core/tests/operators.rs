@@ -286,3 +286,37 @@ fn reducing_and_aggregating_state_parameters() {
     }
     assert_eq!(run(&env, out), sorted(oracle));
 }
+
+/// Config edge cases: `&str` configuration, a config named like generated
+/// locals, a multi-line where clause with a trailing comma.
+#[operator]
+fn prefix(#[config] p: &str, s: String) -> String {
+    format!("{p}{s}")
+}
+
+#[operator]
+fn pair_with<T>(#[config] value: i64, x: T) -> (T, i64)
+where
+    T: Clone + Send + 'static,
+{
+    (x, value)
+}
+
+#[operator(capacity = 3)]
+async fn async_offset(#[config] value: i64, x: i64) -> i64 {
+    x + value
+}
+
+#[test]
+fn config_edge_cases() {
+    let env = StreamEnvironment::new().with_parallelism(1);
+    let src = env.from_iter(vec![1i64, 2]);
+    let prefixed = src.map(|x| x.to_string()).apply(prefix("n=")).collect();
+    let paired = src.apply(pair_with(7)).collect();
+    let offset = src.apply_async(async_offset(100)).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(env.execute()).unwrap();
+    assert_eq!(prefixed.take(), ["n=1", "n=2"]);
+    assert_eq!(paired.take(), [(1, 7), (2, 7)]);
+    assert_eq!(offset.take(), [101, 102]);
+}

@@ -29,15 +29,22 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
             _ => None,
         })
         .collect();
-    let fields = configs.iter().map(|(i, _, stored, _)| quote!(#i: #stored));
+    // A `&T` configuration is kept as `Arc<T::Owned>`: cloned once, shared
+    // by every subtask and call. A `T` one is cloned per call (the function
+    // takes it by value).
+    let stored_ty = |stored: &syn::Type, by_ref: bool| {
+        if by_ref { quote!(::std::sync::Arc<<#stored as ::std::borrow::ToOwned>::Owned>) } else { quote!(#stored) }
+    };
+    let fields = configs.iter().map(|(i, _, stored, by_ref)| {
+        let t = stored_ty(stored, *by_ref);
+        quote!(#i: #t)
+    });
     let ctor_args = configs.iter().map(|(i, ty, _, _)| quote!(#i: #ty));
-    let ctor_inits = configs.iter().map(
-        |(i, _, _, by_ref)| {
-            if *by_ref { quote!(#i: ::core::clone::Clone::clone(#i)) } else { quote!(#i) }
-        },
-    );
+    let ctor_inits = configs.iter().map(|(i, _, _, by_ref)| {
+        if *by_ref { quote!(#i: ::std::sync::Arc::new(::std::borrow::ToOwned::to_owned(#i))) } else { quote!(#i) }
+    });
     let clones = configs.iter().map(|(i, ..)| quote!(#i: ::core::clone::Clone::clone(&self.#i)));
-    let stored_tys = configs.iter().map(|(_, _, stored, _)| stored);
+    let stored_tys: Vec<_> = configs.iter().filter(|c| !c.3).map(|(_, _, stored, _)| stored).collect();
 
     let has_ctx = params.iter().any(|p| matches!(p, Param::Context { .. }));
     let fallible = *kind == OutputKind::Fallible;
@@ -64,7 +71,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
             let i = syn::Index::from(state_index.next().unwrap_or_default());
             quote!(&mut state.#i)
         }
-        Param::Config { ident, by_ref: true, .. } => quote!(&self.#ident),
+        Param::Config { ident, by_ref: true, .. } => quote!(::std::borrow::Borrow::borrow(&*self.#ident)),
         Param::Config { ident, .. } => quote!(::core::clone::Clone::clone(&self.#ident)),
         Param::Input { .. } => quote!(record.value),
         Param::Context { .. } => quote!(&mut self.__ctx),
@@ -91,7 +98,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
     // One output per record and nothing else to track: map the whole batch
     // in one pass, like the built-in `map`.
     let batch_args = params.iter().map(|p| match p {
-        Param::Config { ident, by_ref: true, .. } => quote!(&this.#ident),
+        Param::Config { ident, by_ref: true, .. } => quote!(::std::borrow::Borrow::borrow(&*this.#ident)),
         Param::Config { ident, .. } => quote!(::core::clone::Clone::clone(&this.#ident)),
         Param::Input { .. } => quote!(value),
         // Never: batch mapping is for functions without context or state.
@@ -159,8 +166,8 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
     let marker = format_ident!("__marker");
     let data_bounds = quote!(#input: #krate::Data, #output: #krate::Data, Self: ::core::marker::Send + 'static);
     let where_preds = where_c.map(|w| {
-        let p = &w.predicates;
-        quote!(#p,)
+        let p = w.predicates.iter();
+        quote!(#(#p,)*)
     });
 
     let asyncness = is_async.then(|| quote!(async));
@@ -182,9 +189,9 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
     let operator_impls = if *is_async {
         let owned = configs.iter().map(|(i, ..)| quote!(let #i = ::core::clone::Clone::clone(&self.#i);));
         let async_args = params.iter().map(|p| match p {
-            Param::Config { ident, by_ref: true, .. } => quote!(&#ident),
+            Param::Config { ident, by_ref: true, .. } => quote!(::std::borrow::Borrow::borrow(&*#ident)),
             Param::Config { ident, .. } => quote!(#ident),
-            Param::Input { .. } => quote!(value),
+            Param::Input { .. } => quote!(__value),
             // Rejected for async functions by the model.
             Param::Context { .. } | Param::State { .. } => quote!(),
         });
@@ -218,7 +225,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
                 #order
                 #timeout
 
-                fn start(&self, value: #input) -> #krate::operator::AsyncCall<#output> {
+                fn start(&self, __value: #input) -> #krate::operator::AsyncCall<#output> {
                     #(#owned)*
                     ::std::boxed::Box::pin(async move {
                         let __result = Self::call(#(#async_args),*).await;
@@ -321,7 +328,6 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
         }
 
         #(#docs)*
-        #(#others)*
         #vis fn #ident #impl_g (#(#ctor_args),*) -> #ident #ty_g #where_c {
             #ident { #(#ctor_inits,)* #ctx_init #bad_init #marker: ::core::marker::PhantomData }
         }
@@ -329,6 +335,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
         impl #impl_g #ident #ty_g #where_c {
             /// The function as written, without the operator around it.
             #[allow(dead_code, clippy::too_many_arguments)]
+            #(#others)*
             #vis #asyncness fn call(#(#call_params),*) #ret #body
         }
 
