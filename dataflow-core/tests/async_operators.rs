@@ -104,3 +104,21 @@ async fn async_errors_follow_the_bad_record_policy() {
     assert_eq!(out.take(), want);
     assert_eq!(result.operator("checked").unwrap().records_skipped, 4);
 }
+
+#[operator]
+async fn explodes(id: u64) -> u64 {
+    tokio::task::yield_now().await;
+    if id == 7 {
+        panic!("call for {id} blew up");
+    }
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_call_fails_the_job_naming_the_operator() {
+    let env = StreamEnvironment::new().with_parallelism(1);
+    env.from_iter(0..20u64).apply_async(explodes()).for_each(|_| {});
+    let err = env.execute().await.unwrap_err();
+    assert!(matches!(&err, Error::OperatorPanicked { operator, .. } if operator == "explodes"), "{err:?}");
+    assert!(err.to_string().contains("call for 7 blew up"), "{err}");
+}

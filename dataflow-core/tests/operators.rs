@@ -320,3 +320,17 @@ fn config_edge_cases() {
     assert_eq!(paired.take(), [(1, 7), (2, 7)]);
     assert_eq!(offset.take(), [101, 102]);
 }
+
+/// The bad-record side output of a union that includes a source directly.
+#[test]
+fn bad_records_of_a_union_with_a_source() {
+    let env = StreamEnvironment::new().with_parallelism(1).with_bad_record_policy(BadRecordPolicy::SideOutput);
+    let parsed = env.from_iter(lines()).apply(parse());
+    let all = parsed.union(&env.from_iter(vec![100i64]));
+    let bad = all.bad_records().collect();
+    let good = all.collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    rt.block_on(env.execute()).unwrap();
+    assert_eq!(bad.take().len(), 2);
+    assert_eq!(good.take().len(), 5);
+}

@@ -221,6 +221,10 @@ impl<O: KeyedFnOperator<K>, K: Key> Keyed<O, K> {
 
     #[inline]
     fn process_with_key(&mut self, key: K, record: Record<O::In>, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
+        if std::mem::size_of::<O::State>() == 0 {
+            // A stateless operator on a keyed stream: nothing to keep per key.
+            return self.op.process_keyed(&key, record, &mut O::State::default(), out);
+        }
         match self.states.get_mut(&key) {
             Some(state) => self.op.process_keyed(&key, record, state, out),
             None => {

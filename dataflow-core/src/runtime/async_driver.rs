@@ -3,7 +3,7 @@
 //! awaited before a control element passes, and calls driven while the task
 //! has no input (see `Push::drive_pending`).
 
-use super::push::{Emitter, Push, PushFuture, guard};
+use super::push::{Emitter, Push, PushFuture, guard, panicked};
 use crate::batch::Batch;
 use crate::element::Control;
 use crate::error::Error;
@@ -16,7 +16,9 @@ use futures::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
 
-type Done<Out> = (u64, Option<Timestamp>, Result<Vec<Out>, BoxError>);
+/// A finished call: its record's position and timestamp, and its outputs,
+/// its error, or its panic.
+type Done<Out> = (u64, Option<Timestamp>, std::thread::Result<Result<Vec<Out>, BoxError>>);
 type Call<Out> = Pin<Box<dyn Future<Output = Done<Out>> + Send>>;
 
 enum InFlight<Out> {
@@ -67,6 +69,7 @@ impl<O: AsyncFnOperator> AsyncDriver<O> {
 
     /// Puts the outputs of a finished call into the collector.
     fn collect(&mut self, (position, ts, result): Done<O::Out>) -> Result<(), Error> {
+        let result = result.map_err(|p| panicked(&self.emitter.info, p))?;
         let (bad, out) = (&self.bad, &mut self.emitter.out);
         guard(&self.emitter.info, || match result {
             Ok(values) => {
@@ -116,10 +119,14 @@ impl<O: AsyncFnOperator> Push<O::In> for AsyncDriver<O> {
         self.in_flight.len() > 0 || self.emitter.next.has_pending()
     }
 
+    // Cancel-safe: it only waits for a call and collects results into the
+    // emitter's buffer; the task's next flush hands them on.
     async fn drive_pending(&mut self) -> Result<(), Error> {
-        if self.complete_one().await? {
-            self.complete_ready()?;
-            return self.emitter.emit().await;
+        if self.in_flight.len() > 0 {
+            if let Some(done) = self.in_flight.next().await {
+                self.collect(done)?;
+            }
+            return self.complete_ready();
         }
         self.emitter.next.drive_pending().await
     }
@@ -137,10 +144,11 @@ impl<O: AsyncFnOperator> AsyncDriver<O> {
             let (position, ts) = (self.bad.next_position(), record.timestamp());
             let op = &self.op;
             let call = guard(&self.emitter.info, || Ok(op.start(record.value)))?;
+            let call = std::panic::AssertUnwindSafe(call).catch_unwind();
             let call: Call<O::Out> = match O::TIMEOUT {
                 None => Box::pin(call.map(move |r| (position, ts, r))),
                 Some(limit) => Box::pin(tokio::time::timeout(limit, call).map(move |r| {
-                    let r = r.unwrap_or_else(|_| Err(format!("the call timed out after {limit:?}").into()));
+                    let r = r.unwrap_or_else(|_| Ok(Err(format!("the call timed out after {limit:?}").into())));
                     (position, ts, r)
                 })),
             };

@@ -73,8 +73,10 @@ pub(crate) trait Push<T>: Send {
         false
     }
 
-    /// Waits until some of that work completes and hands its results on.
-    /// A task calls it while it has no input, so async results keep flowing.
+    /// Waits until some of that work completes and buffers its results; the
+    /// task flushes afterwards. A task calls it while it has no input, so
+    /// async results keep flowing, and drops it when input arrives first:
+    /// it must be cancel-safe (lose nothing when dropped while waiting).
     async fn drive_pending(&mut self) -> Result<(), Error> {
         Ok(())
     }
@@ -208,7 +210,7 @@ fn failed(info: &OperatorInfo, source: BoxError) -> Error {
     Error::OperatorFailed { operator: info.name.clone(), subtask: info.subtask, parallelism: info.parallelism, source }
 }
 
-fn panicked(info: &OperatorInfo, payload: Box<dyn std::any::Any + Send>) -> Error {
+pub(crate) fn panicked(info: &OperatorInfo, payload: Box<dyn std::any::Any + Send>) -> Error {
     Error::OperatorPanicked {
         operator: info.name.clone(),
         subtask: info.subtask,

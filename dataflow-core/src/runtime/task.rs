@@ -45,7 +45,11 @@ impl InputControl {
     /// Handles `control` from `channel`, appending what the task must pass on.
     pub(crate) fn on_control(&mut self, channel: usize, control: Control, out: &mut Vec<Control>) {
         match control {
-            Control::Watermark(w) => out.extend(self.watermarks.on_watermark(channel, w).map(Control::Watermark)),
+            Control::Watermark(w) => {
+                let (wm, status) = self.watermarks.on_watermark(channel, w);
+                out.extend(wm.map(Control::Watermark));
+                out.extend(status.map(Control::Status));
+            }
             Control::Status(s) => {
                 let (wm, status) = self.watermarks.on_status(channel, s);
                 out.extend(wm.map(Control::Watermark));
@@ -54,7 +58,11 @@ impl InputControl {
             Control::EndOfInput => {
                 if !std::mem::replace(&mut self.ended[channel], true) {
                     self.live -= 1;
-                    out.extend(self.watermarks.on_end_of_input(channel).map(Control::Watermark));
+                    let (wm, status) = self.watermarks.on_end_of_input(channel);
+                    out.extend(wm.map(Control::Watermark));
+                    if self.live > 0 {
+                        out.extend(status.map(Control::Status));
+                    }
                     if self.live == 0 {
                         out.push(Control::EndOfInput);
                     }

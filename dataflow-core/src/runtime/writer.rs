@@ -91,6 +91,9 @@ impl<T: Data> ChannelWriter<T> {
                 self.send(ch).await?;
             }
         }
+        if self.buffers.iter().all(Batch::is_empty) {
+            self.pending_since = None;
+        }
         Ok(())
     }
 
@@ -129,7 +132,16 @@ impl<T: Data> Push<T> for ChannelWriter<T> {
             return PushFuture::ready(Ok(()));
         }
         self.distribute(batch);
-        PushFuture::boxed(self.send_after_distribute())
+        let now = Instant::now();
+        let expired = now.duration_since(*self.pending_since.get_or_insert(now)) >= self.timeout;
+        if expired {
+            return PushFuture::boxed(self.flush());
+        }
+        if self.buffers.iter().all(|b| b.len() < self.batch_size) {
+            // Nothing to send yet: no future to allocate.
+            return PushFuture::ready(Ok(()));
+        }
+        PushFuture::boxed(self.send_full())
     }
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
@@ -147,21 +159,6 @@ impl<T: Data> Push<T> for ChannelWriter<T> {
             }
         }
         self.pending_since = None;
-        Ok(())
-    }
-}
-
-impl<T: Data> ChannelWriter<T> {
-    /// Sends full buffers, and everything when the oldest buffered record
-    /// waited longer than the buffer timeout.
-    async fn send_after_distribute(&mut self) -> Result<(), Error> {
-        self.send_full().await?;
-        let now = Instant::now();
-        match self.pending_since {
-            None => self.pending_since = Some(now),
-            Some(since) if now.duration_since(since) >= self.timeout => self.flush().await?,
-            Some(_) => {}
-        }
         Ok(())
     }
 }

@@ -26,8 +26,8 @@ struct Channel {
 /// use dataflow_core::StreamStatus;
 ///
 /// let mut w = InputWatermarks::new(2);
-/// assert_eq!(w.on_watermark(0, Watermark(10)), None); // channel 1 holds it back
-/// assert_eq!(w.on_watermark(1, Watermark(7)), Some(Watermark(7)));
+/// assert_eq!(w.on_watermark(0, Watermark(10)), (None, None)); // channel 1 holds it back
+/// assert_eq!(w.on_watermark(1, Watermark(7)), (Some(Watermark(7)), None));
 /// let (wm, status) = w.on_status(1, StreamStatus::Idle); // channel 1 goes idle
 /// assert_eq!((wm, status), (Some(Watermark(10)), None));
 /// ```
@@ -64,19 +64,28 @@ impl InputWatermarks {
     }
 
     /// A watermark arrived on `channel`; returns the new combined watermark
-    /// if it advanced. A watermark on an idle channel makes it active.
-    pub fn on_watermark(&mut self, channel: usize, wm: Watermark) -> Option<Watermark> {
+    /// if it advanced, and the task's new status if that changed. A
+    /// watermark on an idle channel makes it active (it rejoins the minimum
+    /// once it has caught up).
+    pub fn on_watermark(&mut self, channel: usize, wm: Watermark) -> (Option<Watermark>, Option<StreamStatus>) {
+        let (was_idle, current) = (self.idle, self.current);
         let ch = &mut self.channels[channel];
-        if wm.0 <= ch.watermark {
-            return None;
+        if ch.idle {
+            ch.idle = false;
+            ch.aligned = wm.0 >= current;
         }
-        ch.watermark = wm.0;
-        ch.idle = false;
-        if ch.watermark >= self.current {
-            ch.aligned = true;
+        if wm.0 > ch.watermark {
+            ch.watermark = wm.0;
+            if ch.watermark >= current {
+                ch.aligned = true;
+            }
         }
-        self.idle = false;
-        self.advance()
+        let wm = self.advance();
+        (wm, self.status_change(was_idle))
+    }
+
+    fn status_change(&self, was_idle: bool) -> Option<StreamStatus> {
+        (self.idle != was_idle).then_some(if self.idle { StreamStatus::Idle } else { StreamStatus::Active })
     }
 
     /// `channel` changed status; returns the new combined watermark if it
@@ -93,16 +102,16 @@ impl InputWatermarks {
             }
         }
         let wm = self.advance();
-        let changed =
-            (self.idle != was_idle).then_some(if self.idle { StreamStatus::Idle } else { StreamStatus::Active });
-        (wm, changed)
+        (wm, self.status_change(was_idle))
     }
 
     /// `channel` reached its end of input; returns the new combined
-    /// watermark if it advanced.
-    pub fn on_end_of_input(&mut self, channel: usize) -> Option<Watermark> {
+    /// watermark if it advanced, and the task's new status if that changed.
+    pub fn on_end_of_input(&mut self, channel: usize) -> (Option<Watermark>, Option<StreamStatus>) {
+        let was_idle = self.idle;
         self.channels[channel].ended = true;
-        self.advance()
+        let wm = self.advance();
+        (wm, self.status_change(was_idle))
     }
 
     fn advance(&mut self) -> Option<Watermark> {
@@ -135,11 +144,11 @@ mod tests {
     #[test]
     fn minimum_over_active_channels_and_only_when_advancing() {
         let mut w = InputWatermarks::new(3);
-        assert_eq!(w.on_watermark(0, Watermark(5)), None);
-        assert_eq!(w.on_watermark(1, Watermark(3)), None);
-        assert_eq!(w.on_watermark(2, Watermark(4)), Some(Watermark(3)));
-        assert_eq!(w.on_watermark(1, Watermark(4)), Some(Watermark(4)));
-        assert_eq!(w.on_watermark(2, Watermark(4)), None);
+        assert_eq!(w.on_watermark(0, Watermark(5)).0, None);
+        assert_eq!(w.on_watermark(1, Watermark(3)).0, None);
+        assert_eq!(w.on_watermark(2, Watermark(4)).0, Some(Watermark(3)));
+        assert_eq!(w.on_watermark(1, Watermark(4)).0, Some(Watermark(4)));
+        assert_eq!(w.on_watermark(2, Watermark(4)).0, None);
     }
 
     #[test]
@@ -147,14 +156,14 @@ mod tests {
         let mut w = InputWatermarks::new(2);
         w.on_watermark(0, Watermark(10));
         assert_eq!(w.on_status(1, StreamStatus::Idle), (Some(Watermark(10)), None));
-        assert_eq!(w.on_watermark(0, Watermark(20)), Some(Watermark(20)));
+        assert_eq!(w.on_watermark(0, Watermark(20)).0, Some(Watermark(20)));
         // Channel 1 comes back behind: it must not pull the watermark back.
         assert_eq!(w.on_status(1, StreamStatus::Active), (None, None));
-        assert_eq!(w.on_watermark(0, Watermark(30)), Some(Watermark(30)));
-        assert_eq!(w.on_watermark(1, Watermark(25)), None);
+        assert_eq!(w.on_watermark(0, Watermark(30)).0, Some(Watermark(30)));
+        assert_eq!(w.on_watermark(1, Watermark(25)).0, None);
         // Once caught up it counts again.
-        assert_eq!(w.on_watermark(1, Watermark(35)), None);
-        assert_eq!(w.on_watermark(0, Watermark(40)), Some(Watermark(35)));
+        assert_eq!(w.on_watermark(1, Watermark(35)).0, None);
+        assert_eq!(w.on_watermark(0, Watermark(40)).0, Some(Watermark(35)));
     }
 
     #[test]
@@ -165,14 +174,33 @@ mod tests {
         assert_eq!(w.on_status(0, StreamStatus::Idle), (Some(Watermark(2)), None));
         assert_eq!(w.on_status(1, StreamStatus::Idle), (None, Some(StreamStatus::Idle)));
         assert!(w.is_idle());
-        assert_eq!(w.on_watermark(0, Watermark(3)), Some(Watermark(3)));
+        assert_eq!(w.on_watermark(0, Watermark(3)), (Some(Watermark(3)), Some(StreamStatus::Active)));
         assert!(!w.is_idle());
+    }
+
+    #[test]
+    fn an_idle_channel_woken_by_a_late_watermark_does_not_hold_back() {
+        let mut w = InputWatermarks::new(2);
+        w.on_watermark(0, Watermark(5));
+        w.on_watermark(1, Watermark(5));
+        w.on_status(1, StreamStatus::Idle);
+        assert_eq!(w.on_watermark(0, Watermark(50)).0, Some(Watermark(50)));
+        // Channel 1 wakes up behind: it must not stall the task at 20.
+        assert_eq!(w.on_watermark(1, Watermark(20)), (None, None));
+        assert_eq!(w.on_watermark(0, Watermark(60)).0, Some(Watermark(60)));
+    }
+
+    #[test]
+    fn the_last_active_channel_ending_makes_the_task_idle() {
+        let mut w = InputWatermarks::new(2);
+        w.on_status(0, StreamStatus::Idle);
+        assert_eq!(w.on_end_of_input(1).1, Some(StreamStatus::Idle));
     }
 
     #[test]
     fn ended_channels_drop_out() {
         let mut w = InputWatermarks::new(2);
         w.on_watermark(0, Watermark(9));
-        assert_eq!(w.on_end_of_input(1), Some(Watermark(9)));
+        assert_eq!(w.on_end_of_input(1), (Some(Watermark(9)), None));
     }
 }
