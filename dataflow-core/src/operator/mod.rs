@@ -9,10 +9,11 @@
 //! [`Collector`], which the runtime hands to the next operator of the chain
 //! (a function call, no copy) or to the channels of the next task.
 //!
-//! Barriers do not pass through the operator's record path: the task takes
-//! them from the priority lane of its input channels and calls
-//! [`Operator::snapshot`], so a barrier can be handled ahead of records still
-//! queued on other channels. The built-ins (`map`, `filter`, `flat_map`,
+//! Barriers do not pass through the operator's record path: the task calls
+//! [`Operator::snapshot`] when a barrier is complete. Today barriers travel
+//! in order with the data; the channels' priority lane is where unaligned
+//! checkpoints will send them, so one can be handled ahead of records still
+//! queued. The built-ins (`map`, `filter`, `flat_map`,
 //! `reduce`, …) are ordinary implementations of these traits; users write
 //! operators the same way and add them with
 //! [`Stream::transform`](crate::Stream::transform).

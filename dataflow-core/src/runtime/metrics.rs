@@ -60,7 +60,7 @@ pub struct OperatorStats {
     pub records_in: u64,
     /// Records that the operator emitted.
     pub records_out: u64,
-    /// Records dropped by the `Skip` bad-record policy.
+    /// Records dropped by the `Skip` or `SideOutput` bad-record policy.
     pub records_skipped: u64,
 }
 

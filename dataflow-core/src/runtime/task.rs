@@ -11,6 +11,7 @@
 use super::channel::{InputGate, Message, Received};
 use super::metrics::OperatorCounters;
 use super::push::{Outputs, Push, guard_async};
+use crate::checkpoint::CheckpointBarrier;
 use crate::connectors::{Source, SourceContext, SourceStatus};
 use crate::element::{Control, Data};
 use crate::error::Error;
@@ -24,7 +25,8 @@ pub(crate) struct InputControl {
     watermarks: InputWatermarks,
     ended: Vec<bool>,
     live: usize,
-    barrier: Option<(u64, usize)>,
+    /// The barrier being collected, and which channels delivered it.
+    barrier: Option<(CheckpointBarrier, Vec<bool>)>,
 }
 
 impl InputControl {
@@ -63,6 +65,8 @@ impl InputControl {
                     if self.live > 0 {
                         out.extend(status.map(Control::Status));
                     }
+                    // The barrier being collected may now have every live channel.
+                    self.release_barrier(out);
                     if self.live == 0 {
                         out.push(Control::EndOfInput);
                     }
@@ -70,18 +74,31 @@ impl InputControl {
             }
             Control::Barrier(b) => {
                 // Without alignment: pass a barrier on once every live
-                // channel delivered it (at-least-once). Aligned and
-                // unaligned modes build on the priority lane.
-                let seen = match self.barrier {
-                    Some((id, n)) if id == b.id => n + 1,
-                    Some((id, _)) if id > b.id => return,
-                    _ => 1,
-                };
-                self.barrier = Some((b.id, seen));
-                if seen >= self.live {
-                    out.push(Control::Barrier(b));
+                // channel delivered it (at-least-once). A newer barrier
+                // replaces an older one still being collected. Aligned and
+                // unaligned modes come with checkpoints.
+                match &mut self.barrier {
+                    Some((cur, _)) if cur.id > b.id => return,
+                    Some((cur, seen)) if cur.id == b.id => seen[channel] = true,
+                    _ => {
+                        let mut seen = vec![false; self.ended.len()];
+                        seen[channel] = true;
+                        self.barrier = Some((b, seen));
+                    }
                 }
+                self.release_barrier(out);
             }
+        }
+    }
+
+    /// Passes the barrier on once every channel that has not ended delivered it.
+    fn release_barrier(&mut self, out: &mut Vec<Control>) {
+        let complete = match &self.barrier {
+            Some((_, seen)) => seen.iter().zip(&self.ended).all(|(&s, &e)| s || e),
+            None => false,
+        };
+        if complete && let Some((b, _)) = self.barrier.take() {
+            out.push(Control::Barrier(b));
         }
     }
 }
@@ -256,4 +273,32 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
         tokio::task::consume_budget().await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn barrier(id: u64) -> Control {
+        Control::Barrier(CheckpointBarrier { id, timestamp: 0 })
+    }
+
+    #[test]
+    fn a_barrier_passes_once_every_live_channel_delivered_it() {
+        let mut input = InputControl::new(3);
+        let mut out = Vec::new();
+        input.on_control(0, barrier(1), &mut out);
+        input.on_control(0, barrier(1), &mut out); // the same channel twice counts once
+        input.on_control(1, barrier(1), &mut out);
+        assert!(out.is_empty());
+        // Channel 2 ends instead: the barrier is complete.
+        input.on_control(2, Control::EndOfInput, &mut out);
+        assert!(out.contains(&barrier(1)), "{out:?}");
+        out.clear();
+        // A newer barrier replaces one still being collected; an older one is ignored.
+        input.on_control(0, barrier(3), &mut out);
+        input.on_control(1, barrier(2), &mut out);
+        input.on_control(1, barrier(3), &mut out);
+        assert_eq!(out, [barrier(3)]);
+    }
 }
