@@ -9,6 +9,7 @@ use crate::operator::{
 };
 use crate::runtime::factory::{self, OperatorNode};
 use crate::runtime::writer::{FnKeyRoute, KeyRoute};
+use crate::time::{TimestampsAndWatermarks, WatermarkStrategy};
 use dataflow_state::Key;
 use std::any::Any;
 use std::marker::PhantomData;
@@ -210,6 +211,31 @@ impl<T: Data> Stream<T> {
             Some(p) => s.set_parallelism(p),
             None => s,
         }
+    }
+
+    /// Gives the stream event timestamps and watermarks by `strategy`
+    /// (replacing the watermarks it had). Right after a source it chains to
+    /// it, so the watermarks are per source subtask.
+    ///
+    /// ```
+    /// use dataflow_core::time::WatermarkStrategy;
+    /// use std::time::Duration;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(1);
+    /// let strategy = WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_millis(10))
+    ///     .with_timestamp_assigner(|v: &i64, _| *v);
+    /// let out = env.from_iter(vec![5i64, 20, 12]).assign_timestamps_and_watermarks(strategy)
+    ///     .process(|v, ctx: &mut dataflow_core::operator::Context<(i64, Option<i64>)>| {
+    ///         let ts = ctx.timestamp();
+    ///         ctx.emit((v, ts))
+    ///     })
+    ///     .collect();
+    /// env.execute().await.unwrap();
+    /// assert_eq!(out.take(), [(5, Some(5)), (20, Some(20)), (12, Some(12))]);
+    /// # });
+    /// ```
+    pub fn assign_timestamps_and_watermarks(&self, strategy: WatermarkStrategy<T>) -> Stream<T> {
+        self.transform("timestamps/watermarks", TimestampsAndWatermarks::new(strategy))
     }
 
     /// Applies `f` to every value.

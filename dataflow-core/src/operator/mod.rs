@@ -83,6 +83,7 @@ pub struct Collector<T> {
     pub(crate) batch: Batch<T>,
     pub(crate) skipped: u64,
     pub(crate) side: SideBuffers,
+    pub(crate) watermark: Option<Watermark>,
 }
 
 impl<T> Default for Collector<T> {
@@ -94,7 +95,7 @@ impl<T> Default for Collector<T> {
 impl<T> Collector<T> {
     /// An empty collector.
     pub fn new() -> Self {
-        Self { batch: Batch::new(), skipped: 0, side: SideBuffers::default() }
+        Self { batch: Batch::new(), skipped: 0, side: SideBuffers::default(), watermark: None }
     }
 
     /// Emits a record.
@@ -119,6 +120,18 @@ impl<T> Collector<T> {
     /// ```
     pub fn output<U: Data>(&mut self, tag: &OutputTag<U>, value: U, timestamp: Option<Timestamp>) {
         self.side.push(tag, value, timestamp);
+    }
+
+    /// Emits a watermark after the records collected so far (for operators
+    /// that generate watermarks; see [`Operator::forwards_watermarks`]).
+    ///
+    /// ```
+    /// let mut out = dataflow_core::Collector::<u8>::new();
+    /// out.emit_watermark(dataflow_core::time::Watermark(7));
+    /// assert!(out.is_empty());
+    /// ```
+    pub fn emit_watermark(&mut self, watermark: Watermark) {
+        self.watermark = Some(self.watermark.map_or(watermark, |w| w.max(watermark)));
     }
 
     /// Emits every record of an iterator.
@@ -219,6 +232,13 @@ pub trait Operator: Send + 'static {
     /// Every input ended: emit what is left.
     fn finish(&mut self, _out: &mut Collector<Self::Out>) -> Result<(), BoxError> {
         Ok(())
+    }
+
+    /// Whether the watermarks of the input pass on after `on_watermark`
+    /// (the default). An operator that generates its own watermarks returns
+    /// false: only the final `Watermark::MAX` then passes.
+    fn forwards_watermarks(&self) -> bool {
+        true
     }
 }
 

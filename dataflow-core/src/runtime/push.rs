@@ -13,6 +13,7 @@ use crate::connectors::Sink;
 use crate::element::{Control, Data};
 use crate::error::Error;
 use crate::operator::{BoxError, Collector, ErasedBatch, Operator, OperatorInfo, TagKey};
+use crate::time::Watermark;
 use async_trait::async_trait;
 use futures::FutureExt;
 use std::future::Future;
@@ -275,7 +276,7 @@ impl<T: Data> Emitter<T> {
     /// [`Self::emit`] without a boxed future when there are no side outputs
     /// to hand on.
     fn emit_now(&mut self) -> PushFuture<'_> {
-        if self.out.side.buffers.iter().any(|(_, b)| !b.is_empty()) {
+        if self.out.watermark.is_some() || self.out.side.buffers.iter().any(|(_, b)| !b.is_empty()) {
             return PushFuture::boxed(self.emit());
         }
         if self.out.skipped > 0 {
@@ -318,6 +319,13 @@ impl<T: Data> Emitter<T> {
                 None => buf.clear(),
             }
         }
+        if let Some(w) = self.out.watermark.take() {
+            let control = Control::Watermark(w);
+            self.next.control(control).await?;
+            for side in &mut self.sides {
+                side.control(control).await?;
+            }
+        }
         Ok(())
     }
 }
@@ -357,6 +365,13 @@ impl<O: Operator> Push<O::In> for OperatorDriver<O> {
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
         let op = &mut self.op;
+        if let Control::Watermark(w) = control
+            && w != Watermark::MAX
+            && !op.forwards_watermarks()
+        {
+            // The operator makes its own watermarks: this one stops here.
+            return self.emitter.process(0, |out| op.on_watermark(w, out)).await;
+        }
         self.emitter.control(control, |out| operator_hook!(op, control, out)).await
     }
 

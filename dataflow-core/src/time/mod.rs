@@ -1,11 +1,16 @@
-//! Time: timestamps, watermarks, clocks, and where the watermarks of a
-//! task's input channels are combined ([`InputWatermarks`]).
+//! Time: timestamps, watermarks, clocks, where watermarks are generated
+//! ([`WatermarkStrategy`]) and where the watermarks of a task's input
+//! channels are combined ([`InputWatermarks`]).
 
 mod clock;
 mod input_watermarks;
+mod strategy;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use input_watermarks::InputWatermarks;
+pub use strategy::{
+    BoundedOutOfOrderness, TimestampsAndWatermarks, WatermarkGenerator, WatermarkOutput, WatermarkStrategy,
+};
 
 /// Milliseconds since the Unix epoch (event or processing time).
 pub type Timestamp = i64;
