@@ -38,8 +38,7 @@ fn watermarks_seen(
         .for_each(|_| {});
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
     rt.block_on(env.execute()).unwrap();
-    let v = seen.lock().unwrap().clone();
-    v
+    seen.lock().unwrap().clone()
 }
 
 #[test]
