@@ -77,7 +77,7 @@ pub trait WatermarkGenerator<T>: Send + 'static {
 /// let mut out = WatermarkOutput::default();
 /// g.on_event(&(), 100, &mut out);
 /// g.on_event(&(), 90, &mut out);
-/// g.on_periodic_emit(&mut out);
+/// WatermarkGenerator::<()>::on_periodic_emit(&mut g, &mut out);
 /// assert_eq!(out.take(), Some(Watermark(89)));
 /// ```
 #[derive(Clone, Copy, Debug)]
