@@ -170,15 +170,27 @@ where
     }
 
     fn instantiate(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<AnyBox, Error> {
-        let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
-        let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
-        let driver: Box<dyn Push<O::In>> = Box::new(OperatorDriver::open(op, Emitter::new(outputs, ctx))?);
-        Ok(Box::new(driver))
+        driver::<O::In, O::Out, O>(ctx, outputs, &self.make, |op, emitter| {
+            Ok(Box::new(OperatorDriver::open(op, emitter)?))
+        })
     }
 
     fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error> {
         one_input_task::<O::In>(head, gate, task)
     }
+}
+
+/// Builds the operator of one subtask with `make` and wraps it in the
+/// driver `drive` makes: the part every one-input node shares.
+fn driver<In: Data, Out: Data, O>(
+    ctx: BuildCtx,
+    outputs: AnyBox,
+    make: impl Fn(&OperatorInfo) -> O,
+    drive: impl FnOnce(O, Emitter<Out>) -> Result<Box<dyn Push<In>>, Error>,
+) -> Result<AnyBox, Error> {
+    let outputs = cast::<Outputs<Out>>(outputs, "operator outputs")?;
+    let op = super::push::guard(&ctx.info, || Ok(make(&ctx.info)))?;
+    Ok(Box::new(drive(op, Emitter::new(outputs, ctx))?))
 }
 
 fn one_input_task<T: Data>(head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error> {
@@ -266,11 +278,9 @@ where
     }
 
     fn instantiate(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<AnyBox, Error> {
-        let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
-        let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
-        let driver: Box<dyn Push<O::In>> =
-            Box::new(super::async_driver::AsyncDriver::new(op, Emitter::new(outputs, ctx)));
-        Ok(Box::new(driver))
+        driver::<O::In, O::Out, O>(ctx, outputs, &self.make, |op, emitter| {
+            Ok(Box::new(super::async_driver::AsyncDriver::new(op, emitter)))
+        })
     }
 
     fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error> {
