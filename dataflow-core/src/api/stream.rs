@@ -111,7 +111,7 @@ impl<T: Data> Stream<T> {
         O: Operator<In = T>,
         F: Fn(&OperatorInfo) -> O + Send + Sync + 'static,
     {
-        let node = OperatorNode { make, _t: PhantomData };
+        let node = OperatorNode::<O, F, factory::SyncOp>::new(make);
         let id = self.env.add_node(name, NodeKind::OneInput(Box::new(node)));
         self.connect_to(id, 0);
         Stream::new(self.env.clone(), id)
@@ -158,7 +158,7 @@ impl<T: Data> Stream<T> {
     {
         let op = std::sync::Mutex::new(op);
         let make = move |_: &OperatorInfo| op.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let node = factory::AsyncNode { make, _t: PhantomData };
+        let node = OperatorNode::<O, _, factory::AsyncOp>::new(make);
         let id = self.env.add_node(O::NAME, NodeKind::OneInput(Box::new(node)));
         self.connect_to(id, 0);
         Stream::new(self.env.clone(), id).with_options::<O>()

@@ -151,15 +151,53 @@ impl<T: Data> SourceFactory for SourceNode<T> {
     }
 }
 
-pub(crate) struct OperatorNode<O, F> {
-    pub(crate) make: F,
-    pub(crate) _t: PhantomData<fn() -> O>,
+/// Marks an [`OperatorNode`] of an [`Operator`].
+pub(crate) struct SyncOp;
+/// Marks an [`OperatorNode`] of an [`AsyncFnOperator`].
+pub(crate) struct AsyncOp;
+
+/// An operator kind that a one-input node can run; `M` tells the kinds
+/// apart (a type could be both an `Operator` and an `AsyncFnOperator`).
+pub(crate) trait Driven<M>: Send + 'static {
+    type In: Data;
+    type Out: Data;
+    /// The instance's driver in a chain.
+    fn driver(self, emitter: Emitter<Self::Out>) -> Result<Box<dyn Push<Self::In>>, Error>;
 }
 
-impl<O, F> OneInputFactory for OperatorNode<O, F>
+impl<O: Operator> Driven<SyncOp> for O {
+    type In = O::In;
+    type Out = O::Out;
+    fn driver(self, emitter: Emitter<O::Out>) -> Result<Box<dyn Push<O::In>>, Error> {
+        Ok(Box::new(OperatorDriver::open(self, emitter)?))
+    }
+}
+
+impl<O: AsyncFnOperator> Driven<AsyncOp> for O {
+    type In = O::In;
+    type Out = O::Out;
+    fn driver(self, emitter: Emitter<O::Out>) -> Result<Box<dyn Push<O::In>>, Error> {
+        Ok(Box::new(super::async_driver::AsyncDriver::new(self, emitter)))
+    }
+}
+
+/// A one-input operator node: `make` builds the instance of each subtask.
+pub(crate) struct OperatorNode<O, F, M> {
+    make: F,
+    _t: PhantomData<fn() -> (O, M)>,
+}
+
+impl<O, F, M> OperatorNode<O, F, M> {
+    pub(crate) fn new(make: F) -> Self {
+        Self { make, _t: PhantomData }
+    }
+}
+
+impl<O, F, M> OneInputFactory for OperatorNode<O, F, M>
 where
-    O: Operator,
+    O: Driven<M>,
     F: Fn(&OperatorInfo) -> O + Send + Sync,
+    M: 'static,
 {
     fn in_port(&self) -> &dyn Port {
         &TypedPort::<O::In>::NEW
@@ -170,27 +208,14 @@ where
     }
 
     fn instantiate(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<AnyBox, Error> {
-        driver::<O::In, O::Out, O>(ctx, outputs, &self.make, |op, emitter| {
-            Ok(Box::new(OperatorDriver::open(op, emitter)?))
-        })
+        let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
+        let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
+        Ok(Box::new(op.driver(Emitter::new(outputs, ctx))?))
     }
 
     fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error> {
         one_input_task::<O::In>(head, gate, task)
     }
-}
-
-/// Builds the operator of one subtask with `make` and wraps it in the
-/// driver `drive` makes: the part every one-input node shares.
-fn driver<In: Data, Out: Data, O>(
-    ctx: BuildCtx,
-    outputs: AnyBox,
-    make: impl Fn(&OperatorInfo) -> O,
-    drive: impl FnOnce(O, Emitter<Out>) -> Result<Box<dyn Push<In>>, Error>,
-) -> Result<AnyBox, Error> {
-    let outputs = cast::<Outputs<Out>>(outputs, "operator outputs")?;
-    let op = super::push::guard(&ctx.info, || Ok(make(&ctx.info)))?;
-    Ok(Box::new(drive(op, Emitter::new(outputs, ctx))?))
 }
 
 fn one_input_task<T: Data>(head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error> {
@@ -256,34 +281,5 @@ where
         let g1 = cast::<InputGate<O::In1>>(g1, "an input gate")?;
         let g2 = cast::<InputGate<O::In2>>(g2, "an input gate")?;
         Ok(Box::pin(run_two_input(g1, g2, head, task)))
-    }
-}
-
-pub(crate) struct AsyncNode<O, F> {
-    pub(crate) make: F,
-    pub(crate) _t: PhantomData<fn() -> O>,
-}
-
-impl<O, F> OneInputFactory for AsyncNode<O, F>
-where
-    O: AsyncFnOperator,
-    F: Fn(&OperatorInfo) -> O + Send + Sync,
-{
-    fn in_port(&self) -> &dyn Port {
-        &TypedPort::<O::In>::NEW
-    }
-
-    fn out_port(&self) -> &dyn Port {
-        &TypedPort::<O::Out>::NEW
-    }
-
-    fn instantiate(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<AnyBox, Error> {
-        driver::<O::In, O::Out, O>(ctx, outputs, &self.make, |op, emitter| {
-            Ok(Box::new(super::async_driver::AsyncDriver::new(op, emitter)))
-        })
-    }
-
-    fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error> {
-        one_input_task::<O::In>(head, gate, task)
     }
 }
