@@ -244,6 +244,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
                 #in_assoc
                 type Out = #output;
                 type State = (#(#state_tys,)*);
+                type Namespace = ();
 
                 #open
                 #on_watermark
@@ -254,7 +255,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
                     _key: &__K,
                     record: #krate::Record<#input>,
                     state: &mut Self::State,
-                    out: &mut #krate::Collector<#output>,
+                    out: &mut #krate::operator::KeyedContext<'_, __K, (), #output>,
                 ) -> #unit {
                     #process_body
                 }
@@ -282,6 +283,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
                 type In = #input;
                 type Out = #output;
                 type State = ();
+                type Namespace = ();
 
                 fn open(&mut self, info: &#krate::OperatorInfo) -> #unit {
                     <Self as #krate::Operator>::open(self, info)
@@ -293,7 +295,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
                     _key: &__K,
                     record: #krate::Record<#input>,
                     _state: &mut (),
-                    out: &mut #krate::Collector<#output>,
+                    out: &mut #krate::operator::KeyedContext<'_, __K, (), #output>,
                 ) -> #unit {
                     <Self as #krate::Operator>::process(self, record, out)
                 }

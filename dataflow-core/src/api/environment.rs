@@ -17,7 +17,6 @@ use std::time::Duration;
 struct Inner {
     graph: Graph,
     config: JobConfig,
-    clock: Arc<dyn Clock>,
     executed: bool,
 }
 
@@ -83,8 +82,9 @@ impl StreamEnvironment {
             channel_capacity: 8,
             buffer_timeout: Duration::from_millis(5),
             bad_record_policy: BadRecordPolicy::Fail,
+            clock: Arc::new(SystemClock),
         };
-        let inner = Inner { graph: Graph::default(), config, clock: Arc::new(SystemClock), executed: false };
+        let inner = Inner { graph: Graph::default(), config, executed: false };
         Self { inner: Arc::new(Mutex::new(inner)) }
     }
 
@@ -154,7 +154,7 @@ impl StreamEnvironment {
     /// assert_eq!(env.clock().now_millis(), 42);
     /// ```
     pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
-        self.lock().clock = clock;
+        self.lock().config.clock = clock;
         self
     }
 
@@ -182,7 +182,7 @@ impl StreamEnvironment {
 
     /// The clock.
     pub fn clock(&self) -> Arc<dyn Clock> {
-        self.lock().clock.clone()
+        self.lock().config.clock.clone()
     }
 
     pub(crate) fn add_node(&self, name: &str, kind: NodeKind) -> NodeId {

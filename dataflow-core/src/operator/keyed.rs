@@ -6,12 +6,14 @@
 //! instance; with hash partitioning every key reaches exactly one instance.
 //! (The keyed state backends replace this map when they land.)
 
-use super::{BoxError, Collector, FnOperator, Operator, OperatorInfo};
+use super::keyed_context::KeyedTimers;
+use super::{BoxError, Collector, FnOperator, KeyedContext, Operator, OperatorInfo};
 use crate::batch::Batch;
 use crate::element::{Data, Record};
-use crate::time::Watermark;
+use crate::time::{Clock, TimeDomain, Timer, Timestamp, Watermark};
 use dataflow_state::{Key, ValueState};
 use rustc_hash::FxHashMap;
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -41,12 +43,13 @@ impl<T, K, F: Fn(&T) -> K + Send + Sync> KeyBatch<T, K> for KeyFn<F> {
 /// with state would be.
 ///
 /// ```
-/// use dataflow_core::{operator::{KeyedFnOperator, KeyedReduce}, Collector, Record, ValueState};
+/// use dataflow_core::{operator::{KeyedFnOperator, KeyedHarness, KeyedReduce}, Record, ValueState};
 /// let mut r = KeyedReduce::new(|a: u32, b: u32| a + b);
-/// let (mut state, mut out) = (ValueState::default(), Collector::new());
-/// r.process_keyed(&"k", Record::new(2), &mut state, &mut out).unwrap();
-/// r.process_keyed(&"k", Record::new(3), &mut state, &mut out).unwrap();
+/// let (mut state, mut h) = (ValueState::default(), KeyedHarness::new());
+/// r.process_keyed(&"k", Record::new(2), &mut state, &mut h.context(&"k")).unwrap();
+/// r.process_keyed(&"k", Record::new(3), &mut state, &mut h.context(&"k")).unwrap();
 /// assert_eq!(state.value(), Some(&5));
+/// assert_eq!(h.output(), [2, 5]);
 /// ```
 #[derive(Clone)]
 pub struct KeyedReduce<T, F> {
@@ -74,6 +77,7 @@ where
     type In = T;
     type Out = T;
     type State = ValueState<T>;
+    type Namespace = ();
 
     #[inline]
     fn process_keyed(
@@ -81,7 +85,7 @@ where
         _key: &K,
         record: Record<T>,
         state: &mut ValueState<T>,
-        out: &mut Collector<T>,
+        out: &mut KeyedContext<'_, K, (), T>,
     ) -> Result<(), BoxError> {
         let ts = record.timestamp();
         let next = match state.take() {
@@ -98,11 +102,11 @@ where
 /// `(key, accumulator)`.
 ///
 /// ```
-/// use dataflow_core::{operator::{KeyedFnOperator, KeyedFold}, Collector, Record, ValueState};
+/// use dataflow_core::{operator::{KeyedFnOperator, KeyedFold, KeyedHarness}, Record, ValueState};
 /// let mut f = KeyedFold::new(0u64, |acc: &mut u64, v: u32| *acc += v as u64);
-/// let (mut state, mut out) = (ValueState::default(), Collector::new());
-/// f.process_keyed(&'k', Record::new(3), &mut state, &mut out).unwrap();
-/// assert_eq!(out.len(), 1);
+/// let (mut state, mut h) = (ValueState::default(), KeyedHarness::new());
+/// f.process_keyed(&'k', Record::new(3), &mut state, &mut h.context(&'k')).unwrap();
+/// assert_eq!(h.output(), [('k', 3)]);
 /// ```
 #[derive(Clone)]
 pub struct KeyedFold<T, A, F> {
@@ -132,6 +136,7 @@ where
     type In = T;
     type Out = (K, A);
     type State = ValueState<A>;
+    type Namespace = ();
 
     #[inline]
     fn process_keyed(
@@ -139,7 +144,7 @@ where
         key: &K,
         record: Record<T>,
         state: &mut ValueState<A>,
-        out: &mut Collector<(K, A)>,
+        out: &mut KeyedContext<'_, K, (), (K, A)>,
     ) -> Result<(), BoxError> {
         let ts = record.timestamp();
         let acc = state.get_or_insert_with(|| self.init.clone());
@@ -149,9 +154,12 @@ where
     }
 }
 
-/// An operator that keeps state per key: the runtime hands it the state of
-/// the current record's key. `#[operator]` functions with keyed state
-/// parameters implement it (and only it, so they apply to a
+/// An operator that keeps state per key and may set timers per key (Flink's
+/// `KeyedProcessFunction`): the runtime hands it the state of the current
+/// record's key and a [`KeyedContext`] to emit, read the watermark and
+/// register timers; a timer calls [`KeyedFnOperator::on_timer`] with the
+/// state of its key. `#[operator]` functions with keyed state parameters
+/// implement it (and only it, so they apply to a
 /// [`KeyedStream`](crate::KeyedStream) alone); stateless ones implement it
 /// with `State = ()` besides [`Operator`].
 ///
@@ -176,6 +184,55 @@ where
 /// assert_eq!(out.take(), [("a".to_string(), 1), ("b".to_string(), 1), ("a".to_string(), 2)]);
 /// # });
 /// ```
+///
+/// With a timer: emit each key's sum once the watermark passes the time of
+/// its first record plus 10.
+///
+/// ```
+/// use dataflow_core::operator::{FnOperator, KeyedContext, KeyedFnOperator};
+/// use dataflow_core::time::{Timer, WatermarkStrategy};
+/// use dataflow_core::{BoxError, Record, StreamEnvironment, ValueState};
+///
+/// #[derive(Clone)]
+/// struct SumAfter10;
+/// impl FnOperator for SumAfter10 {
+///     const NAME: &'static str = "sum after 10";
+/// }
+/// impl KeyedFnOperator<u32> for SumAfter10 {
+///     type In = (u32, i64);
+///     type Out = (u32, i64);
+///     type State = ValueState<i64>;
+///     type Namespace = ();
+///
+///     fn process_keyed(&mut self, _key: &u32, r: Record<(u32, i64)>, sum: &mut ValueState<i64>,
+///                      ctx: &mut KeyedContext<'_, u32, (), (u32, i64)>) -> Result<(), BoxError> {
+///         if sum.value().is_none() {
+///             ctx.register_event_time_timer(r.value.1 + 10);
+///         }
+///         *sum.get_or_insert_with(|| 0) += r.value.1;
+///         Ok(())
+///     }
+///
+///     fn on_timer(&mut self, timer: Timer<u32, ()>, sum: &mut ValueState<i64>,
+///                 ctx: &mut KeyedContext<'_, u32, (), (u32, i64)>) -> Result<(), BoxError> {
+///         ctx.collect_value((timer.key, sum.take().unwrap_or(0)), Some(timer.timestamp));
+///         Ok(())
+///     }
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let env = StreamEnvironment::new().with_parallelism(1);
+/// let out = env.from_iter(vec![(1u32, 1i64), (1, 5), (2, 3), (3, 30)])
+///     .assign_timestamps_and_watermarks(WatermarkStrategy::for_monotonous_timestamps()
+///         .with_timestamp_assigner(|e: &(u32, i64), _| e.1))
+///     .key_by(|e: &(u32, i64)| e.0)
+///     .apply(SumAfter10)
+///     .collect();
+/// env.execute().await.unwrap();
+/// // Timers 11 and 13 fire at watermark 29 (after record 30); timer 40 at the end.
+/// assert_eq!(out.take(), [(1, 6), (2, 3), (3, 30)]);
+/// # });
+/// ```
 pub trait KeyedFnOperator<K: Key>: Send + 'static {
     /// The input type.
     type In: Data;
@@ -183,6 +240,9 @@ pub trait KeyedFnOperator<K: Key>: Send + 'static {
     type Out: Data;
     /// The state of one key.
     type State: Default + Send + 'static;
+    /// What distinguishes timers of the same key and time (`()` if nothing
+    /// does; the window, for window operators).
+    type Namespace: Clone + Eq + Hash + Send + 'static;
 
     /// Called once before the first element.
     fn open(&mut self, _info: &OperatorInfo) -> Result<(), BoxError> {
@@ -195,44 +255,98 @@ pub trait KeyedFnOperator<K: Key>: Send + 'static {
         key: &K,
         record: Record<Self::In>,
         state: &mut Self::State,
-        out: &mut Collector<Self::Out>,
+        ctx: &mut KeyedContext<'_, K, Self::Namespace, Self::Out>,
     ) -> Result<(), BoxError>;
 
-    /// The watermark advanced.
+    /// A timer of this key fired. `state` is the key's state (created
+    /// empty if the key has none).
+    fn on_timer(
+        &mut self,
+        _timer: Timer<K, Self::Namespace>,
+        _state: &mut Self::State,
+        _ctx: &mut KeyedContext<'_, K, Self::Namespace, Self::Out>,
+    ) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// The watermark advanced (after the event-time timers it made due fired).
     fn on_watermark(&mut self, _watermark: Watermark, _out: &mut Collector<Self::Out>) -> Result<(), BoxError> {
         Ok(())
     }
+
+    /// Whether the state of a key can be dropped (called after each record
+    /// and timer of the key; the default keeps every key's state).
+    fn is_state_empty(&self, _state: &Self::State) -> bool {
+        false
+    }
 }
 
-/// Runs a [`KeyedFnOperator`]: keys every record and keeps each key's
-/// state. (A hash map per operator instance until the state backends land.)
+/// Runs a [`KeyedFnOperator`]: keys every record, keeps each key's state
+/// and the operator's timers, and fires timers as the watermark and the
+/// clock advance. (A hash map per operator instance until the state
+/// backends land.)
 pub(crate) struct Keyed<O: KeyedFnOperator<K>, K: Key> {
     op: O,
     keys: Arc<dyn KeyBatch<O::In, K>>,
     scratch: Vec<K>,
     states: FxHashMap<K, O::State>,
+    timers: KeyedTimers<K, O::Namespace>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl<O: KeyedFnOperator<K>, K: Key> Keyed<O, K> {
     /// `op`, keyed by `keys`.
     pub(crate) fn new(op: O, keys: Arc<dyn KeyBatch<O::In, K>>) -> Self {
-        Self { op, keys, scratch: Vec::new(), states: FxHashMap::default() }
+        Self { op, keys, scratch: Vec::new(), states: FxHashMap::default(), timers: KeyedTimers::new(), clock: None }
     }
 
     #[inline]
     fn process_with_key(&mut self, key: K, record: Record<O::In>, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
+        let mut ctx = KeyedContext::new(&key, out, &mut self.timers);
         if std::mem::size_of::<O::State>() == 0 {
             // A stateless operator on a keyed stream: nothing to keep per key.
-            return self.op.process_keyed(&key, record, &mut O::State::default(), out);
+            return self.op.process_keyed(&key, record, &mut O::State::default(), &mut ctx);
         }
         match self.states.get_mut(&key) {
-            Some(state) => self.op.process_keyed(&key, record, state, out),
-            None => {
-                let mut state = O::State::default();
-                self.op.process_keyed(&key, record, &mut state, out)?;
-                self.states.insert(key, state);
+            Some(state) => {
+                self.op.process_keyed(&key, record, state, &mut ctx)?;
+                if self.op.is_state_empty(state) {
+                    self.states.remove(&key);
+                }
                 Ok(())
             }
+            None => {
+                let mut state = O::State::default();
+                self.op.process_keyed(&key, record, &mut state, &mut ctx)?;
+                if !self.op.is_state_empty(&state) {
+                    self.states.insert(key, state);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Fires the timers of `domain` due at `now`, in time order.
+    fn fire(&mut self, domain: TimeDomain, now: Timestamp, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
+        while let Some(timer) = self.timers.service.pop_due(domain, now) {
+            let key = timer.key.clone();
+            let mut ctx = KeyedContext::new(&key, out, &mut self.timers);
+            let mut fresh = O::State::default();
+            let state = self.states.get_mut(&key).unwrap_or(&mut fresh);
+            self.op.on_timer(timer, state, &mut ctx)?;
+            let empty = self.op.is_state_empty(state);
+            match self.states.contains_key(&key) {
+                true if empty => drop(self.states.remove(&key)),
+                false if !empty && std::mem::size_of::<O::State>() != 0 => drop(self.states.insert(key, fresh)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self) {
+        if let Some(clock) = &self.clock {
+            self.timers.processing_time = clock.now_millis();
         }
     }
 }
@@ -242,6 +356,8 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
     type Out = O::Out;
 
     fn open(&mut self, info: &OperatorInfo) -> Result<(), BoxError> {
+        self.clock = Some(info.clock.clone());
+        self.tick();
         self.op.open(info)
     }
 
@@ -254,6 +370,7 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
     }
 
     fn process_batch(&mut self, batch: &mut Batch<O::In>, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
+        self.tick();
         let mut keys = std::mem::take(&mut self.scratch);
         self.keys.keys(batch.values(), &mut keys);
         let result = keys.drain(..).zip(batch.drain()).try_for_each(|(k, r)| self.process_with_key(k, r, out));
@@ -262,6 +379,18 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
     }
 
     fn on_watermark(&mut self, watermark: Watermark, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
+        self.tick();
+        self.timers.watermark = watermark;
+        self.fire(TimeDomain::EventTime, watermark.0, out)?;
         self.op.on_watermark(watermark, out)
+    }
+
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        self.timers.service.next_processing_time()
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
+        self.timers.processing_time = now;
+        self.fire(TimeDomain::ProcessingTime, now, out)
     }
 }

@@ -22,6 +22,7 @@ mod async_fn;
 mod builtin;
 pub mod function;
 mod keyed;
+mod keyed_context;
 mod side;
 
 pub use async_fn::{AsyncCall, AsyncFnOperator, AsyncOrder};
@@ -29,13 +30,15 @@ pub use builtin::{CoFlatMap, CoMap, Filter, FlatMap, Inspect, Map, Process};
 pub use function::{BadRecord, BadRecordPolicy, BadRecordReport, Context, FnOperator};
 pub(crate) use keyed::{KeyBatch, KeyFn, Keyed};
 pub use keyed::{KeySelector, KeyedFnOperator, KeyedFold, KeyedReduce};
+pub use keyed_context::{KeyedContext, KeyedHarness};
 pub use side::OutputTag;
 pub(crate) use side::{ErasedBatch, SideBuffers, TagKey};
 
 use crate::batch::Batch;
 use crate::checkpoint::CheckpointBarrier;
-use crate::element::{Data, Record};
-use crate::time::{Timestamp, Watermark};
+use crate::element::{Data, Record, StreamStatus};
+use crate::time::{Clock, Timestamp, Watermark};
+use std::sync::Arc;
 
 /// The error an operator returns: any error type of the user's.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -43,13 +46,15 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Which operator instance this is.
 ///
 /// ```
-/// use dataflow_core::{operator::BadRecordPolicy, OperatorInfo};
+/// use dataflow_core::{operator::BadRecordPolicy, time::SystemClock, OperatorInfo};
+/// use std::sync::Arc;
 /// let info = OperatorInfo {
 ///     name: "map".into(), subtask: 0, parallelism: 2, max_parallelism: 128, bad_record_policy: BadRecordPolicy::Fail,
+///     clock: Arc::new(SystemClock),
 /// };
 /// assert_eq!(info.to_string(), "map (1/2)");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct OperatorInfo {
     /// The operator's name.
     pub name: String,
@@ -61,6 +66,8 @@ pub struct OperatorInfo {
     pub max_parallelism: u32,
     /// What to do with records a function rejects.
     pub bad_record_policy: BadRecordPolicy,
+    /// Where processing time comes from (the environment's clock).
+    pub clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Display for OperatorInfo {
@@ -84,6 +91,7 @@ pub struct Collector<T> {
     pub(crate) skipped: u64,
     pub(crate) side: SideBuffers,
     pub(crate) watermark: Option<Watermark>,
+    pub(crate) status: Option<StreamStatus>,
 }
 
 impl<T> Default for Collector<T> {
@@ -95,7 +103,7 @@ impl<T> Default for Collector<T> {
 impl<T> Collector<T> {
     /// An empty collector.
     pub fn new() -> Self {
-        Self { batch: Batch::new(), skipped: 0, side: SideBuffers::default(), watermark: None }
+        Self { batch: Batch::new(), skipped: 0, side: SideBuffers::default(), watermark: None, status: None }
     }
 
     /// Emits a record.
@@ -132,6 +140,19 @@ impl<T> Collector<T> {
     /// ```
     pub fn emit_watermark(&mut self, watermark: Watermark) {
         self.watermark = Some(self.watermark.map_or(watermark, |w| w.max(watermark)));
+    }
+
+    /// Announces that this output goes idle (no records or watermarks for
+    /// a while, so downstream tasks stop waiting for its watermark) or
+    /// active again; it follows the records collected so far.
+    ///
+    /// ```
+    /// let mut out = dataflow_core::Collector::<u8>::new();
+    /// out.emit_status(dataflow_core::StreamStatus::Idle);
+    /// assert!(out.is_empty());
+    /// ```
+    pub fn emit_status(&mut self, status: StreamStatus) {
+        self.status = Some(status);
     }
 
     /// Emits every record of an iterator.
@@ -231,6 +252,21 @@ pub trait Operator: Send + 'static {
 
     /// Every input ended: emit what is left.
     fn finish(&mut self, _out: &mut Collector<Self::Out>) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// The processing time at which the operator wants
+    /// [`Operator::on_processing_time`] called (its earliest processing-time
+    /// timer, an idleness deadline), if any. The task asks after every
+    /// batch and control element and waits on the job's
+    /// [`Clock`](crate::time::Clock) for it while no input arrives.
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        None
+    }
+
+    /// Processing time reached `now` (at or past what
+    /// [`Operator::next_processing_time`] asked for).
+    fn on_processing_time(&mut self, _now: Timestamp, _out: &mut Collector<Self::Out>) -> Result<(), BoxError> {
         Ok(())
     }
 

@@ -130,6 +130,14 @@ impl<O: AsyncFnOperator> Push<O::In> for AsyncDriver<O> {
         }
         self.emitter.next.drive_pending().await
     }
+
+    fn next_wakeup(&self) -> Option<crate::time::Timestamp> {
+        self.emitter.next.next_wakeup()
+    }
+
+    async fn on_processing_time(&mut self, now: crate::time::Timestamp) -> Result<(), Error> {
+        self.emitter.next.on_processing_time(now).await
+    }
 }
 
 impl<O: AsyncFnOperator> AsyncDriver<O> {

@@ -10,7 +10,7 @@
 use super::channel::{ChannelSender, InputGate, gate};
 use super::metrics::OperatorCounters;
 use super::push::{Emitter, OperatorDriver, Outputs, Push, SideOutputs, SideTarget, SinkDriver, TwoInputDriver};
-use super::task::{TwoInputPush, run_one_input, run_source, run_two_input};
+use super::task::{TwoInputPush, Wakeups, run_one_input, run_source, run_two_input};
 use super::writer::{ChannelWriter, KeyRoute, Route};
 use crate::connectors::{Sink, Source};
 use crate::element::Data;
@@ -122,7 +122,7 @@ pub(crate) trait OneInputFactory: Send + Sync {
     /// A `Box<dyn Push<In>>` for the instance.
     fn instantiate(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<AnyBox, Error>;
     /// The task loop for an instance heading a chain.
-    fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error>;
+    fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>, wakeups: Wakeups) -> Result<TaskFuture, Error>;
 }
 
 /// Builds the task of a two-input node.
@@ -213,15 +213,15 @@ where
         Ok(Box::new(op.driver(Emitter::new(outputs, ctx))?))
     }
 
-    fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error> {
-        one_input_task::<O::In>(head, gate, task)
+    fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>, wakeups: Wakeups) -> Result<TaskFuture, Error> {
+        one_input_task::<O::In>(head, gate, task, wakeups)
     }
 }
 
-fn one_input_task<T: Data>(head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error> {
+fn one_input_task<T: Data>(head: AnyBox, gate: AnyBox, task: Arc<str>, wakeups: Wakeups) -> Result<TaskFuture, Error> {
     let head = cast::<Box<dyn Push<T>>>(head, "a chain head")?;
     let gate = cast::<InputGate<T>>(gate, "an input gate")?;
-    Ok(Box::pin(run_one_input(gate, head, task)))
+    Ok(Box::pin(run_one_input(gate, head, task, wakeups)))
 }
 
 pub(crate) struct SinkNode<T, S, F> {
@@ -249,8 +249,8 @@ where
         Ok(Box::new(driver))
     }
 
-    fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>) -> Result<TaskFuture, Error> {
-        one_input_task::<T>(head, gate, task)
+    fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>, wakeups: Wakeups) -> Result<TaskFuture, Error> {
+        one_input_task::<T>(head, gate, task, wakeups)
     }
 }
 
@@ -275,11 +275,12 @@ where
     fn task(&self, ctx: BuildCtx, outputs: AnyBox, gates: [AnyBox; 2], task: Arc<str>) -> Result<TaskFuture, Error> {
         let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
         let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
+        let wakeups = Wakeups::new(ctx.info.clock.clone());
         let head: Box<dyn TwoInputPush<O::In1, O::In2>> =
             Box::new(TwoInputDriver::open(op, Emitter::new(outputs, ctx))?);
         let [g1, g2] = gates;
         let g1 = cast::<InputGate<O::In1>>(g1, "an input gate")?;
         let g2 = cast::<InputGate<O::In2>>(g2, "an input gate")?;
-        Ok(Box::pin(run_two_input(g1, g2, head, task)))
+        Ok(Box::pin(run_two_input(g1, g2, head, task, wakeups)))
     }
 }

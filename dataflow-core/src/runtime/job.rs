@@ -8,6 +8,7 @@
 
 use super::factory::{AnyBox, BuildCtx, Port, TaskFuture, WriterSpec};
 use super::metrics::{JobResult, OperatorCounters, OperatorStats};
+use super::task::Wakeups;
 use crate::error::Error;
 use crate::graph::{Graph, NodeKind, Partitioning, PhysicalPlan, resolve};
 use crate::operator::OperatorInfo;
@@ -26,6 +27,7 @@ pub(crate) struct JobConfig {
     pub(crate) channel_capacity: usize,
     pub(crate) buffer_timeout: Duration,
     pub(crate) bad_record_policy: crate::operator::BadRecordPolicy,
+    pub(crate) clock: std::sync::Arc<dyn crate::time::Clock>,
 }
 
 fn in_port(kind: &NodeKind, input: usize) -> Option<&dyn Port> {
@@ -138,6 +140,7 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
                 parallelism: p[u],
                 max_parallelism: cfg.max_parallelism,
                 bad_record_policy: cfg.bad_record_policy,
+                clock: cfg.clock.clone(),
             };
             let ctx =
                 BuildCtx { info: Arc::new(info), counters: counters[u][i].clone(), batch_size: cfg.batch_size, sides };
@@ -147,7 +150,7 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
                 NodeKind::OneInput(f) => {
                     let push = f.instantiate(ctx, outputs)?;
                     if res.is_head[u] {
-                        tasks.push((task.clone(), f.task(push, gate(0)?, task)?));
+                        tasks.push((task.clone(), f.task(push, gate(0)?, task, Wakeups::new(cfg.clock.clone()))?));
                     } else {
                         pushes.insert((u, i), push);
                     }

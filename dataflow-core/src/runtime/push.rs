@@ -13,7 +13,7 @@ use crate::connectors::Sink;
 use crate::element::{Control, Data};
 use crate::error::Error;
 use crate::operator::{BoxError, Collector, ErasedBatch, Operator, OperatorInfo, TagKey};
-use crate::time::Watermark;
+use crate::time::{Timestamp, Watermark};
 use async_trait::async_trait;
 use futures::FutureExt;
 use std::future::Future;
@@ -81,6 +81,25 @@ pub(crate) trait Push<T>: Send {
     async fn drive_pending(&mut self) -> Result<(), Error> {
         Ok(())
     }
+
+    /// The earliest processing time at which an operator here or further
+    /// down the chain wants to be called.
+    fn next_wakeup(&self) -> Option<Timestamp> {
+        None
+    }
+
+    /// Processing time reached `now`: calls the operators that asked for it.
+    async fn on_processing_time(&mut self, _now: Timestamp) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// The earlier of two optional times.
+pub(crate) fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The downstream targets of one operator instance; a batch goes to every
@@ -138,6 +157,19 @@ impl<T: Data> Outputs<T> {
             Some(t) => t.drive_pending().await,
             None => Ok(()),
         }
+    }
+
+    pub(crate) fn next_wakeup(&self) -> Option<Timestamp> {
+        self.targets.iter().fold(None, |acc, t| earliest(acc, t.next_wakeup()))
+    }
+
+    pub(crate) async fn on_processing_time(&mut self, now: Timestamp) -> Result<(), Error> {
+        for t in &mut self.targets {
+            if t.next_wakeup().is_some_and(|w| w <= now) {
+                t.on_processing_time(now).await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -276,7 +308,10 @@ impl<T: Data> Emitter<T> {
     /// [`Self::emit`] without a boxed future when there are no side outputs
     /// to hand on.
     fn emit_now(&mut self) -> PushFuture<'_> {
-        if self.out.watermark.is_some() || self.out.side.buffers.iter().any(|(_, b)| !b.is_empty()) {
+        if self.out.watermark.is_some()
+            || self.out.status.is_some()
+            || self.out.side.buffers.iter().any(|(_, b)| !b.is_empty())
+        {
             return PushFuture::boxed(self.emit());
         }
         if self.out.skipped > 0 {
@@ -319,8 +354,8 @@ impl<T: Data> Emitter<T> {
                 None => buf.clear(),
             }
         }
-        if let Some(w) = self.out.watermark.take() {
-            let control = Control::Watermark(w);
+        let status = self.out.status.take().map(Control::Status);
+        for control in self.out.watermark.take().map(Control::Watermark).into_iter().chain(status) {
             self.next.control(control).await?;
             for side in &mut self.sides {
                 side.control(control).await?;
@@ -385,6 +420,18 @@ impl<O: Operator> Push<O::In> for OperatorDriver<O> {
 
     async fn drive_pending(&mut self) -> Result<(), Error> {
         self.emitter.next.drive_pending().await
+    }
+
+    fn next_wakeup(&self) -> Option<Timestamp> {
+        earliest(self.op.next_processing_time(), self.emitter.next.next_wakeup())
+    }
+
+    async fn on_processing_time(&mut self, now: Timestamp) -> Result<(), Error> {
+        let op = &mut self.op;
+        if op.next_processing_time().is_some_and(|t| t <= now) {
+            self.emitter.process(0, |out| op.on_processing_time(now, out)).await?;
+        }
+        self.emitter.next.on_processing_time(now).await
     }
 }
 
@@ -466,5 +513,13 @@ impl<O: crate::TwoInputOperator> super::task::TwoInputPush<O::In1, O::In2> for T
 
     async fn drive_pending(&mut self) -> Result<(), Error> {
         self.emitter.next.drive_pending().await
+    }
+
+    fn next_wakeup(&self) -> Option<Timestamp> {
+        self.emitter.next.next_wakeup()
+    }
+
+    async fn on_processing_time(&mut self, now: Timestamp) -> Result<(), Error> {
+        self.emitter.next.on_processing_time(now).await
     }
 }

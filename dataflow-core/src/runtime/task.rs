@@ -16,7 +16,7 @@ use crate::connectors::{Source, SourceContext, SourceStatus};
 use crate::element::{Control, Data};
 use crate::error::Error;
 use crate::operator::OperatorInfo;
-use crate::time::{InputWatermarks, Watermark};
+use crate::time::{Clock, InputWatermarks, Timestamp, Wakeup, Watermark};
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -103,6 +103,33 @@ impl InputControl {
     }
 }
 
+/// What a task waits for besides input: the earliest processing time its
+/// chain asked for, on the job's clock.
+pub(crate) struct Wakeups {
+    clock: Arc<dyn Clock>,
+}
+
+impl Wakeups {
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> Self {
+        Self { clock }
+    }
+
+    /// The current processing time if `wakeup` is due.
+    fn due(&self, wakeup: Option<Timestamp>) -> Option<Timestamp> {
+        let t = wakeup?;
+        let now = self.clock.now_millis();
+        (t <= now).then_some(now)
+    }
+
+    /// A future for the chain's next wake-up (pending forever if none).
+    fn next(&self, wakeup: Option<Timestamp>) -> Wakeup {
+        match wakeup {
+            Some(t) => self.clock.wait_until(t),
+            None => Box::pin(std::future::pending()),
+        }
+    }
+}
+
 /// Runs a source task: polls the source and pushes its batches into the chain.
 pub(crate) async fn run_source<T: Data>(
     mut source: Box<dyn Source<T>>,
@@ -112,7 +139,11 @@ pub(crate) async fn run_source<T: Data>(
     batch_size: usize,
 ) -> Result<(), Error> {
     let mut ctx = SourceContext::new(batch_size);
+    let wakeups = Wakeups::new(info.clock.clone());
     loop {
+        if let Some(now) = wakeups.due(head.next_wakeup()) {
+            head.on_processing_time(now).await?;
+        }
         let status = {
             let mut poll = std::pin::pin!(guard_async(&info, source.poll_batch(&mut ctx)));
             match futures::poll!(poll.as_mut()) {
@@ -120,10 +151,17 @@ pub(crate) async fn run_source<T: Data>(
                 Poll::Pending => {
                     head.flush().await?;
                     loop {
+                        let mut wake = wakeups.next(head.next_wakeup());
                         tokio::select! {
                             r = poll.as_mut() => break r?,
                             r = head.drive_pending(), if head.has_pending() => {
                                 r?;
+                                head.flush().await?;
+                            }
+                            _ = &mut wake => {
+                                if let Some(now) = wakeups.due(head.next_wakeup()) {
+                                    head.on_processing_time(now).await?;
+                                }
                                 head.flush().await?;
                             }
                         }
@@ -153,17 +191,28 @@ async fn next_message<T: Data>(
     gate: &mut InputGate<T>,
     head: &mut Box<dyn Push<T>>,
     task: &str,
+    wakeups: &Wakeups,
 ) -> Result<Received<T>, Error> {
     let disconnected = |_| Error::Disconnected { task: task.to_string() };
+    if let Some(now) = wakeups.due(head.next_wakeup()) {
+        head.on_processing_time(now).await?;
+    }
     if let Some(m) = gate.try_recv().map_err(disconnected)? {
         return Ok(m);
     }
     head.flush().await?;
     loop {
+        let mut wake = wakeups.next(head.next_wakeup());
         tokio::select! {
             r = gate.recv() => return r.map_err(disconnected),
             r = head.drive_pending(), if head.has_pending() => {
                 r?;
+                head.flush().await?;
+            }
+            _ = &mut wake => {
+                if let Some(now) = wakeups.due(head.next_wakeup()) {
+                    head.on_processing_time(now).await?;
+                }
                 head.flush().await?;
             }
         }
@@ -175,11 +224,12 @@ pub(crate) async fn run_one_input<T: Data>(
     mut gate: InputGate<T>,
     mut head: Box<dyn Push<T>>,
     task: Arc<str>,
+    wakeups: Wakeups,
 ) -> Result<(), Error> {
     let mut input = InputControl::new(gate.channels());
     let mut controls = Vec::new();
     while !input.finished() {
-        match next_message(&mut gate, &mut head, &task).await? {
+        match next_message(&mut gate, &mut head, &task, &wakeups).await? {
             Received::Data(_, Message::Records(mut batch)) => head.push(&mut batch).await?,
             Received::Data(ch, Message::Control(c)) | Received::Priority(ch, c) => {
                 input.on_control(ch, c, &mut controls);
@@ -202,6 +252,8 @@ pub(crate) trait TwoInputPush<A, B>: Send {
     async fn flush(&mut self) -> Result<(), Error>;
     fn has_pending(&self) -> bool;
     async fn drive_pending(&mut self) -> Result<(), Error>;
+    fn next_wakeup(&self) -> Option<Timestamp>;
+    async fn on_processing_time(&mut self, now: Timestamp) -> Result<(), Error>;
 }
 
 enum Either<A, B> {
@@ -217,6 +269,7 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
     mut gate2: InputGate<B>,
     mut head: Box<dyn TwoInputPush<A, B>>,
     task: Arc<str>,
+    wakeups: Wakeups,
 ) -> Result<(), Error> {
     let (n1, n2) = (gate1.channels(), gate2.channels());
     let mut input = InputControl::new(n1 + n2);
@@ -227,6 +280,9 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
         let (open1, open2) = (!input.range_finished(0..n1), !input.range_finished(n1..n1 + n2));
         // Alternate which input is tried first so neither starves.
         prefer_first = !prefer_first;
+        if let Some(now) = wakeups.due(head.next_wakeup()) {
+            head.on_processing_time(now).await?;
+        }
         let mut ready = None;
         for first in [prefer_first, !prefer_first] {
             ready = match first {
@@ -242,7 +298,9 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
             Some(m) => m,
             None => {
                 head.flush().await?;
+                let mut wake = wakeups.next(head.next_wakeup());
                 tokio::select! {
+                    _ = &mut wake => continue,
                     r = gate1.recv(), if open1 => Either::Left(r.map_err(disconnected)?),
                     r = gate2.recv(), if open2 => Either::Right(r.map_err(disconnected)?),
                     r = head.drive_pending(), if head.has_pending() => {

@@ -4,7 +4,11 @@
 //! [`ManualClock`] and advance it, so nothing time-dependent needs a sleep.
 
 use super::Timestamp;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+
+/// A future that completes when a clock reaches a time.
+pub type Wakeup = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// A source of processing time.
 ///
@@ -15,6 +19,15 @@ use std::sync::atomic::{AtomicI64, Ordering};
 pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
     /// Milliseconds since the Unix epoch.
     fn now_millis(&self) -> Timestamp;
+
+    /// Completes once `now_millis() >= deadline`. Tasks wait on it for
+    /// processing-time timers and idleness. The default sleeps on the
+    /// tokio timer for the difference, which suits clocks that follow the
+    /// wall clock; a clock that moves otherwise overrides it.
+    fn wait_until(&self, deadline: Timestamp) -> Wakeup {
+        let wait = deadline.saturating_sub(self.now_millis()).max(0) as u64;
+        Box::pin(tokio::time::sleep(std::time::Duration::from_millis(wait)))
+    }
 }
 
 /// The wall clock.
@@ -34,7 +47,8 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to: for deterministic tests.
+/// A clock that only moves when told to: for deterministic tests. Tasks
+/// waiting for a processing time wake up when the clock is moved past it.
 ///
 /// ```
 /// use dataflow_core::time::{Clock, ManualClock};
@@ -44,30 +58,59 @@ impl Clock for SystemClock {
 /// c.set(10);
 /// assert_eq!(c.now_millis(), 10);
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ManualClock {
-    now: AtomicI64,
+    now: tokio::sync::watch::Sender<Timestamp>,
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new(0)
+    }
 }
 
 impl ManualClock {
     /// A clock standing at `start`.
     pub fn new(start: Timestamp) -> Self {
-        Self { now: AtomicI64::new(start) }
+        Self { now: tokio::sync::watch::Sender::new(start) }
     }
 
     /// Moves the clock forward by `millis`.
     pub fn advance(&self, millis: i64) {
-        self.now.fetch_add(millis, Ordering::SeqCst);
+        self.now.send_modify(|t| *t = t.saturating_add(millis));
     }
 
     /// Sets the clock to `now`.
     pub fn set(&self, now: Timestamp) {
-        self.now.store(now, Ordering::SeqCst);
+        self.now.send_replace(now);
     }
 }
 
 impl Clock for ManualClock {
     fn now_millis(&self) -> Timestamp {
-        self.now.load(Ordering::SeqCst)
+        *self.now.borrow()
+    }
+
+    /// ```
+    /// use dataflow_core::time::{Clock, ManualClock};
+    /// use std::sync::Arc;
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let clock = Arc::new(ManualClock::new(0));
+    /// let wake = clock.wait_until(100);
+    /// let c = clock.clone();
+    /// tokio::spawn(async move { c.advance(100) });
+    /// wake.await; // returns once the clock reached 100
+    /// assert_eq!(clock.now_millis(), 100);
+    /// # });
+    /// ```
+    fn wait_until(&self, deadline: Timestamp) -> Wakeup {
+        let mut rx = self.now.subscribe();
+        Box::pin(async move {
+            // The clock cannot be dropped while a task holds it, but if it
+            // is, nothing will ever move it: wait forever.
+            if rx.wait_for(|t| *t >= deadline).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        })
     }
 }

@@ -1,16 +1,18 @@
 //! Time: timestamps, watermarks, clocks, where watermarks are generated
 //! ([`WatermarkStrategy`]) and where the watermarks of a task's input
-//! channels are combined ([`InputWatermarks`]).
+//! channels are combined ([`InputWatermarks`]), and timers ([`TimerService`]).
 
 mod clock;
 mod input_watermarks;
 mod strategy;
+mod timers;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock, Wakeup};
 pub use input_watermarks::InputWatermarks;
 pub use strategy::{
     BoundedOutOfOrderness, TimestampsAndWatermarks, WatermarkGenerator, WatermarkOutput, WatermarkStrategy,
 };
+pub use timers::{TimeDomain, Timer, TimerService};
 
 /// Milliseconds since the Unix epoch (event or processing time).
 pub type Timestamp = i64;
