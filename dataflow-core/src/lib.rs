@@ -29,8 +29,8 @@
 //! * [`operator`](mod@operator): the operator model and the built-in operators;
 //! * [`graph`]: the logical graph and the physical plan (chaining);
 //! * `runtime`: tasks, bounded channels, input gates;
-//! * [`time`]: timestamps, watermarks, clocks;
-//! * [`window`]: windows (with event time);
+//! * [`time`]: timestamps, watermarks, watermark strategies, clocks, timers;
+//! * [`window`]: window assigners, triggers, window functions and the window operator;
 //! * [`checkpoint`]: barriers (and, later, the coordinator and savepoints);
 //! * [`connectors`]: sources and sinks.
 
@@ -46,7 +46,7 @@ mod runtime;
 pub mod time;
 pub mod window;
 
-pub use api::{ConnectedStreams, KeyedStream, SinkNode, Stream, StreamEnvironment};
+pub use api::{ConnectedStreams, KeyedStream, SinkNode, Stream, StreamEnvironment, WindowedStream};
 pub use batch::{Batch, Drain as BatchDrain};
 pub use element::{Control, Data, Record, StreamElement, StreamStatus};
 pub use error::{Error, Result};

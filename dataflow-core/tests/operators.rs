@@ -254,6 +254,9 @@ impl dataflow_core::AggregateFunction for Mean {
         acc.0 += v;
         acc.1 += 1;
     }
+    fn merge(a: (i64, i64), b: (i64, i64)) -> (i64, i64) {
+        (a.0 + b.0, a.1 + b.1)
+    }
     fn result(acc: &(i64, i64)) -> i64 {
         acc.0 / acc.1
     }

@@ -328,6 +328,7 @@ impl<T, R: Reducer<T>> ReducingState<T, R> {
 ///     type Out = f64;
 ///     fn create() -> (f64, u64) { (0.0, 0) }
 ///     fn add(acc: &mut (f64, u64), v: f64) { acc.0 += v; acc.1 += 1; }
+///     fn merge(a: (f64, u64), b: (f64, u64)) -> (f64, u64) { (a.0 + b.0, a.1 + b.1) }
 ///     fn result(acc: &(f64, u64)) -> f64 { acc.0 / acc.1 as f64 }
 /// }
 /// let mut s = AggregatingState::<Average>::default();
@@ -346,6 +347,8 @@ pub trait AggregateFunction {
     fn create() -> Self::Acc;
     /// Adds a value to the accumulator.
     fn add(acc: &mut Self::Acc, value: Self::In);
+    /// Combines two accumulators (when session windows merge).
+    fn merge(a: Self::Acc, b: Self::Acc) -> Self::Acc;
     /// The result of the accumulator.
     fn result(acc: &Self::Acc) -> Self::Out;
 }

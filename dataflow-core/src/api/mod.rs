@@ -10,8 +10,10 @@ mod connected;
 mod environment;
 mod keyed;
 mod stream;
+mod windowed;
 
 pub use connected::ConnectedStreams;
 pub use environment::StreamEnvironment;
 pub use keyed::KeyedStream;
 pub use stream::{SinkNode, Stream};
+pub use windowed::WindowedStream;

@@ -1,0 +1,372 @@
+//! The window operator: a [`KeyedFnOperator`] whose per-key state is the
+//! key's open windows and whose timers are namespaced by window, the same
+//! machinery a user's keyed operator gets.
+//!
+//! Per element: the assigner names its windows; a window whose end plus the
+//! allowed lateness is at or below the watermark is late and skipped; an
+//! element all of whose windows are late goes to the late-data side output.
+//! Otherwise it is added to each window (merging windows first merge with
+//! the key's overlapping ones) and the trigger decides. Each window gets a
+//! cleanup timer at its end plus the allowed lateness, when its state is
+//! dropped.
+
+use super::trigger::{TimerRequest, Trigger, TriggerContext, TriggerResult};
+use super::{Window, WindowAssigner, WindowFunction};
+use crate::element::{Data, Record};
+use crate::operator::{BoxError, FnOperator, KeyedContext, KeyedFnOperator, OperatorInfo, OutputTag};
+use crate::time::{TimeDomain, Timer, Timestamp, Watermark};
+use dataflow_state::Key;
+use std::marker::PhantomData;
+
+/// One open window of a key.
+struct Slot<W, Acc, S> {
+    window: W,
+    /// `None` once purged (or never filled): a firing emits nothing.
+    acc: Option<Acc>,
+    trigger: S,
+}
+
+/// The open windows of one key.
+pub struct WindowState<W, Acc, S> {
+    slots: Vec<Slot<W, Acc, S>>,
+}
+
+impl<W, Acc, S> Default for WindowState<W, Acc, S> {
+    fn default() -> Self {
+        Self { slots: Vec::new() }
+    }
+}
+
+impl<W: Window, Acc, S> WindowState<W, Acc, S> {
+    /// How many windows are open.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether no window is open.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    fn find(&self, window: &W) -> Option<usize> {
+        self.slots.iter().position(|s| &s.window == window)
+    }
+}
+
+/// The operator behind [`WindowedStream`](crate::WindowedStream).
+pub struct WindowOperator<K, T, A: WindowAssigner<T>, Tr, F> {
+    assigner: A,
+    trigger: Tr,
+    function: F,
+    allowed_lateness: i64,
+    late: Option<OutputTag<T>>,
+    windows: Vec<A::W>,
+    requests: Vec<TimerRequest>,
+    _k: PhantomData<fn(K)>,
+}
+
+impl<K, T, A: WindowAssigner<T>, Tr: Clone, F: Clone> Clone for WindowOperator<K, T, A, Tr, F> {
+    fn clone(&self) -> Self {
+        Self {
+            assigner: self.assigner.clone(),
+            trigger: self.trigger.clone(),
+            function: self.function.clone(),
+            allowed_lateness: self.allowed_lateness,
+            late: self.late.clone(),
+            windows: Vec::new(),
+            requests: Vec::new(),
+            _k: PhantomData,
+        }
+    }
+}
+
+impl<K, T, A: WindowAssigner<T>, Tr, F> WindowOperator<K, T, A, Tr, F> {
+    /// Windows from `assigner`, fired by `trigger`, computed by `function`;
+    /// windows stay open `allowed_lateness` ms after their end; later
+    /// elements go to `late` if given (and are dropped otherwise).
+    pub fn new(assigner: A, trigger: Tr, function: F, allowed_lateness: i64, late: Option<OutputTag<T>>) -> Self {
+        Self {
+            assigner,
+            trigger,
+            function,
+            allowed_lateness: allowed_lateness.max(0),
+            late,
+            windows: Vec::new(),
+            requests: Vec::new(),
+            _k: PhantomData,
+        }
+    }
+}
+
+impl<K, T, A: WindowAssigner<T>, Tr, F> FnOperator for WindowOperator<K, T, A, Tr, F> {
+    const NAME: &'static str = "window";
+}
+
+type Ctx<'a, K, W, O> = KeyedContext<'a, K, W, O>;
+
+impl<K, T, A, Tr, F> WindowOperator<K, T, A, Tr, F>
+where
+    K: Key,
+    T: Data,
+    A: WindowAssigner<T>,
+    Tr: Trigger<T, A::W>,
+    F: WindowFunction<K, T, A::W>,
+{
+    /// When `window`'s state is dropped (never for a window without end).
+    fn cleanup_time(&self, window: &A::W) -> Option<Timestamp> {
+        let max = window.max_timestamp();
+        let t = if self.assigner.is_event_time() { max.saturating_add(self.allowed_lateness) } else { max };
+        (t != Timestamp::MAX).then_some(t)
+    }
+
+    fn domain(&self) -> TimeDomain {
+        if self.assigner.is_event_time() { TimeDomain::EventTime } else { TimeDomain::ProcessingTime }
+    }
+
+    fn is_late(&self, window: &A::W, watermark: Watermark) -> bool {
+        self.assigner.is_event_time() && window.max_timestamp().saturating_add(self.allowed_lateness) <= watermark.0
+    }
+
+    /// Applies the timer requests the trigger made for `window`.
+    fn apply_requests(&mut self, window: &A::W, ctx: &mut Ctx<'_, K, A::W, F::Out>) {
+        for r in self.requests.drain(..) {
+            match r.delete {
+                false => ctx.register_timer(r.domain, window.clone(), r.timestamp),
+                true => ctx.delete_timer(r.domain, window.clone(), r.timestamp),
+            }
+        }
+    }
+
+    fn trigger_ctx<'a>(requests: &'a mut Vec<TimerRequest>, ctx: &Ctx<'_, K, A::W, F::Out>) -> TriggerContext<'a> {
+        TriggerContext::new(ctx.current_watermark(), ctx.current_processing_time(), requests)
+    }
+
+    /// Emits and/or purges `slot` as `result` says.
+    fn act(
+        &mut self,
+        key: &K,
+        slot: &mut Slot<A::W, F::Acc, Tr::State>,
+        result: TriggerResult,
+        ctx: &mut Ctx<'_, K, A::W, F::Out>,
+    ) {
+        if result.fires()
+            && let Some(acc) = &slot.acc
+        {
+            let out = self.function.emit(key, &slot.window, acc);
+            ctx.collect_value(out, Some(slot.window.max_timestamp()));
+        }
+        if result.purges() {
+            slot.acc = None;
+        }
+    }
+
+    /// A new slot for `window`, with its cleanup timer.
+    fn open_slot(&mut self, window: A::W, ctx: &mut Ctx<'_, K, A::W, F::Out>) -> Slot<A::W, F::Acc, Tr::State> {
+        if let Some(t) = self.cleanup_time(&window) {
+            ctx.register_timer(self.domain(), window.clone(), t);
+        }
+        Slot { window, acc: None, trigger: Tr::State::default() }
+    }
+
+    /// Drops `slot`: its trigger's timers and its cleanup timer.
+    fn close_slot(&mut self, mut slot: Slot<A::W, F::Acc, Tr::State>, ctx: &mut Ctx<'_, K, A::W, F::Out>) {
+        let mut tctx = Self::trigger_ctx(&mut self.requests, ctx);
+        self.trigger.clear(&slot.window, &mut slot.trigger, &mut tctx);
+        self.apply_requests(&slot.window, ctx);
+        if let Some(t) = self.cleanup_time(&slot.window) {
+            ctx.delete_timer(self.domain(), slot.window.clone(), t);
+        }
+    }
+
+    /// Adds `value` to the slot at `i` and lets the trigger decide.
+    fn add_to(
+        &mut self,
+        key: &K,
+        state: &mut WindowState<A::W, F::Acc, Tr::State>,
+        i: usize,
+        value: T,
+        ts: Timestamp,
+        ctx: &mut Ctx<'_, K, A::W, F::Out>,
+    ) {
+        let slot = &mut state.slots[i];
+        let mut tctx = Self::trigger_ctx(&mut self.requests, ctx);
+        let result = self.trigger.on_element(&value, ts, &slot.window, &mut slot.trigger, &mut tctx);
+        slot.acc = Some(match slot.acc.take() {
+            Some(acc) => self.function.add(acc, value),
+            None => self.function.create(value),
+        });
+        let window = slot.window.clone();
+        self.apply_requests(&window, ctx);
+        let slot = &mut state.slots[i];
+        self.act(key, slot, result, ctx);
+    }
+
+    /// Merges `window` with the key's open windows it overlaps; returns the
+    /// index of the resulting slot, or `None` if it is late.
+    fn merge_in(
+        &mut self,
+        state: &mut WindowState<A::W, F::Acc, Tr::State>,
+        window: A::W,
+        ctx: &mut Ctx<'_, K, A::W, F::Out>,
+    ) -> Option<usize> {
+        let mut merged = window;
+        let mut absorbed = Vec::new();
+        // Open windows never overlap each other, but the growing window may
+        // reach several of them.
+        while let Some((i, cover)) =
+            state.slots.iter().enumerate().find_map(|(i, s)| s.window.merge(&merged).map(|c| (i, c)))
+        {
+            merged = cover;
+            absorbed.push(state.slots.swap_remove(i));
+        }
+        if absorbed.is_empty() {
+            if self.is_late(&merged, ctx.current_watermark()) {
+                return None;
+            }
+            let slot = self.open_slot(merged, ctx);
+            state.slots.push(slot);
+            return Some(state.slots.len() - 1);
+        }
+        // A window that already covers the element keeps its state and
+        // timers; the others merge into it.
+        let kept = absorbed.iter().position(|s| s.window == merged).map(|p| absorbed.swap_remove(p));
+        let (mut slot, mut trigger_states) = match kept {
+            Some(slot) if absorbed.is_empty() => {
+                state.slots.push(slot);
+                return Some(state.slots.len() - 1);
+            }
+            Some(mut slot) => {
+                let own = std::mem::take(&mut slot.trigger);
+                (slot, vec![own])
+            }
+            None => (self.open_slot(merged, ctx), Vec::new()),
+        };
+        let skip = trigger_states.len();
+        let mut old_windows = Vec::with_capacity(absorbed.len());
+        for old in absorbed {
+            slot.acc = match (slot.acc.take(), old.acc) {
+                (Some(a), Some(b)) => Some(self.function.merge(a, b)),
+                (a, b) => a.or(b),
+            };
+            trigger_states.push(old.trigger);
+            old_windows.push(old.window);
+        }
+        let mut tctx = Self::trigger_ctx(&mut self.requests, ctx);
+        self.trigger.on_merge(&slot.window, &trigger_states, &mut slot.trigger, &mut tctx);
+        let window = slot.window.clone();
+        self.apply_requests(&window, ctx);
+        for (window, trigger) in old_windows.into_iter().zip(trigger_states.into_iter().skip(skip)) {
+            self.close_slot(Slot { window, acc: None, trigger }, ctx);
+        }
+        state.slots.push(slot);
+        Some(state.slots.len() - 1)
+    }
+}
+
+impl<K, T, A, Tr, F> KeyedFnOperator<K> for WindowOperator<K, T, A, Tr, F>
+where
+    K: Key,
+    T: Data,
+    A: WindowAssigner<T>,
+    Tr: Trigger<T, A::W>,
+    F: WindowFunction<K, T, A::W>,
+{
+    type In = T;
+    type Out = F::Out;
+    type State = WindowState<A::W, F::Acc, Tr::State>;
+    type Namespace = A::W;
+
+    fn open(&mut self, _info: &OperatorInfo) -> Result<(), BoxError> {
+        if self.assigner.is_merging() && !self.trigger.can_merge() {
+            return Err("a merging window assigner (sessions) needs a trigger that supports merging".into());
+        }
+        Ok(())
+    }
+
+    fn process_keyed(
+        &mut self,
+        key: &K,
+        record: Record<T>,
+        state: &mut Self::State,
+        ctx: &mut Ctx<'_, K, A::W, F::Out>,
+    ) -> Result<(), BoxError> {
+        let ts = match (self.assigner.is_event_time(), record.timestamp()) {
+            (true, Some(ts)) => ts,
+            (true, None) => {
+                return Err("an event-time window got a record without a timestamp: \
+                            assign timestamps with `assign_timestamps_and_watermarks` before the window"
+                    .into());
+            }
+            (false, _) => ctx.current_processing_time(),
+        };
+        let mut windows = std::mem::take(&mut self.windows);
+        self.assigner.assign(&record.value, ts, &mut windows);
+        let n = windows.len();
+        let mut value = Some(record.value);
+        let mut skipped = true;
+        for (j, window) in windows.drain(..).enumerate() {
+            let slot = if self.assigner.is_merging() {
+                self.merge_in(state, window, ctx)
+            } else if self.is_late(&window, ctx.current_watermark()) {
+                None
+            } else {
+                Some(match state.find(&window) {
+                    Some(i) => i,
+                    None => {
+                        let slot = self.open_slot(window, ctx);
+                        state.slots.push(slot);
+                        state.slots.len() - 1
+                    }
+                })
+            };
+            if let Some(i) = slot {
+                skipped = false;
+                let v = if j + 1 == n { value.take() } else { value.clone() };
+                if let Some(v) = v {
+                    self.add_to(key, state, i, v, ts, ctx);
+                }
+            }
+        }
+        self.windows = windows;
+        if skipped
+            && self.assigner.is_event_time()
+            && ts.saturating_add(self.allowed_lateness) <= ctx.current_watermark().0
+            && let (Some(tag), Some(v)) = (&self.late, value)
+        {
+            ctx.output(tag, v, Some(ts));
+        }
+        Ok(())
+    }
+
+    fn on_timer(
+        &mut self,
+        timer: Timer<K, A::W>,
+        state: &mut Self::State,
+        ctx: &mut Ctx<'_, K, A::W, F::Out>,
+    ) -> Result<(), BoxError> {
+        let Some(i) = state.find(&timer.namespace) else {
+            return Ok(()); // merged away or already dropped
+        };
+        let slot = &mut state.slots[i];
+        let mut tctx = Self::trigger_ctx(&mut self.requests, ctx);
+        let result = match timer.domain {
+            TimeDomain::EventTime => {
+                self.trigger.on_event_time(timer.timestamp, &slot.window, &mut slot.trigger, &mut tctx)
+            }
+            TimeDomain::ProcessingTime => {
+                self.trigger.on_processing_time(timer.timestamp, &slot.window, &mut slot.trigger, &mut tctx)
+            }
+        };
+        self.apply_requests(&timer.namespace, ctx);
+        self.act(&timer.key, &mut state.slots[i], result, ctx);
+        if timer.domain == self.domain() && self.cleanup_time(&timer.namespace) == Some(timer.timestamp) {
+            let slot = state.slots.swap_remove(i);
+            self.close_slot(slot, ctx);
+        }
+        Ok(())
+    }
+
+    fn is_state_empty(&self, state: &Self::State) -> bool {
+        state.is_empty()
+    }
+}
