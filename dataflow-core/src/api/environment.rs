@@ -18,6 +18,7 @@ struct Inner {
     graph: Graph,
     config: JobConfig,
     executed: bool,
+    alignment_groups: std::collections::HashMap<String, Arc<crate::time::AlignmentGroup>>,
 }
 
 /// Where a job is defined and run: holds the graph being built and the
@@ -84,7 +85,7 @@ impl StreamEnvironment {
             bad_record_policy: BadRecordPolicy::Fail,
             clock: Arc::new(SystemClock),
         };
-        let inner = Inner { graph: Graph::default(), config, executed: false };
+        let inner = Inner { graph: Graph::default(), config, executed: false, alignment_groups: Default::default() };
         Self { inner: Arc::new(Mutex::new(inner)) }
     }
 
@@ -183,6 +184,17 @@ impl StreamEnvironment {
     /// The clock.
     pub fn clock(&self) -> Arc<dyn Clock> {
         self.lock().config.clock.clone()
+    }
+
+    /// The job's watermark alignment group `name` (made on first use with
+    /// `max_drift`).
+    pub(crate) fn alignment_group(&self, name: &str, max_drift: i64) -> Arc<crate::time::AlignmentGroup> {
+        let mut inner = self.lock();
+        inner
+            .alignment_groups
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(crate::time::AlignmentGroup::new(name, max_drift)))
+            .clone()
     }
 
     pub(crate) fn add_node(&self, name: &str, kind: NodeKind) -> NodeId {

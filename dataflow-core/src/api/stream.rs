@@ -214,8 +214,9 @@ impl<T: Data> Stream<T> {
     }
 
     /// Gives the stream event timestamps and watermarks by `strategy`
-    /// (replacing the watermarks it had). Right after a source it chains to
-    /// it, so the watermarks are per source subtask.
+    /// (replacing the watermarks it had). It takes its input's parallelism
+    /// unless set, so right after a source it chains to it and the
+    /// watermarks are per source subtask.
     ///
     /// ```
     /// use dataflow_core::time::WatermarkStrategy;
@@ -234,8 +235,14 @@ impl<T: Data> Stream<T> {
     /// assert_eq!(out.take(), [(5, Some(5)), (20, Some(20)), (12, Some(12))]);
     /// # });
     /// ```
-    pub fn assign_timestamps_and_watermarks(&self, strategy: WatermarkStrategy<T>) -> Stream<T> {
+    pub fn assign_timestamps_and_watermarks(&self, mut strategy: WatermarkStrategy<T>) -> Stream<T> {
+        if let Some(a) = &mut strategy.alignment {
+            a.resolved = Some(self.env.alignment_group(&a.group, a.max_drift));
+        }
+        // Like Flink, it runs at its input's parallelism (unless set), so
+        // after a source it chains to it: one generator per source subtask.
         self.transform("timestamps/watermarks", TimestampsAndWatermarks::new(strategy))
+            .configure(|n| n.inherit_parallelism = true)
     }
 
     /// Applies `f` to every value.

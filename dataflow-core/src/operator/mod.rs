@@ -37,7 +37,7 @@ pub(crate) use side::{ErasedBatch, SideBuffers, TagKey};
 use crate::batch::Batch;
 use crate::checkpoint::CheckpointBarrier;
 use crate::element::{Data, Record, StreamStatus};
-use crate::time::{Clock, Timestamp, Watermark};
+use crate::time::{Clock, Timestamp, Wakeup, Watermark};
 use std::sync::Arc;
 
 /// The error an operator returns: any error type of the user's.
@@ -268,6 +268,13 @@ pub trait Operator: Send + 'static {
     /// [`Operator::next_processing_time`] asked for).
     fn on_processing_time(&mut self, _now: Timestamp, _out: &mut Collector<Self::Out>) -> Result<(), BoxError> {
         Ok(())
+    }
+
+    /// For an operator chained to a source: while this returns a future,
+    /// the task does not read its source; when the future completes it
+    /// asks again (watermark alignment pauses a source this way).
+    fn source_paused(&self) -> Option<Wakeup> {
+        None
     }
 
     /// Whether the watermarks of the input pass on after `on_watermark`

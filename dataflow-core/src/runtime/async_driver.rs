@@ -138,6 +138,10 @@ impl<O: AsyncFnOperator> Push<O::In> for AsyncDriver<O> {
     async fn on_processing_time(&mut self, now: crate::time::Timestamp) -> Result<(), Error> {
         self.emitter.next.on_processing_time(now).await
     }
+
+    fn paused(&self) -> Option<crate::time::Wakeup> {
+        self.emitter.next.paused()
+    }
 }
 
 impl<O: AsyncFnOperator> AsyncDriver<O> {

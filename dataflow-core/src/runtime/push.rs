@@ -13,7 +13,7 @@ use crate::connectors::Sink;
 use crate::element::{Control, Data};
 use crate::error::Error;
 use crate::operator::{BoxError, Collector, ErasedBatch, Operator, OperatorInfo, TagKey};
-use crate::time::{Timestamp, Watermark};
+use crate::time::{Timestamp, Wakeup, Watermark};
 use async_trait::async_trait;
 use futures::FutureExt;
 use std::future::Future;
@@ -92,6 +92,12 @@ pub(crate) trait Push<T>: Send {
     async fn on_processing_time(&mut self, _now: Timestamp) -> Result<(), Error> {
         Ok(())
     }
+
+    /// Whether an operator here or further down the chain holds the source
+    /// back; the future completes when it may have changed its mind.
+    fn paused(&self) -> Option<Wakeup> {
+        None
+    }
 }
 
 /// The earlier of two optional times.
@@ -161,6 +167,10 @@ impl<T: Data> Outputs<T> {
 
     pub(crate) fn next_wakeup(&self) -> Option<Timestamp> {
         self.targets.iter().fold(None, |acc, t| earliest(acc, t.next_wakeup()))
+    }
+
+    pub(crate) fn paused(&self) -> Option<Wakeup> {
+        self.targets.iter().find_map(|t| t.paused())
     }
 
     pub(crate) async fn on_processing_time(&mut self, now: Timestamp) -> Result<(), Error> {
@@ -424,6 +434,10 @@ impl<O: Operator> Push<O::In> for OperatorDriver<O> {
 
     fn next_wakeup(&self) -> Option<Timestamp> {
         earliest(self.op.next_processing_time(), self.emitter.next.next_wakeup())
+    }
+
+    fn paused(&self) -> Option<Wakeup> {
+        self.op.source_paused().or_else(|| self.emitter.next.paused())
     }
 
     async fn on_processing_time(&mut self, now: Timestamp) -> Result<(), Error> {

@@ -144,6 +144,20 @@ pub(crate) async fn run_source<T: Data>(
         if let Some(now) = wakeups.due(head.next_wakeup()) {
             head.on_processing_time(now).await?;
         }
+        // An operator of the chain (watermark alignment) holds the source back.
+        while let Some(mut resume) = head.paused() {
+            head.flush().await?;
+            let mut wake = wakeups.next(head.next_wakeup());
+            tokio::select! {
+                _ = &mut resume => {}
+                r = head.drive_pending(), if head.has_pending() => r?,
+                _ = &mut wake => {
+                    if let Some(now) = wakeups.due(head.next_wakeup()) {
+                        head.on_processing_time(now).await?;
+                    }
+                }
+            }
+        }
         let status = {
             let mut poll = std::pin::pin!(guard_async(&info, source.poll_batch(&mut ctx)));
             match futures::poll!(poll.as_mut()) {

@@ -2,11 +2,13 @@
 //! ([`WatermarkStrategy`]) and where the watermarks of a task's input
 //! channels are combined ([`InputWatermarks`]), and timers ([`TimerService`]).
 
+mod alignment;
 mod clock;
 mod input_watermarks;
 mod strategy;
 mod timers;
 
+pub use alignment::AlignmentGroup;
 pub use clock::{Clock, ManualClock, SystemClock, Wakeup};
 pub use input_watermarks::InputWatermarks;
 pub use strategy::{

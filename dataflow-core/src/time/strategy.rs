@@ -13,7 +13,8 @@
 //! # let _ = strategy;
 //! ```
 
-use super::{Timestamp, Watermark};
+use super::{AlignmentGroup, Clock, Timestamp, Wakeup, Watermark};
+use crate::element::StreamStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -120,11 +121,27 @@ type GeneratorFactory<T> = Arc<dyn Fn() -> Box<dyn WatermarkGenerator<T>> + Send
 pub struct WatermarkStrategy<T> {
     pub(crate) generator: GeneratorFactory<T>,
     pub(crate) assigner: Option<Assigner<T>>,
+    pub(crate) idle_timeout: Option<i64>,
+    pub(crate) alignment: Option<Alignment>,
+}
+
+/// The alignment group a strategy joins: by name until the stream resolves
+/// it to the job's group.
+#[derive(Clone, Debug)]
+pub(crate) struct Alignment {
+    pub(crate) group: String,
+    pub(crate) max_drift: i64,
+    pub(crate) resolved: Option<Arc<AlignmentGroup>>,
 }
 
 impl<T> Clone for WatermarkStrategy<T> {
     fn clone(&self) -> Self {
-        Self { generator: self.generator.clone(), assigner: self.assigner.clone() }
+        Self {
+            generator: self.generator.clone(),
+            assigner: self.assigner.clone(),
+            idle_timeout: self.idle_timeout,
+            alignment: self.alignment.clone(),
+        }
     }
 }
 
@@ -137,8 +154,8 @@ impl<T> std::fmt::Debug for WatermarkStrategy<T> {
 impl<T: 'static> WatermarkStrategy<T> {
     /// Events arrive at most `bound` out of order.
     pub fn for_bounded_out_of_orderness(bound: Duration) -> Self {
-        let millis = i64::try_from(bound.as_millis()).unwrap_or(i64::MAX);
-        Self::for_generator(move || BoundedOutOfOrderness::new(millis))
+        let bound = millis(bound);
+        Self::for_generator(move || BoundedOutOfOrderness::new(bound))
     }
 
     /// Timestamps never decrease.
@@ -154,7 +171,7 @@ impl<T: 'static> WatermarkStrategy<T> {
     /// # let _ = s;
     /// ```
     pub fn for_generator<G: WatermarkGenerator<T>>(make: impl Fn() -> G + Send + Sync + 'static) -> Self {
-        Self { generator: Arc::new(move || Box::new(make())), assigner: None }
+        Self { generator: Arc::new(move || Box::new(make())), assigner: None, idle_timeout: None, alignment: None }
     }
 
     /// Takes each record's timestamp from its value (and the timestamp it
@@ -165,17 +182,58 @@ impl<T: 'static> WatermarkStrategy<T> {
     ) -> Self {
         Self { assigner: Some(Arc::new(assigner)), ..self }
     }
+
+    /// Marks the stream idle after `timeout` of processing time without
+    /// records, so downstream tasks stop waiting for its watermark; the
+    /// next record makes it active again.
+    ///
+    /// ```
+    /// use dataflow_core::time::WatermarkStrategy;
+    /// use std::time::Duration;
+    /// let s = WatermarkStrategy::<u8>::for_monotonous_timestamps().with_idleness(Duration::from_secs(60));
+    /// # let _ = s;
+    /// ```
+    pub fn with_idleness(self, timeout: Duration) -> Self {
+        Self { idle_timeout: Some(millis(timeout)), ..self }
+    }
+
+    /// Aligns the watermarks of every source whose strategy names `group`:
+    /// a source more than `max_drift` ahead of the group's slowest stops
+    /// reading until it catches up. Applies where the strategy is chained
+    /// to a source (right after it).
+    ///
+    /// ```
+    /// use dataflow_core::time::WatermarkStrategy;
+    /// use std::time::Duration;
+    /// let s = WatermarkStrategy::<u8>::for_monotonous_timestamps()
+    ///     .with_watermark_alignment("sensors", Duration::from_secs(20));
+    /// # let _ = s;
+    /// ```
+    pub fn with_watermark_alignment(self, group: &str, max_drift: Duration) -> Self {
+        let alignment = Alignment { group: group.to_string(), max_drift: millis(max_drift), resolved: None };
+        Self { alignment: Some(alignment), ..self }
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The operator that applies a [`WatermarkStrategy`]: assigns timestamps,
 /// feeds the generator and emits its watermarks after every batch. It
 /// replaces the watermarks of its input (only the final `Watermark::MAX`
-/// passes), as Flink's timestamp/watermark operator does.
+/// passes), as Flink's timestamp/watermark operator does. With idleness it
+/// marks its output idle after the timeout without records; with alignment
+/// it reports to its group and holds its source back when ahead.
 pub struct TimestampsAndWatermarks<T> {
     strategy: WatermarkStrategy<T>,
     generator: Option<Box<dyn WatermarkGenerator<T>>>,
     output: WatermarkOutput,
     last: Watermark,
+    clock: Option<Arc<dyn Clock>>,
+    last_activity: Timestamp,
+    idle: bool,
+    member: Option<(Arc<AlignmentGroup>, usize)>,
 }
 
 impl<T> Clone for TimestampsAndWatermarks<T> {
@@ -187,7 +245,22 @@ impl<T> Clone for TimestampsAndWatermarks<T> {
 impl<T> TimestampsAndWatermarks<T> {
     /// The operator for `strategy`.
     pub fn new(strategy: WatermarkStrategy<T>) -> Self {
-        Self { strategy, generator: None, output: WatermarkOutput::default(), last: Watermark::MIN }
+        Self {
+            strategy,
+            generator: None,
+            output: WatermarkOutput::default(),
+            last: Watermark::MIN,
+            clock: None,
+            last_activity: Timestamp::MIN,
+            idle: false,
+            member: None,
+        }
+    }
+
+    fn report(&self) {
+        if let Some((group, id)) = &self.member {
+            group.report(*id, self.last.0, !self.idle);
+        }
     }
 }
 
@@ -195,8 +268,14 @@ impl<T: crate::Data> crate::Operator for TimestampsAndWatermarks<T> {
     type In = T;
     type Out = T;
 
-    fn open(&mut self, _info: &crate::OperatorInfo) -> Result<(), crate::BoxError> {
+    fn open(&mut self, info: &crate::OperatorInfo) -> Result<(), crate::BoxError> {
         self.generator = Some((self.strategy.generator)());
+        self.clock = Some(info.clock.clone());
+        self.last_activity = info.clock.now_millis();
+        if let Some(group) = self.strategy.alignment.as_ref().and_then(|a| a.resolved.clone()) {
+            let id = group.join();
+            self.member = Some((group, id));
+        }
         Ok(())
     }
 
@@ -217,6 +296,7 @@ impl<T: crate::Data> crate::Operator for TimestampsAndWatermarks<T> {
         batch: &mut crate::Batch<T>,
         out: &mut crate::Collector<T>,
     ) -> Result<(), crate::BoxError> {
+        let any = !batch.is_empty();
         for r in batch.drain() {
             self.process(r, out)?;
         }
@@ -227,7 +307,44 @@ impl<T: crate::Data> crate::Operator for TimestampsAndWatermarks<T> {
             self.last = w;
             out.emit_watermark(w);
         }
+        if any && self.strategy.idle_timeout.is_some() {
+            self.last_activity = self.clock.as_ref().map_or(Timestamp::MIN, |c| c.now_millis());
+            if std::mem::replace(&mut self.idle, false) {
+                out.emit_status(StreamStatus::Active);
+            }
+        }
+        self.report();
         Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut crate::Collector<T>) -> Result<(), crate::BoxError> {
+        self.idle = true; // a finished source no longer holds its group back
+        self.report();
+        Ok(())
+    }
+
+    fn next_processing_time(&self) -> Option<Timestamp> {
+        match (self.idle, self.strategy.idle_timeout) {
+            (false, Some(t)) => Some(self.last_activity.saturating_add(t)),
+            _ => None,
+        }
+    }
+
+    fn on_processing_time(&mut self, now: Timestamp, out: &mut crate::Collector<T>) -> Result<(), crate::BoxError> {
+        if let Some(t) = self.strategy.idle_timeout
+            && !self.idle
+            && now >= self.last_activity.saturating_add(t)
+        {
+            self.idle = true;
+            out.emit_status(StreamStatus::Idle);
+            self.report();
+        }
+        Ok(())
+    }
+
+    fn source_paused(&self) -> Option<Wakeup> {
+        let (group, id) = self.member.as_ref()?;
+        group.pause(*id)
     }
 
     fn forwards_watermarks(&self) -> bool {
