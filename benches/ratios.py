@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Prints records/s and the ratios ours/timely and ours/loop from the last
-`cargo bench --bench throughput` run (criterion's estimates.json files)."""
+`cargo bench --bench throughput` and `cargo bench --bench window` runs
+(criterion's estimates.json files); a group that has not run is skipped."""
 import json, os, sys
 
 root = os.path.join(os.path.dirname(__file__), "..", "target", "criterion")
@@ -13,9 +14,14 @@ def mean(group, bench):
     with open(path) as f:
         return json.load(f)["mean"]["point_estimate"] / 1e9  # seconds
 
-for group in ("chain", "keyed"):
+# group -> what its elements are
+GROUPS = {"chain": "records", "keyed": "records", "window": "events"}
+
+for group, unit in GROUPS.items():
+    if not os.path.isdir(os.path.join(root, group)):
+        continue
     loop = mean(group, "loop")
-    print(f"{group}: loop {N / loop / 1e6:8.1f} M records/s" if loop else f"{group}: no loop result")
+    print(f"{group}: loop {N / loop / 1e6:8.1f} M {unit}/s" if loop else f"{group}: no loop result")
     for p in (1, 2):
         ours, timely = mean(group, f"dataflow/{p}"), mean(group, f"timely/{p}")
         if ours is None or timely is None:
