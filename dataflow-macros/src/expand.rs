@@ -46,7 +46,9 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
     let clones = configs.iter().map(|(i, ..)| quote!(#i: ::core::clone::Clone::clone(&self.#i)));
     let stored_tys: Vec<_> = configs.iter().filter(|c| !c.3).map(|(_, _, stored, _)| stored).collect();
 
-    let has_ctx = params.iter().any(|p| matches!(p, Param::Context { .. }));
+    // A timer callback talks through the context even if the function
+    // itself takes none.
+    let has_ctx = params.iter().any(|p| matches!(p, Param::Context { .. })) || options.on_timer.is_some();
     let fallible = *kind == OutputKind::Fallible;
     let ctx_field = has_ctx.then(|| quote!(__ctx: #krate::operator::Context<#output>,));
     let ctx_init = has_ctx.then(|| quote!(__ctx: ::core::default::Default::default(),));
@@ -64,18 +66,22 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
             _ => None,
         })
         .collect();
-    let has_state = !state_tys.is_empty();
+    // Timers are per key: an operator with a timer callback is keyed only.
+    let has_state = !state_tys.is_empty() || options.on_timer.is_some();
     let mut state_index = 0..;
-    let call_args = params.iter().map(|p| match p {
-        Param::State { .. } => {
-            let i = syn::Index::from(state_index.next().unwrap_or_default());
-            quote!(&mut state.#i)
-        }
-        Param::Config { ident, by_ref: true, .. } => quote!(::std::borrow::Borrow::borrow(&*self.#ident)),
-        Param::Config { ident, .. } => quote!(::core::clone::Clone::clone(&self.#ident)),
-        Param::Input { .. } => quote!(record.value),
-        Param::Context { .. } => quote!(&mut self.__ctx),
-    });
+    let call_args: Vec<_> = params
+        .iter()
+        .map(|p| match p {
+            Param::State { .. } => {
+                let i = syn::Index::from(state_index.next().unwrap_or_default());
+                quote!(&mut state.#i)
+            }
+            Param::Config { ident, by_ref: true, .. } => quote!(::std::borrow::Borrow::borrow(&*self.#ident)),
+            Param::Config { ident, .. } => quote!(::core::clone::Clone::clone(&self.#ident)),
+            Param::Input { .. } => quote!(record.value),
+            Param::Context { .. } => quote!(&mut self.__ctx),
+        })
+        .collect();
 
     let emit = match kind {
         OutputKind::One => quote!(#krate::operator::function::__emit_one(__result, __ts, out);),
@@ -175,17 +181,40 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
     let mut keyed_generics = generics.clone();
     keyed_generics.params.insert(0, syn::parse_quote!(__K: #krate::Key));
     let keyed_impl_g = keyed_generics.split_for_impl().0;
-    let process_body = quote! {
-        let __ts = record.timestamp();
-        #count_position
-        #begin_ctx
-        let __result = Self::call(#(#call_args),*);
-        #flush_ctx
-        #emit
-        ::core::result::Result::Ok(())
-    };
-    let record_params = quote!(record: #krate::Record<#input>, out: &mut #krate::Collector<#output>);
     let unit = quote!(::core::result::Result<(), #krate::BoxError>);
+    let process_body = |timers: TokenStream| {
+        let timers = has_ctx.then_some(timers);
+        quote! {
+            let __ts = record.timestamp();
+            #count_position
+            #begin_ctx
+            let __result = Self::call(#(#call_args),*);
+            #flush_ctx
+            #timers
+            #emit
+            ::core::result::Result::Ok(())
+        }
+    };
+    let keyed_body = process_body(quote!(self.__ctx.__apply_timers(out);));
+    let plain_body = process_body(quote!(self.__ctx.__no_timers()?;));
+    let on_timer = options.on_timer.as_ref().map(|path| {
+        let states = (0..state_tys.len()).map(syn::Index::from);
+        quote! {
+            fn on_timer(
+                &mut self,
+                timer: #krate::time::Timer<__K, ()>,
+                state: &mut Self::State,
+                out: &mut #krate::operator::KeyedContext<'_, __K, (), #output>,
+            ) -> #unit {
+                self.__ctx.__begin(::core::option::Option::Some(timer.timestamp));
+                let () = #path(timer.timestamp, #(&mut state.#states,)* &mut self.__ctx);
+                self.__ctx.__flush_into(out);
+                self.__ctx.__apply_timers(out);
+                ::core::result::Result::Ok(())
+            }
+        }
+    });
+    let record_params = quote!(record: #krate::Record<#input>, out: &mut #krate::Collector<#output>);
     let operator_impls = if *is_async {
         let owned = configs.iter().map(|(i, ..)| quote!(let #i = ::core::clone::Clone::clone(&self.#i);));
         let async_args = params.iter().map(|p| match p {
@@ -248,6 +277,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
 
                 #open
                 #on_watermark
+                #on_timer
 
                 #[inline]
                 fn process_keyed(
@@ -257,7 +287,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
                     state: &mut Self::State,
                     out: &mut #krate::operator::KeyedContext<'_, __K, (), #output>,
                 ) -> #unit {
-                    #process_body
+                    #keyed_body
                 }
             }
         }
@@ -273,7 +303,7 @@ pub(crate) fn expand(m: &Model) -> TokenStream {
 
                 #[inline]
                 fn process(&mut self, #record_params) -> #unit {
-                    #process_body
+                    #plain_body
                 }
             }
 

@@ -110,6 +110,9 @@ impl Model {
                 return err(span, "`capacity`, `ordered`, `unordered` and `timeout_ms` are options of async operators");
             }
         }
+        if let (true, Some(path)) = (is_async, &options.on_timer) {
+            return err(path.span(), "`on_timer` needs a synchronous operator: async operators have no timers");
+        }
         if let Some(l) = sig.generics.lifetimes().next() {
             return err(l.span(), "an operator owns its data: #[operator] functions cannot have lifetime parameters");
         }

@@ -17,6 +17,8 @@ pub(crate) struct Options {
     pub(crate) unordered: Option<(bool, proc_macro2::Span)>,
     /// Async only: a timeout per call, in milliseconds.
     pub(crate) timeout_ms: Option<LitInt>,
+    /// The function called when a timer of the current key fires.
+    pub(crate) on_timer: Option<syn::Path>,
 }
 
 /// What the attribute was given.
@@ -25,8 +27,8 @@ pub(crate) struct Parsed {
     pub(crate) function: ItemFn,
 }
 
-const OPTIONS: &str = "`name = \"..\"`, `uid = \"..\"`, `parallelism = N`, and for async functions \
-                       `capacity = N`, `ordered`, `unordered`, `timeout_ms = N`";
+const OPTIONS: &str = "`name = \"..\"`, `uid = \"..\"`, `parallelism = N`, `on_timer = path`, and for async \
+                       functions `capacity = N`, `ordered`, `unordered`, `timeout_ms = N`";
 
 /// Parses the attribute's options and the annotated function.
 pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Parsed> {
@@ -52,6 +54,8 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Parsed>
             let n: LitInt = meta.value()?.parse()?;
             n.base10_parse::<u64>()?;
             options.timeout_ms = Some(n);
+        } else if meta.path.is_ident("on_timer") {
+            options.on_timer = Some(meta.value()?.parse()?);
         } else if meta.path.is_ident("ordered") || meta.path.is_ident("unordered") {
             options.unordered = Some((meta.path.is_ident("unordered"), meta.path.span()));
         } else {

@@ -20,10 +20,12 @@
 //! # });
 //! ```
 
-use super::{BoxError, Collector, OutputTag, SideBuffers};
+use super::{BoxError, Collector, KeyedContext, OutputTag, SideBuffers};
 use crate::batch::Batch;
 use crate::element::Data;
+use crate::time::{TimeDomain, TimerRequest};
 use crate::time::{Timestamp, Watermark};
+use dataflow_state::Key;
 
 /// An operator made from a function: the options given on its
 /// `#[operator(...)]` attribute. Implemented by the macro and by the
@@ -114,11 +116,18 @@ pub struct Context<Out> {
     side: SideBuffers,
     timestamp: Option<Timestamp>,
     watermark: Watermark,
+    timers: Vec<TimerRequest>,
 }
 
 impl<Out> Default for Context<Out> {
     fn default() -> Self {
-        Self { out: Batch::new(), side: SideBuffers::default(), timestamp: None, watermark: Watermark::MIN }
+        Self {
+            out: Batch::new(),
+            side: SideBuffers::default(),
+            timestamp: None,
+            watermark: Watermark::MIN,
+            timers: Vec::new(),
+        }
     }
 }
 
@@ -149,6 +158,56 @@ impl<Out> Context<Out> {
     /// output `tag` (see [`OutputTag`]).
     pub fn output<U: Data>(&mut self, tag: &OutputTag<U>, value: U) {
         self.side.push(tag, value, self.timestamp);
+    }
+
+    fn timer(&mut self, domain: TimeDomain, timestamp: Timestamp, delete: bool) {
+        self.timers.push(TimerRequest { domain, timestamp, delete });
+    }
+
+    /// Asks for the function named by `#[operator(on_timer = ..)]` to be
+    /// called for the current key once the watermark reaches `timestamp`.
+    /// Timers need a keyed stream; registering the same one twice keeps one.
+    pub fn register_event_time_timer(&mut self, timestamp: Timestamp) {
+        self.timer(TimeDomain::EventTime, timestamp, false);
+    }
+
+    /// Like [`Context::register_event_time_timer`], when the job's clock
+    /// reaches `timestamp`.
+    pub fn register_processing_time_timer(&mut self, timestamp: Timestamp) {
+        self.timer(TimeDomain::ProcessingTime, timestamp, false);
+    }
+
+    /// Deletes an event-time timer of the current key.
+    pub fn delete_event_time_timer(&mut self, timestamp: Timestamp) {
+        self.timer(TimeDomain::EventTime, timestamp, true);
+    }
+
+    /// Deletes a processing-time timer of the current key.
+    pub fn delete_processing_time_timer(&mut self, timestamp: Timestamp) {
+        self.timer(TimeDomain::ProcessingTime, timestamp, true);
+    }
+
+    /// Applies the timer requests to the current key's timers (generated
+    /// code calls this).
+    #[doc(hidden)]
+    pub fn __apply_timers<K: Key>(&mut self, out: &mut KeyedContext<'_, K, (), Out>) {
+        for r in self.timers.drain(..) {
+            match r.delete {
+                false => out.register_timer(r.domain, (), r.timestamp),
+                true => out.delete_timer(r.domain, (), r.timestamp),
+            }
+        }
+    }
+
+    /// Fails if the function asked for timers outside a keyed stream
+    /// (generated code calls this).
+    #[doc(hidden)]
+    pub fn __no_timers(&mut self) -> Result<(), BoxError> {
+        if self.timers.is_empty() {
+            return Ok(());
+        }
+        self.timers.clear();
+        Err("timers need a keyed stream: apply the operator after `key_by`".into())
     }
 
     /// Prepares the context for the next record (generated code calls this).

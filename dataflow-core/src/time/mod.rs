@@ -14,7 +14,7 @@ pub use input_watermarks::InputWatermarks;
 pub use strategy::{
     BoundedOutOfOrderness, TimestampsAndWatermarks, WatermarkGenerator, WatermarkOutput, WatermarkStrategy,
 };
-pub use timers::{TimeDomain, Timer, TimerService};
+pub use timers::{TimeDomain, Timer, TimerRequest, TimerService};
 
 /// Milliseconds since the Unix epoch (event or processing time).
 pub type Timestamp = i64;

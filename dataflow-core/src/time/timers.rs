@@ -41,6 +41,25 @@ pub enum TimeDomain {
     ProcessingTime,
 }
 
+/// A timer asked for (or asked to delete) by code that has no direct access
+/// to the timer service (a window trigger, an `#[operator]` function's
+/// context), for the current key; the operator applies it.
+///
+/// ```
+/// use dataflow_core::time::{TimeDomain, TimerRequest};
+/// let r = TimerRequest { domain: TimeDomain::EventTime, timestamp: 9, delete: false };
+/// assert!(!r.delete);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerRequest {
+    /// Event or processing time.
+    pub domain: TimeDomain,
+    /// When.
+    pub timestamp: Timestamp,
+    /// Whether this deletes the timer instead.
+    pub delete: bool,
+}
+
 /// A timer that fired.
 ///
 /// ```

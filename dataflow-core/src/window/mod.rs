@@ -48,6 +48,6 @@ pub use function::{AggregateWindowFunction, ProcessFunction, ReduceFunction, Win
 pub use operator::{WindowOperator, WindowState};
 pub use trigger::{
     ContinuousEventTimeTrigger, ContinuousProcessingTimeTrigger, CountTrigger, EventTimeTrigger, NeverTrigger,
-    ProcessingTimeTrigger, PurgingTrigger, TimerRequest, Trigger, TriggerContext, TriggerResult,
+    ProcessingTimeTrigger, PurgingTrigger, Trigger, TriggerContext, TriggerResult,
 };
 pub use windows::{GlobalWindow, TimeWindow, Window};

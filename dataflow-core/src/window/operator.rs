@@ -10,11 +10,11 @@
 //! cleanup timer at its end plus the allowed lateness, when its state is
 //! dropped.
 
-use super::trigger::{TimerRequest, Trigger, TriggerContext, TriggerResult};
+use super::trigger::{Trigger, TriggerContext, TriggerResult};
 use super::{Window, WindowAssigner, WindowFunction};
 use crate::element::{Data, Record};
 use crate::operator::{BoxError, FnOperator, KeyedContext, KeyedFnOperator, OperatorInfo, OutputTag};
-use crate::time::{TimeDomain, Timer, Timestamp, Watermark};
+use crate::time::{TimeDomain, Timer, TimerRequest, Timestamp, Watermark};
 use dataflow_state::Key;
 use std::marker::PhantomData;
 

@@ -3,7 +3,7 @@
 //! and answer with a [`TriggerResult`].
 
 use super::Window;
-use crate::time::{TimeDomain, Timestamp, Watermark};
+use crate::time::{TimeDomain, TimerRequest, Timestamp, Watermark};
 
 /// What a trigger decides.
 ///
@@ -34,24 +34,6 @@ impl TriggerResult {
     pub fn purges(self) -> bool {
         matches!(self, TriggerResult::Purge | TriggerResult::FireAndPurge)
     }
-}
-
-/// A timer a trigger asked for (or asked to delete), for the current key
-/// and window; the window operator applies it.
-///
-/// ```
-/// use dataflow_core::{time::TimeDomain, window::TimerRequest};
-/// let r = TimerRequest { domain: TimeDomain::EventTime, timestamp: 9, delete: false };
-/// assert!(!r.delete);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TimerRequest {
-    /// Event or processing time.
-    pub domain: TimeDomain,
-    /// When.
-    pub timestamp: Timestamp,
-    /// Whether this deletes the timer instead.
-    pub delete: bool,
 }
 
 /// What a trigger can see and do: the current times, and timers for the
