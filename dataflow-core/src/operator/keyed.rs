@@ -331,14 +331,20 @@ impl<O: KeyedFnOperator<K>, K: Key> Keyed<O, K> {
         while let Some(timer) = self.timers.service.pop_due(domain, now) {
             let key = timer.key.clone();
             let mut ctx = KeyedContext::new(&key, out, &mut self.timers);
-            let mut fresh = O::State::default();
-            let state = self.states.get_mut(&key).unwrap_or(&mut fresh);
-            self.op.on_timer(timer, state, &mut ctx)?;
-            let empty = self.op.is_state_empty(state);
-            match self.states.contains_key(&key) {
-                true if empty => drop(self.states.remove(&key)),
-                false if !empty && std::mem::size_of::<O::State>() != 0 => drop(self.states.insert(key, fresh)),
-                _ => {}
+            match self.states.get_mut(&key) {
+                Some(state) => {
+                    self.op.on_timer(timer, state, &mut ctx)?;
+                    if self.op.is_state_empty(state) {
+                        self.states.remove(&key);
+                    }
+                }
+                None => {
+                    let mut state = O::State::default();
+                    self.op.on_timer(timer, &mut state, &mut ctx)?;
+                    if std::mem::size_of::<O::State>() != 0 && !self.op.is_state_empty(&state) {
+                        self.states.insert(key, state);
+                    }
+                }
             }
         }
         Ok(())

@@ -81,15 +81,16 @@ pub struct Timer<K, N> {
 
 /// The timers of one domain, in time order. A timer is live while it is
 /// in `live`; the queues may hold stale copies of deleted timers, skipped
-/// when they come up.
+/// when they come up, and compacted away when they outnumber live ones.
 struct TimerQueue<K, N> {
     by_time: BTreeMap<Timestamp, VecDeque<(K, N)>>,
     live: FxHashSet<(Timestamp, K, N)>,
+    stale: usize,
 }
 
 impl<K: Clone + Eq + Hash, N: Clone + Eq + Hash> TimerQueue<K, N> {
     fn new() -> Self {
-        Self { by_time: BTreeMap::new(), live: FxHashSet::default() }
+        Self { by_time: BTreeMap::new(), live: FxHashSet::default(), stale: 0 }
     }
 
     fn register(&mut self, key: K, ns: N, ts: Timestamp) -> bool {
@@ -101,7 +102,24 @@ impl<K: Clone + Eq + Hash, N: Clone + Eq + Hash> TimerQueue<K, N> {
     }
 
     fn delete(&mut self, key: K, ns: N, ts: Timestamp) -> bool {
-        self.live.remove(&(ts, key, ns))
+        let deleted = self.live.remove(&(ts, key, ns));
+        if deleted {
+            self.stale += 1;
+            if self.stale > self.live.len().max(1024) {
+                self.compact();
+            }
+        }
+        deleted
+    }
+
+    /// Drops the stale copies of deleted timers.
+    fn compact(&mut self) {
+        let live = &self.live;
+        self.by_time.retain(|ts, q| {
+            q.retain(|(k, n)| live.contains(&(*ts, k.clone(), n.clone())));
+            !q.is_empty()
+        });
+        self.stale = 0;
     }
 
     fn next(&mut self) -> Option<Timestamp> {
@@ -114,6 +132,7 @@ impl<K: Clone + Eq + Hash, N: Clone + Eq + Hash> TimerQueue<K, N> {
                     return Some(ts);
                 }
                 queue.pop_front();
+                self.stale = self.stale.saturating_sub(1);
             }
             first.remove();
         }
@@ -128,11 +147,10 @@ impl<K: Clone + Eq + Hash, N: Clone + Eq + Hash> TimerQueue<K, N> {
                 return None;
             }
             match first.get_mut().pop_front() {
-                Some((k, n)) => {
-                    if let Some((ts, k, n)) = self.live.take(&(ts, k, n)) {
-                        return Some((ts, k, n));
-                    }
-                }
+                Some((k, n)) => match self.live.take(&(ts, k, n)) {
+                    Some(timer) => return Some(timer),
+                    None => self.stale = self.stale.saturating_sub(1),
+                },
                 None => {
                     first.remove();
                 }
@@ -258,6 +276,19 @@ mod tests {
         }
         assert_eq!(fired, [(10, 2), (20, 4), (30, 1)]);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn deleted_timers_do_not_pile_up() {
+        let mut t = TimerService::<u32, ()>::new();
+        for i in 0..10_000 {
+            t.register(EventTime, i, (), 50);
+            t.delete(EventTime, i, (), 50);
+        }
+        t.register(EventTime, 1, (), 60);
+        let queued: usize = t.event.by_time.values().map(|q| q.len()).sum();
+        assert!(queued <= 1_100, "{queued} entries kept for 1 live timer");
+        assert_eq!(t.next(EventTime), Some(60));
     }
 
     #[test]

@@ -7,8 +7,14 @@ use super::{GlobalWindow, TimeWindow, Window};
 use crate::time::Timestamp;
 use std::time::Duration;
 
+/// A size or slide in milliseconds (at least 1).
 fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
+    offset_millis(d).max(1)
+}
+
+/// An offset in milliseconds (0 allowed).
+fn offset_millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Assigns elements to windows.
@@ -42,6 +48,19 @@ pub trait WindowAssigner<T>: Clone + Send + Sync + 'static {
     }
 }
 
+/// The windows of a timestamp within `size` of the ends of the `i64`
+/// range, computed in `i128` and clamped to it (no overflow).
+#[cold]
+fn assign_near_the_ends(timestamp: Timestamp, size: i64, slide: i64, offset: i64, out: &mut Vec<TimeWindow>) {
+    let clamp = |t: i128| t.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+    let (ts, size, slide, offset) = (i128::from(timestamp), i128::from(size), i128::from(slide), i128::from(offset));
+    let mut start = ts - (ts - offset).rem_euclid(slide);
+    while start > ts - size {
+        out.push(TimeWindow::new(clamp(start), clamp(start + size)));
+        start -= slide;
+    }
+}
+
 macro_rules! time_assigner {
     ($(#[$doc:meta])* $name:ident, event = $event:expr, trigger = $trigger:ty) => {
         $(#[$doc])*
@@ -58,11 +77,14 @@ macro_rules! time_assigner {
 
             #[inline]
             fn assign(&self, _value: &T, timestamp: Timestamp, out: &mut Vec<TimeWindow>) {
-                let last = TimeWindow::start_of(timestamp, self.offset, self.slide);
-                let mut start = last;
-                while start > timestamp - self.size {
-                    out.push(TimeWindow::new(start, start + self.size));
-                    start -= self.slide;
+                if timestamp.checked_sub(self.size).is_some() && timestamp.checked_add(self.size).is_some() {
+                    let mut start = TimeWindow::start_of(timestamp, self.offset, self.slide);
+                    while start > timestamp - self.size {
+                        out.push(TimeWindow::new(start, start + self.size));
+                        start -= self.slide;
+                    }
+                } else {
+                    assign_near_the_ends(timestamp, self.size, self.slide, self.offset, out);
                 }
             }
 
@@ -84,7 +106,7 @@ macro_rules! tumbling {
 
             /// Shifts the windows by `offset` (e.g. to a time zone).
             pub fn with_offset(self, offset: Duration) -> Self {
-                Self { offset: millis(offset) % self.size, ..self }
+                Self { offset: offset_millis(offset) % self.size, ..self }
             }
         }
     };
@@ -100,7 +122,7 @@ macro_rules! sliding {
 
             /// Shifts the windows by `offset`.
             pub fn with_offset(self, offset: Duration) -> Self {
-                Self { offset: millis(offset) % self.slide, ..self }
+                Self { offset: offset_millis(offset) % self.slide, ..self }
             }
         }
     };

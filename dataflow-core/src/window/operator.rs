@@ -16,6 +16,7 @@ use crate::element::{Data, Record};
 use crate::operator::{BoxError, FnOperator, KeyedContext, KeyedFnOperator, OperatorInfo, OutputTag};
 use crate::time::{TimeDomain, Timer, TimerRequest, Timestamp, Watermark};
 use dataflow_state::Key;
+use smallvec::SmallVec;
 use std::marker::PhantomData;
 
 /// One open window of a key.
@@ -26,14 +27,14 @@ struct Slot<W, Acc, S> {
     trigger: S,
 }
 
-/// The open windows of one key.
+/// The open windows of one key (usually one or two: kept inline).
 pub struct WindowState<W, Acc, S> {
-    slots: Vec<Slot<W, Acc, S>>,
+    slots: SmallVec<[Slot<W, Acc, S>; 2]>,
 }
 
 impl<W, Acc, S> Default for WindowState<W, Acc, S> {
     fn default() -> Self {
-        Self { slots: Vec::new() }
+        Self { slots: SmallVec::new() }
     }
 }
 
@@ -128,7 +129,11 @@ where
     }
 
     /// Applies the timer requests the trigger made for `window`.
+    #[inline]
     fn apply_requests(&mut self, window: &A::W, ctx: &mut Ctx<'_, K, A::W, F::Out>) {
+        if self.requests.is_empty() {
+            return;
+        }
         for r in self.requests.drain(..) {
             match r.delete {
                 false => ctx.register_timer(r.domain, window.clone(), r.timestamp),
@@ -165,17 +170,25 @@ where
         if let Some(t) = self.cleanup_time(&window) {
             ctx.register_timer(self.domain(), window.clone(), t);
         }
+
         Slot { window, acc: None, trigger: Tr::State::default() }
     }
 
-    /// Drops `slot`: its trigger's timers and its cleanup timer.
+    /// Drops `slot`: its trigger's timers and its cleanup timer. Timers at
+    /// or before the current time of their domain have fired already (or
+    /// fire in this round and find no window): only later ones are deleted.
     fn close_slot(&mut self, mut slot: Slot<A::W, F::Acc, Tr::State>, ctx: &mut Ctx<'_, K, A::W, F::Out>) {
         let mut tctx = Self::trigger_ctx(&mut self.requests, ctx);
         self.trigger.clear(&slot.window, &mut slot.trigger, &mut tctx);
-        self.apply_requests(&slot.window, ctx);
         if let Some(t) = self.cleanup_time(&slot.window) {
-            ctx.delete_timer(self.domain(), slot.window.clone(), t);
+            self.requests.push(TimerRequest { domain: self.domain(), timestamp: t, delete: true });
         }
+        let (watermark, now) = (ctx.current_watermark().0, ctx.current_processing_time());
+        self.requests.retain(|r| match r.domain {
+            TimeDomain::EventTime => r.timestamp > watermark,
+            TimeDomain::ProcessingTime => r.timestamp > now,
+        });
+        self.apply_requests(&slot.window, ctx);
     }
 
     /// Adds `value` to the slot at `i` and lets the trigger decide.
@@ -191,14 +204,18 @@ where
         let slot = &mut state.slots[i];
         let mut tctx = Self::trigger_ctx(&mut self.requests, ctx);
         let result = self.trigger.on_element(&value, ts, &slot.window, &mut slot.trigger, &mut tctx);
+
         slot.acc = Some(match slot.acc.take() {
             Some(acc) => self.function.add(acc, value),
             None => self.function.create(value),
         });
-        let window = slot.window.clone();
-        self.apply_requests(&window, ctx);
-        let slot = &mut state.slots[i];
-        self.act(key, slot, result, ctx);
+        if !self.requests.is_empty() {
+            let window = slot.window.clone();
+            self.apply_requests(&window, ctx);
+        }
+        if result != TriggerResult::Continue {
+            self.act(key, &mut state.slots[i], result, ctx);
+        }
     }
 
     /// Merges `window` with the key's open windows it overlaps; returns the

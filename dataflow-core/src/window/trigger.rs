@@ -326,6 +326,12 @@ impl<T, W: Window> Trigger<T, W> for CountTrigger {
     }
 }
 
+/// The next periodic firing after `time`: one `interval` later, but never
+/// after the window's end (its last firing).
+fn next_fire<W: Window>(time: Timestamp, interval: i64, w: &W) -> Timestamp {
+    time.saturating_add(interval).min(w.max_timestamp())
+}
+
 /// Fires every `interval` of event time while the window is open, and at
 /// its end.
 ///
@@ -362,7 +368,7 @@ impl<T, W: Window> Trigger<T, W> for ContinuousEventTimeTrigger {
         }
         ctx.register_event_time_timer(w.max_timestamp());
         if next.is_none() {
-            let t = ts - ts.rem_euclid(self.interval) + self.interval;
+            let t = next_fire(ts.saturating_sub(ts.rem_euclid(self.interval)), self.interval, w);
             ctx.register_event_time_timer(t);
             *next = Some(t);
         }
@@ -380,9 +386,13 @@ impl<T, W: Window> Trigger<T, W> for ContinuousEventTimeTrigger {
             return TriggerResult::Fire;
         }
         if *next == Some(time) {
-            let t = time.saturating_add(self.interval);
-            ctx.register_event_time_timer(t);
-            *next = Some(t);
+            // At the end of input every later firing would be due at once:
+            // the firing at the window's end (or now) is the last.
+            let t = next_fire(time, self.interval, w);
+            if ctx.current_watermark() != Watermark::MAX {
+                ctx.register_event_time_timer(t);
+                *next = Some(t);
+            }
             return TriggerResult::Fire;
         }
         TriggerResult::Continue
@@ -442,13 +452,13 @@ impl<T, W: Window> Trigger<T, W> for ContinuousProcessingTimeTrigger {
         &mut self,
         _: &T,
         _: Timestamp,
-        _: &W,
+        w: &W,
         next: &mut Option<Timestamp>,
         ctx: &mut TriggerContext<'_>,
     ) -> TriggerResult {
         if next.is_none() {
             let now = ctx.current_processing_time();
-            let t = now - now.rem_euclid(self.interval) + self.interval;
+            let t = next_fire(now.saturating_sub(now.rem_euclid(self.interval)), self.interval, w);
             ctx.register_processing_time_timer(t);
             *next = Some(t);
         }
@@ -458,14 +468,17 @@ impl<T, W: Window> Trigger<T, W> for ContinuousProcessingTimeTrigger {
     fn on_processing_time(
         &mut self,
         time: Timestamp,
-        _: &W,
+        w: &W,
         next: &mut Option<Timestamp>,
         ctx: &mut TriggerContext<'_>,
     ) -> TriggerResult {
         if *next == Some(time) {
-            let t = time.saturating_add(self.interval);
-            ctx.register_processing_time_timer(t);
-            *next = Some(t);
+            // The window's last firing is at its end; nothing after it.
+            let t = next_fire(time, self.interval, w);
+            if t > time {
+                ctx.register_processing_time_timer(t);
+                *next = Some(t);
+            }
             return TriggerResult::Fire;
         }
         TriggerResult::Continue
@@ -557,5 +570,51 @@ impl<T, W: Window, Tr: Trigger<T, W>> Trigger<T, W> for PurgingTrigger<Tr> {
 
     fn clear(&mut self, w: &W, s: &mut Tr::State, ctx: &mut TriggerContext<'_>) {
         self.inner.clear(w, s, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::window::TimeWindow;
+
+    fn ctx(requests: &mut Vec<TimerRequest>, wm: i64, now: i64) -> TriggerContext<'_> {
+        TriggerContext::new(Watermark(wm), now, requests)
+    }
+
+    #[test]
+    fn continuous_processing_time_fires_at_intervals_and_last_at_the_window_end() {
+        let mut t = ContinuousProcessingTimeTrigger::of(std::time::Duration::from_millis(5_000));
+        let w = TimeWindow::new(0, 10_000);
+        let (mut next, mut req) = (None, Vec::new());
+        let r = Trigger::<(), _>::on_element(&mut t, &(), 0, &w, &mut next, &mut ctx(&mut req, 0, 1_000));
+        assert_eq!((r, next), (TriggerResult::Continue, Some(5_000)));
+        let r = Trigger::<(), _>::on_processing_time(&mut t, 5_000, &w, &mut next, &mut ctx(&mut req, 0, 5_000));
+        assert_eq!((r, next), (TriggerResult::Fire, Some(9_999)), "the next firing is capped at the window's end");
+        req.clear();
+        let r = Trigger::<(), _>::on_processing_time(&mut t, 9_999, &w, &mut next, &mut ctx(&mut req, 0, 9_999));
+        assert_eq!(r, TriggerResult::Fire);
+        assert!(req.is_empty(), "nothing after the window's end: {req:?}");
+    }
+
+    #[test]
+    fn continuous_event_time_stops_at_the_window_end() {
+        let mut t = ContinuousEventTimeTrigger::of(std::time::Duration::from_millis(5_000));
+        let w = TimeWindow::new(0, 10_000);
+        let (mut next, mut req) = (None, Vec::new());
+        let r = Trigger::<(), _>::on_element(&mut t, &(), 1_000, &w, &mut next, &mut ctx(&mut req, 0, 0));
+        assert_eq!((r, next), (TriggerResult::Continue, Some(5_000)));
+        let r = Trigger::<(), _>::on_event_time(&mut t, 5_000, &w, &mut next, &mut ctx(&mut req, 5_000, 0));
+        assert_eq!((r, next), (TriggerResult::Fire, Some(9_999)));
+        req.clear();
+        let r = Trigger::<(), _>::on_event_time(&mut t, 9_999, &w, &mut next, &mut ctx(&mut req, 9_999, 0));
+        assert_eq!(r, TriggerResult::Fire);
+        assert!(req.is_empty(), "{req:?}");
+        // At the end of input a window without end stops re-registering.
+        let g = crate::window::GlobalWindow;
+        let mut next = Some(5_000);
+        let r = Trigger::<(), _>::on_event_time(&mut t, 5_000, &g, &mut next, &mut ctx(&mut req, i64::MAX, 0));
+        assert_eq!(r, TriggerResult::Fire);
+        assert!(req.is_empty(), "{req:?}");
     }
 }

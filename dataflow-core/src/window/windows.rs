@@ -62,9 +62,10 @@ impl TimeWindow {
     /// assert_eq!(TimeWindow::start_of(17, 0, 10), 10);
     /// assert_eq!(TimeWindow::start_of(-3, 0, 10), -10);
     /// assert_eq!(TimeWindow::start_of(17, 5, 10), 15);
+    /// assert_eq!(TimeWindow::start_of(i64::MIN, 0, 10), i64::MIN); // clamped, no overflow
     /// ```
     pub fn start_of(timestamp: Timestamp, offset: i64, size: i64) -> Timestamp {
-        timestamp - (timestamp - offset).rem_euclid(size)
+        timestamp.saturating_sub(timestamp.wrapping_sub(offset).rem_euclid(size.max(1)))
     }
 }
 
