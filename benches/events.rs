@@ -2,7 +2,7 @@
 //! (dataflow, timely-dataflow, the hand-written loop), and the summing sink.
 
 use dataflow_core::connectors::Sink;
-use dataflow_core::{Batch, BoxError};
+use dataflow_core::{Batch, BoxError, StreamEnvironment};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -62,4 +62,21 @@ pub fn sum_sink<T, F: Fn(&T) -> u64 + Clone>(
     f: F,
 ) -> impl Fn(&dataflow_core::OperatorInfo) -> SumSink<T, F> {
     move |_| SumSink { acc: 0, total: total.clone(), f: f.clone(), _t: std::marker::PhantomData }
+}
+
+/// The tokio runtime every bench runs jobs on (2 worker threads).
+#[allow(dead_code)] // not every bench runs jobs
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("tokio runtime")
+}
+
+/// The environment of a run: parallelism `p`, default settings except a
+/// batch size from `DATAFLOW_BENCH_BATCH` when set (for tuning).
+#[allow(dead_code)]
+pub fn environment(p: usize) -> StreamEnvironment {
+    let env = StreamEnvironment::new().with_parallelism(p);
+    match std::env::var("DATAFLOW_BENCH_BATCH").ok().and_then(|b| b.parse().ok()) {
+        Some(batch) => env.with_batch_size(batch),
+        None => env,
+    }
 }

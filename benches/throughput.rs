@@ -13,7 +13,7 @@ mod timely_impl;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dataflow_core::StreamEnvironment;
-use events::{Event, gen_event, keep_event, map_event, share, sum_sink};
+use events::{Event, environment, gen_event, keep_event, map_event, runtime, share, sum_sink};
 use rustc_hash::FxHashMap;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -21,20 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use timely_impl::{timely_chain, timely_keyed};
 
 const N: u64 = 10_000_000;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("tokio runtime")
-}
-
-/// The environment of a run: parallelism `p`, default settings except a
-/// batch size from `DATAFLOW_BENCH_BATCH` when set (for tuning).
-fn environment(p: usize) -> StreamEnvironment {
-    let env = StreamEnvironment::new().with_parallelism(p);
-    match std::env::var("DATAFLOW_BENCH_BATCH").ok().and_then(|b| b.parse().ok()) {
-        Some(batch) => env.with_batch_size(batch),
-        None => env,
-    }
-}
 
 fn source(env: &StreamEnvironment, n: u64) -> dataflow_core::Stream<Event> {
     env.from_parallel_iter(move |info| share(info.subtask, info.parallelism, n).map(gen_event))

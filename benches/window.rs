@@ -12,7 +12,7 @@
 //! Run with `cargo bench --bench window`; print the ratios afterwards with
 //! `python3 benches/ratios.py`.
 
-#[allow(dead_code)] // only `gen_event` of it is used here
+#[allow(dead_code)] // only some of it is used here
 mod events;
 mod timely_window;
 mod window_events;
@@ -21,7 +21,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use dataflow_core::connectors::Sink;
 use dataflow_core::time::WatermarkStrategy;
 use dataflow_core::window::{TimeWindow, TumblingEventTimeWindows};
-use dataflow_core::{Batch, BoxError, StreamEnvironment};
+use dataflow_core::{Batch, BoxError};
+use events::{environment, runtime};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -31,20 +32,6 @@ use timely_window::timely_window;
 use window_events::{DISORDER_MS, TimedEvent, WINDOW_MS, WindowTotals, gen_timed, stride, window_start};
 
 const N: u64 = 10_000_000;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("tokio runtime")
-}
-
-/// The environment of a run: parallelism `p`, default settings except a
-/// batch size from `DATAFLOW_BENCH_BATCH` when set (for tuning).
-fn environment(p: usize) -> StreamEnvironment {
-    let env = StreamEnvironment::new().with_parallelism(p);
-    match std::env::var("DATAFLOW_BENCH_BATCH").ok().and_then(|b| b.parse().ok()) {
-        Some(batch) => env.with_batch_size(batch),
-        None => env,
-    }
-}
 
 /// Folds `(key, window, count)` results into `WindowTotals` per subtask and
 /// merges them into `total` at the end.
