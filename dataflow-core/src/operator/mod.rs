@@ -259,7 +259,7 @@ pub trait Operator: Send + 'static {
     /// [`Operator::on_processing_time`] called (its earliest processing-time
     /// timer, an idleness deadline), if any. The task asks after every
     /// batch and control element and waits on the job's
-    /// [`Clock`](crate::time::Clock) for it while no input arrives.
+    /// [`Clock`] for it while no input arrives.
     fn next_processing_time(&self) -> Option<Timestamp> {
         None
     }
