@@ -19,4 +19,34 @@ pub enum StateError {
         /// The parallelism.
         parallelism: u32,
     },
+    /// A state file could not be read or written.
+    #[error("state file {file}: {message}")]
+    Io {
+        /// The file.
+        file: String,
+        /// What the operating system said.
+        message: String,
+    },
+    /// A state file is damaged: truncated, a checksum mismatch, or not a
+    /// state file at all.
+    #[error("state file {file} is corrupt: {reason}")]
+    Corrupt {
+        /// The file.
+        file: String,
+        /// What is wrong, and where.
+        reason: String,
+    },
+    /// A stored value could not be decoded as its state's type.
+    #[error("state '{state}' in key group {key_group}: cannot decode a value: {message}")]
+    Decode {
+        /// The state's name.
+        state: String,
+        /// The key group of the entry.
+        key_group: u32,
+        /// What the decoder said.
+        message: String,
+    },
+    /// The storage engine failed.
+    #[error("state backend: {0}")]
+    Backend(String),
 }

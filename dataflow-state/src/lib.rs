@@ -17,6 +17,7 @@
 //! assert!(KeyGroupRange::for_operator(128, 4, owner).unwrap().contains(kg));
 //! ```
 
+pub mod backend;
 mod error;
 mod key;
 pub mod key_group;
