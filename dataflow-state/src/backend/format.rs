@@ -40,11 +40,14 @@ const BLOCK: usize = 64 * 1024;
 /// One entry of a snapshot: key bytes and value bytes.
 pub type SnapshotEntry<'a> = (&'a [u8], &'a [u8]);
 
+/// What receives the entries of a snapshot, one at a time.
+pub type EntrySink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), StateError> + 'a;
+
 /// A consistent view of a backend's entries, taken by the synchronous part
 /// of a snapshot.
 pub trait SnapshotView: Send {
     /// Calls `f` with every entry in key order.
-    fn for_each(&self, f: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StateError>) -> Result<(), StateError>;
+    fn for_each(&self, f: &mut EntrySink<'_>) -> Result<(), StateError>;
 }
 
 /// The result of a snapshot's synchronous part; [`Snapshot::write_to`] is
@@ -93,7 +96,7 @@ impl Snapshot {
     }
 
     /// Calls `f` with every entry in key order.
-    pub fn for_each(&self, f: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StateError>) -> Result<(), StateError> {
+    pub fn for_each(&self, f: &mut EntrySink<'_>) -> Result<(), StateError> {
         self.view.for_each(f)
     }
 
@@ -207,11 +210,7 @@ fn read_header_from(r: &mut impl Read, file: &Path) -> Result<Vec<StateInfo>, St
 
 /// Calls `f` with every entry of `file` whose key group is in `range`, in
 /// key order. Every block is checked before any of its entries is used.
-pub fn read_file(
-    file: &Path,
-    range: KeyGroupRange,
-    f: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StateError>,
-) -> Result<(), StateError> {
+pub fn read_file(file: &Path, range: KeyGroupRange, f: &mut EntrySink<'_>) -> Result<(), StateError> {
     let handle = std::fs::File::open(file).map_err(|e| io(file, e))?;
     let mut r = std::io::BufReader::new(handle);
     read_header_from(&mut r, file)?;

@@ -3,7 +3,7 @@
 //! pointers; the first write to a key group after a snapshot copies that
 //! key group's map (copy-on-write), the snapshot keeps the old one.
 
-use super::format::{Snapshot, SnapshotView};
+use super::format::{EntrySink, Snapshot, SnapshotView};
 use super::{StateBackend, StateKey};
 use crate::{KeyGroupRange, StateError};
 use std::collections::BTreeMap;
@@ -102,7 +102,7 @@ impl StateBackend for MemoryBackend {
 struct MemoryView(Vec<Arc<Group>>);
 
 impl SnapshotView for MemoryView {
-    fn for_each(&self, f: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), StateError>) -> Result<(), StateError> {
+    fn for_each(&self, f: &mut EntrySink<'_>) -> Result<(), StateError> {
         for g in &self.0 {
             for (k, v) in g.iter() {
                 f(k, v)?;

@@ -17,7 +17,7 @@
 //! [`Snapshot`] that no longer depends on the backend: writing it out (the
 //! asynchronous part, [`Snapshot::write_to`]) can run on another thread
 //! while the backend keeps changing. Snapshot files have one format for
-//! every backend (see [`format`]), so state can move between backends, and
+//! every backend (see [`mod@format`]), so state can move between backends, and
 //! restoring takes any key-group range out of any number of files.
 //!
 //! ```
@@ -28,10 +28,12 @@
 //! assert_eq!(b.get(&k).unwrap().as_deref(), Some(&b"42"[..]));
 //! ```
 
+mod fjall;
 pub mod format;
 mod memory;
 
-pub use format::{Snapshot, SnapshotEntry};
+pub use self::fjall::{FjallBackend, FjallConfig};
+pub use format::{EntrySink, Snapshot, SnapshotEntry};
 pub use memory::MemoryBackend;
 
 use crate::{KeyGroupRange, StateError};

@@ -1,0 +1,604 @@
+//! The fjall backend: state in an LSM tree on local disk ([fjall] 3), so
+//! state can be much larger than memory.
+//!
+//! One [`FjallBackend`] is one fjall database (one directory) with one
+//! keyspace holding every entry under its [`StateKey`] bytes, so a key
+//! group, a range of key groups, or one key's entries of one state are
+//! each one contiguous scan.
+//!
+//! Memory is bounded by the [`FjallConfig`], not by the state's size: the
+//! block cache holds at most [`FjallConfig::cache_bytes`], and the write
+//! buffer (the in-memory memtable) is flushed to disk once it reaches
+//! [`FjallConfig::write_buffer_bytes`] (fjall keeps at most a handful of
+//! sealed memtables waiting for their flush, and stalls writes beyond
+//! that).
+//!
+//! Writes are not made durable one by one: they go to fjall's journal
+//! buffer without a flush or an fsync per operation. State is made durable
+//! by snapshots ([`StateBackend::snapshot`], then [`Snapshot::write_to`]),
+//! and a job restores from those, so a subtask should open its backend on
+//! a fresh (or emptied) directory before restoring into it.
+//!
+//! A snapshot's synchronous part only pins a consistent view (a fjall
+//! snapshot, which is a sequence number the engine keeps readable); the
+//! returned [`Snapshot`] reads the pinned view in key order when it is
+//! written out, on any thread, while the backend keeps changing.
+//!
+//! ```
+//! use dataflow_state::backend::{FjallBackend, FjallConfig, StateBackend, StateKey};
+//! use dataflow_state::KeyGroupRange;
+//! let dir = tempfile::tempdir().unwrap();
+//! let mut b = FjallBackend::open(FjallConfig::new(dir.path())).unwrap();
+//! let k = StateKey::new(5, 1, b"alice", b"");
+//! b.put(&k, b"1").unwrap();
+//! let snap = b.snapshot(KeyGroupRange::new(0, 128)).unwrap();
+//! b.put(&k, b"2").unwrap(); // after the snapshot: not in it
+//! let mut seen = Vec::new();
+//! snap.for_each(&mut |_, v| { seen.push(v.to_vec()); Ok(()) }).unwrap();
+//! assert_eq!(seen, [b"1".to_vec()]);
+//! assert_eq!(b.get(&k).unwrap().as_deref(), Some(&b"2"[..]));
+//! ```
+//!
+//! [fjall]: https://docs.rs/fjall/3
+
+use super::format::{EntrySink, Snapshot, SnapshotView};
+use super::{StateBackend, StateKey};
+use crate::{KeyGroupRange, StateError};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, Readable};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+/// The name of the keyspace that holds every entry.
+const KEYSPACE: &str = "state";
+
+/// The smallest journal limit fjall accepts (it panics below it).
+const MIN_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The longest key fjall stores.
+const MAX_KEY_LEN: usize = u16::MAX as usize;
+
+/// What fjall counts per memtable entry besides its key and value bytes
+/// (the size of its internal entry struct).
+const ENTRY_OVERHEAD: usize = 64;
+
+/// How a [`FjallBackend`] is set up: where it lives and how much memory it
+/// may use.
+///
+/// ```
+/// use dataflow_state::backend::FjallConfig;
+/// let c = FjallConfig { cache_bytes: 8 << 20, ..FjallConfig::new("/tmp/state/op-1/subtask-0") };
+/// assert_eq!(c.write_buffer_bytes, 16 << 20);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FjallConfig {
+    /// The directory of the store (created if missing); one per subtask.
+    pub path: PathBuf,
+    /// The capacity of the block cache, in bytes.
+    pub cache_bytes: u64,
+    /// The size at which the in-memory write buffer (memtable) is flushed
+    /// to disk, in bytes. fjall may hold a few sealed buffers while they
+    /// are being flushed, so the write path uses up to about five times
+    /// this. The on-disk journal is limited to four times this (at least
+    /// 64 MiB, fjall's minimum).
+    pub write_buffer_bytes: u64,
+}
+
+impl FjallConfig {
+    /// The default configuration for a store at `path`: a 32 MiB block
+    /// cache and a 16 MiB write buffer.
+    ///
+    /// ```
+    /// use dataflow_state::backend::FjallConfig;
+    /// let c = FjallConfig::new("/tmp/state");
+    /// assert_eq!((c.cache_bytes, c.write_buffer_bytes), (32 << 20, 16 << 20));
+    /// ```
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), cache_bytes: 32 << 20, write_buffer_bytes: 16 << 20 }
+    }
+
+    fn journal_bytes(&self) -> u64 {
+        self.write_buffer_bytes.saturating_mul(4).max(MIN_JOURNAL_BYTES)
+    }
+}
+
+/// State in an LSM tree on local disk ([fjall] 3); memory is bounded by
+/// its [`FjallConfig`].
+///
+/// ```
+/// use dataflow_state::backend::{FjallBackend, FjallConfig, StateBackend, StateKey};
+/// let dir = tempfile::tempdir().unwrap();
+/// let mut b = FjallBackend::open(FjallConfig::new(dir.path())).unwrap();
+/// b.put(&StateKey::new(0, 1, b"k", b"a"), b"1").unwrap();
+/// b.put(&StateKey::new(0, 1, b"k", b"b"), b"2").unwrap();
+/// let mut seen = Vec::new();
+/// b.scan_prefix(&StateKey::new(0, 1, b"k", b"").as_bytes(), &mut |_, v| {
+///     seen.push(v.to_vec());
+///     true
+/// })
+/// .unwrap();
+/// assert_eq!(seen, [b"1".to_vec(), b"2".to_vec()]);
+/// ```
+///
+/// [fjall]: https://docs.rs/fjall/3
+pub struct FjallBackend {
+    db: Database,
+    keyspace: Keyspace,
+    path: PathBuf,
+    /// Bytes written to the active memtable since it was last rotated
+    /// here, counted as fjall counts them.
+    unflushed: u64,
+    /// When to rotate: [`FjallConfig::write_buffer_bytes`].
+    rotate_at: u64,
+}
+
+impl std::fmt::Debug for FjallBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FjallBackend").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn backend_error(what: &str, path: &Path, e: fjall::Error) -> StateError {
+    StateError::Backend(format!("fjall store {}: {what}: {e}", path.display()))
+}
+
+impl FjallBackend {
+    /// Opens the store at `config.path`, creating the directory and the
+    /// store if missing (an existing store is opened with its entries).
+    /// A store is opened by one backend at a time: while another backend,
+    /// or a [`Snapshot`] taken from one, has it open, this fails.
+    ///
+    /// ```
+    /// use dataflow_state::backend::{FjallBackend, FjallConfig, StateBackend, StateKey};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let k = StateKey::new(1, 0, b"k", b"");
+    /// let mut b = FjallBackend::open(FjallConfig::new(dir.path())).unwrap();
+    /// b.put(&k, b"v").unwrap();
+    /// assert!(FjallBackend::open(FjallConfig::new(dir.path())).is_err()); // in use
+    /// drop(b);
+    /// let b = FjallBackend::open(FjallConfig::new(dir.path())).unwrap();
+    /// assert_eq!(b.get(&k).unwrap().as_deref(), Some(&b"v"[..]));
+    /// ```
+    pub fn open(config: FjallConfig) -> Result<Self, StateError> {
+        let path = config.path.clone();
+        std::fs::create_dir_all(&path)
+            .map_err(|e| StateError::Io { file: path.display().to_string(), message: e.to_string() })?;
+        let db = Database::builder(&path)
+            .cache_size(config.cache_bytes)
+            .max_journaling_size(config.journal_bytes())
+            // Batches (if ever used) are not flushed per write either.
+            .manual_journal_persist(true)
+            .open()
+            .map_err(|e| backend_error("cannot open", &path, e))?;
+        // fjall's own size trigger only asks a background worker to rotate
+        // the memtable; under a steady stream of writes that request can
+        // wait behind compactions while the memtable grows far past its
+        // limit (measured: a 8 MiB memtable at over 150 MiB). So this
+        // backend rotates the memtable itself, on the writing thread, at
+        // `write_buffer_bytes` (see `account`); fjall's trigger, at twice
+        // that, is only a fallback. (`Keyspace::rotate_memtable` is public
+        // but doc-hidden in fjall 3.1, the version Cargo.lock pins; should a
+        // later fjall drop it, this stops compiling rather than misbehaving.)
+        let fallback = config.write_buffer_bytes.saturating_mul(2);
+        let keyspace = db
+            .keyspace(KEYSPACE, move || {
+                KeyspaceCreateOptions::default().max_memtable_size(fallback).manual_journal_persist(true)
+            })
+            .map_err(|e| backend_error("cannot open the keyspace", &path, e))?;
+        Ok(Self { db, keyspace, path, unflushed: 0, rotate_at: config.write_buffer_bytes.max(1) })
+    }
+
+    /// The directory of the store.
+    ///
+    /// ```
+    /// use dataflow_state::backend::{FjallBackend, FjallConfig};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let b = FjallBackend::open(FjallConfig::new(dir.path())).unwrap();
+    /// assert_eq!(b.path(), dir.path());
+    /// ```
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn error(&self, what: &str, e: fjall::Error) -> StateError {
+        backend_error(what, &self.path, e)
+    }
+
+    /// Counts a write of `key_len + value_len` bytes into the memtable
+    /// (plus fjall's per-entry overhead) and, once the memtable holds
+    /// `write_buffer_bytes`, seals it and queues its flush. fjall holds
+    /// writes while 4 sealed memtables wait for their flush, so the write
+    /// path uses at most about 5 × `write_buffer_bytes`.
+    fn account(&mut self, key_len: usize, value_len: usize) -> Result<(), StateError> {
+        self.unflushed += (key_len + value_len + ENTRY_OVERHEAD) as u64;
+        if self.unflushed >= self.rotate_at {
+            self.unflushed = 0;
+            self.keyspace.rotate_memtable().map_err(|e| self.error("cannot rotate the write buffer", e))?;
+        }
+        Ok(())
+    }
+
+    /// fjall panics on a key it cannot store (and would have journaled it
+    /// cut short): refuse it first.
+    fn check_key(&self, key: &StateKey) -> Result<(), StateError> {
+        if key.as_bytes().len() > MAX_KEY_LEN {
+            return Err(StateError::Backend(format!(
+                "fjall store {}: a key of {} bytes (at most {MAX_KEY_LEN})",
+                self.path.display(),
+                key.as_bytes().len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl StateBackend for FjallBackend {
+    fn get(&self, key: &StateKey) -> Result<Option<Vec<u8>>, StateError> {
+        if key.as_bytes().len() > MAX_KEY_LEN {
+            return Ok(None);
+        }
+        let v = self.keyspace.get(key.as_bytes()).map_err(|e| self.error("get", e))?;
+        Ok(v.map(|v| v.to_vec()))
+    }
+
+    fn put(&mut self, key: &StateKey, value: &[u8]) -> Result<(), StateError> {
+        self.check_key(key)?;
+        if u32::try_from(value.len()).is_err() {
+            return Err(StateError::Backend(format!(
+                "fjall store {}: a value of {} bytes (at most {})",
+                self.path.display(),
+                value.len(),
+                u32::MAX
+            )));
+        }
+        self.keyspace.insert(key.as_bytes(), value).map_err(|e| self.error("put", e))?;
+        self.account(key.as_bytes().len(), value.len())
+    }
+
+    fn delete(&mut self, key: &StateKey) -> Result<(), StateError> {
+        if key.as_bytes().len() > MAX_KEY_LEN {
+            return Ok(()); // never stored
+        }
+        self.keyspace.remove(key.as_bytes()).map_err(|e| self.error("delete", e))?;
+        self.account(key.as_bytes().len(), 0)
+    }
+
+    fn scan_prefix(&self, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StateError> {
+        for entry in self.keyspace.prefix(prefix) {
+            let (k, v) = entry.into_inner().map_err(|e| self.error("prefix scan", e))?;
+            if !f(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Streams the keys of a pinned view of the prefix and deletes them as
+    /// it goes: memory does not grow with the number of entries.
+    fn delete_prefix(&mut self, prefix: &[u8]) -> Result<(), StateError> {
+        let view = self.db.snapshot();
+        for entry in view.prefix(&self.keyspace, prefix) {
+            let k = entry.key().map_err(|e| self.error("prefix scan", e))?;
+            let len = k.len();
+            self.keyspace.remove(k).map_err(|e| self.error("delete", e))?;
+            self.account(len, 0)?;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self, range: KeyGroupRange) -> Result<Snapshot, StateError> {
+        let bound = |kg: u32| u16::try_from(kg).ok().map(|kg| kg.to_be_bytes().to_vec());
+        let view = FjallView {
+            // Pin first: everything written so far, nothing written later.
+            snapshot: self.db.snapshot(),
+            keyspace: self.keyspace.clone(),
+            _db: self.db.clone(),
+            path: self.path.clone(),
+            start: bound(range.start),
+            end: bound(range.end),
+        };
+        Ok(Snapshot::new(Box::new(view)))
+    }
+}
+
+/// A pinned consistent view of a store, over a key-group range. It holds
+/// its own handles to the database and the keyspace, so it outlives the
+/// backend and can move to another thread.
+struct FjallView {
+    snapshot: fjall::Snapshot,
+    keyspace: Keyspace,
+    /// Keeps the database (and its background workers) open while the
+    /// view is read, even if the backend is dropped meanwhile.
+    _db: Database,
+    path: PathBuf,
+    /// The first key group's 2 bytes; `None`: past the last key group.
+    start: Option<Vec<u8>>,
+    /// The end key group's 2 bytes; `None`: up to the end.
+    end: Option<Vec<u8>>,
+}
+
+impl SnapshotView for FjallView {
+    fn for_each(&self, f: &mut EntrySink<'_>) -> Result<(), StateError> {
+        let Some(start) = &self.start else {
+            return Ok(()); // the range starts past every key group
+        };
+        let end = match &self.end {
+            Some(end) => Bound::Excluded(end.as_slice()),
+            None => Bound::Unbounded,
+        };
+        let range: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Included(start.as_slice()), end);
+        for entry in self.snapshot.range::<&[u8], _>(&self.keyspace, range) {
+            let (k, v) = entry.into_inner().map_err(|e| backend_error("snapshot read", &self.path, e))?;
+            f(&k, &v)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::MemoryBackend;
+
+    fn open(dir: &tempfile::TempDir) -> FjallBackend {
+        FjallBackend::open(FjallConfig::new(dir.path().join("db"))).unwrap()
+    }
+
+    fn scan(b: &dyn StateBackend, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        b.scan_prefix(prefix, &mut |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    fn entries(s: &Snapshot) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        s.for_each(&mut |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    /// Entries in several key groups, states and keys.
+    fn fill(b: &mut dyn StateBackend) {
+        for kg in [0u16, 1, 2, 7, 63, 64, 127] {
+            for state in [0u16, 3] {
+                for key in [&b"a"[..], b"bb", b"c"] {
+                    for user in [&b""[..], b"x", b"y"] {
+                        let v = format!("{kg}/{state}/{key:?}/{user:?}");
+                        b.put(&StateKey::new(kg, state, key, user), v.as_bytes()).unwrap();
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn put_get_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir);
+        let k = StateKey::new(9, 2, b"key", b"");
+        assert_eq!(b.get(&k).unwrap(), None);
+        b.put(&k, b"one").unwrap();
+        assert_eq!(b.get(&k).unwrap().as_deref(), Some(&b"one"[..]));
+        b.put(&k, b"two").unwrap();
+        assert_eq!(b.get(&k).unwrap().as_deref(), Some(&b"two"[..]));
+        b.put(&k, b"").unwrap();
+        assert_eq!(b.get(&k).unwrap().as_deref(), Some(&b""[..]));
+        b.delete(&k).unwrap();
+        assert_eq!(b.get(&k).unwrap(), None);
+        b.delete(&k).unwrap(); // deleting what is not there is fine
+    }
+
+    #[test]
+    fn too_long_keys_are_refused_not_panicked_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir);
+        let k = StateKey::new(0, 0, &vec![7u8; MAX_KEY_LEN], b"");
+        assert!(matches!(b.put(&k, b"v"), Err(StateError::Backend(_))));
+        assert_eq!(b.get(&k).unwrap(), None);
+        b.delete(&k).unwrap();
+        let ok = StateKey::new(0, 0, &vec![7u8; MAX_KEY_LEN - 4], b"");
+        b.put(&ok, b"v").unwrap();
+        assert_eq!(b.get(&ok).unwrap().as_deref(), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn scan_prefix_is_ordered_and_contiguous() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir);
+        let mut m = MemoryBackend::new();
+        fill(&mut b);
+        fill(&mut m);
+        for prefix in [
+            &[][..],
+            &[0][..],
+            &[0, 7][..],
+            StateKey::new(7, 3, b"", b"").as_bytes(),
+            StateKey::new(7, 3, b"bb", b"").as_bytes(),
+            StateKey::new(64, 0, b"c", b"x").as_bytes(),
+            StateKey::new(5, 0, b"", b"").as_bytes(),
+        ] {
+            let got = scan(&b, prefix);
+            assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "not in key order");
+            assert!(got.iter().all(|(k, _)| k.starts_with(prefix)));
+            assert_eq!(got, scan(&m, prefix), "prefix {prefix:?}");
+        }
+        assert_eq!(scan(&b, StateKey::new(7, 3, b"bb", b"").as_bytes()).len(), 3);
+        // Stops early.
+        let mut n = 0;
+        b.scan_prefix(&[0, 7], &mut |_, _| {
+            n += 1;
+            n < 2
+        })
+        .unwrap();
+        assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn delete_prefix_removes_only_the_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir);
+        fill(&mut b);
+        let all = scan(&b, &[]).len();
+        b.delete_prefix(StateKey::new(7, 3, b"a", b"").as_bytes()).unwrap();
+        assert_eq!(scan(&b, StateKey::new(7, 3, b"a", b"").as_bytes()), []);
+        assert_eq!(scan(&b, &[]).len(), all - 3);
+        b.delete_prefix(&[0, 64]).unwrap();
+        assert_eq!(scan(&b, &[0, 64]), []);
+        assert_eq!(scan(&b, &[]).len(), all - 3 - 18);
+    }
+
+    #[test]
+    fn snapshot_is_isolated_from_later_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir);
+        fill(&mut b);
+        let before = scan(&b, &[]);
+        let snap = b.snapshot(KeyGroupRange::new(0, 128)).unwrap();
+        b.put(&StateKey::new(1, 0, b"a", b""), b"changed").unwrap();
+        b.put(&StateKey::new(1, 0, b"new", b""), b"added").unwrap();
+        b.delete(&StateKey::new(2, 0, b"a", b"")).unwrap();
+        b.delete_prefix(&[0, 63]).unwrap();
+        assert_ne!(scan(&b, &[]), before);
+        // Read on another thread while the backend keeps changing.
+        let reader = std::thread::spawn(move || entries(&snap));
+        for i in 0..1000u32 {
+            b.put(&StateKey::new(3, 0, &i.to_be_bytes(), b""), b"later").unwrap();
+        }
+        assert_eq!(reader.join().unwrap(), before);
+    }
+
+    #[test]
+    fn snapshot_survives_flushes_and_compactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let config =
+            FjallConfig { cache_bytes: 1 << 20, write_buffer_bytes: 256 << 10, ..FjallConfig::new(dir.path()) };
+        let mut b = FjallBackend::open(config).unwrap();
+        let key = |i: u32| StateKey::new((i % 128) as u16, 0, &i.to_be_bytes(), b"");
+        for i in 0..5000u32 {
+            b.put(&key(i), &[1; 100]).unwrap();
+        }
+        let before = scan(&b, &[]);
+        let snap = b.snapshot(KeyGroupRange::new(0, 128)).unwrap();
+        // Overwrite and delete everything a few times over: many memtables
+        // are flushed and compacted while the snapshot is pinned.
+        for round in 2..8u8 {
+            for i in 0..5000u32 {
+                if i % 7 == 0 {
+                    b.delete(&key(i)).unwrap();
+                } else {
+                    b.put(&key(i), &[round; 100]).unwrap();
+                }
+            }
+        }
+        b.delete_prefix(&[0, 9]).unwrap();
+        assert_eq!(b.get(&key(1)).unwrap().as_deref(), Some(&[7; 100][..]));
+        assert_eq!(b.get(&key(7)).unwrap(), None);
+        assert_eq!(entries(&snap), before);
+        assert_eq!(before.len(), 5000);
+    }
+
+    #[test]
+    fn snapshot_covers_its_key_group_range_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir);
+        fill(&mut b);
+        let all = scan(&b, &[]);
+        for (start, end) in [(0, 128), (1, 64), (7, 8), (64, 128), (8, 63), (127, 65536), (5, 5), (200, 300)] {
+            let got = entries(&b.snapshot(KeyGroupRange::new(start, end)).unwrap());
+            let want: Vec<_> = all
+                .iter()
+                .filter(|(k, _)| KeyGroupRange::new(start, end).contains(u32::from(u16::from_be_bytes([k[0], k[1]]))))
+                .cloned()
+                .collect();
+            assert_eq!(got, want, "range {start}..{end}");
+        }
+        // The last key group is included when the range ends past it.
+        b.put(&StateKey::new(u16::MAX, 0, b"k", b""), b"v").unwrap();
+        assert_eq!(entries(&b.snapshot(KeyGroupRange::new(65535, 65536)).unwrap()).len(), 1);
+    }
+
+    #[test]
+    fn snapshot_outlives_the_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir);
+        fill(&mut b);
+        let want = scan(&b, &[]);
+        let snap = b.snapshot(KeyGroupRange::new(0, 128)).unwrap();
+        drop(b);
+        assert_eq!(entries(&snap), want);
+    }
+
+    #[test]
+    fn entries_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = open(&dir);
+        fill(&mut b);
+        let want = scan(&b, &[]);
+        drop(b);
+        assert_eq!(scan(&open(&dir), &[]), want);
+    }
+
+    #[test]
+    fn snapshots_move_between_fjall_and_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let subset = KeyGroupRange::new(2, 64);
+        let in_subset = |e: &(Vec<u8>, Vec<u8>)| subset.contains(u32::from(u16::from_be_bytes([e.0[0], e.0[1]])));
+
+        // fjall -> memory: a full snapshot, restored for a subset.
+        let mut f = open(&dir);
+        fill(&mut f);
+        let full = scan(&f, &[]);
+        let file = dir.path().join("from-fjall");
+        let n = f.snapshot(KeyGroupRange::new(0, 128)).unwrap().write_to(&file, &[]).unwrap();
+        assert_eq!(n as usize, full.len());
+        let mut m = MemoryBackend::new();
+        m.restore(&[&file], subset).unwrap();
+        let want: Vec<_> = full.iter().filter(|e| in_subset(e)).cloned().collect();
+        assert!(!want.is_empty() && want.len() < full.len());
+        assert_eq!(scan(&m, &[]), want);
+
+        // memory -> fjall: two files (two old subtasks), restored for a subset.
+        let mut low = MemoryBackend::new();
+        let mut high = MemoryBackend::new();
+        fill(&mut low);
+        fill(&mut high);
+        let (low_file, high_file) = (dir.path().join("low"), dir.path().join("high"));
+        low.snapshot(KeyGroupRange::new(0, 64)).unwrap().write_to(&low_file, &[]).unwrap();
+        high.snapshot(KeyGroupRange::new(64, 128)).unwrap().write_to(&high_file, &[]).unwrap();
+        let mut g = FjallBackend::open(FjallConfig::new(dir.path().join("db2"))).unwrap();
+        g.restore(&[&low_file, &high_file], subset).unwrap();
+        assert_eq!(scan(&g, &[]), want);
+
+        // And fjall -> fjall through a subset snapshot.
+        let sub_file = dir.path().join("sub");
+        g.snapshot(KeyGroupRange::new(7, 8)).unwrap().write_to(&sub_file, &[]).unwrap();
+        let mut h = FjallBackend::open(FjallConfig::new(dir.path().join("db3"))).unwrap();
+        h.restore(&[&sub_file], KeyGroupRange::new(0, 128)).unwrap();
+        assert_eq!(scan(&h, &[]), scan(&g, &[0, 7]));
+    }
+
+    #[test]
+    fn the_backend_and_its_snapshots_are_send() {
+        fn send<T: Send>() {}
+        send::<FjallBackend>();
+        send::<FjallView>();
+    }
+
+    #[test]
+    fn open_reports_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"not a directory").unwrap();
+        let err = FjallBackend::open(FjallConfig::new(file.join("db"))).unwrap_err();
+        assert!(matches!(err, StateError::Io { .. }), "{err:?}");
+        let _b = open(&dir);
+        let err = FjallBackend::open(FjallConfig::new(dir.path().join("db"))).unwrap_err();
+        assert!(matches!(&err, StateError::Backend(m) if m.contains("cannot open")), "{err:?}");
+    }
+}
