@@ -22,6 +22,7 @@ mod error;
 mod key;
 pub mod key_group;
 mod keyed;
+pub mod store;
 
 pub use error::StateError;
 pub use key::Key;

@@ -4,10 +4,12 @@
 //! after a snapshot and restore, and tests with damaged snapshot files.
 
 use dataflow_state::backend::{FjallBackend, FjallConfig, MemoryBackend, StateBackend, StateKey};
+use dataflow_state::store::{KeyedStateStore, StateDescriptor, Ttl, TtlUpdate};
 use dataflow_state::{KeyGroupRange, StateError};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 const ALL: KeyGroupRange = KeyGroupRange { start: 0, end: 128 };
 
@@ -169,6 +171,99 @@ fn damaged_files_give_typed_errors(b: &mut dyn StateBackend, fresh: &mut dyn Sta
     assert!(matches!(fresh.restore(&[&missing], ALL), Err(StateError::Io { file, .. }) if file.ends_with("missing")));
 }
 
+/// Every typed primitive on top of the backend, per key.
+fn typed_primitives(b: Box<dyn StateBackend>) {
+    let mut st = KeyedStateStore::new(b, 128);
+    let value = st.register(&StateDescriptor::<String>::new("value"));
+    let sum = st.register(&StateDescriptor::<u64>::new("sum"));
+    let list = st.register(&StateDescriptor::<(u32, String)>::new("list"));
+    let map = st.register(&StateDescriptor::<(u32, i64)>::new("map"));
+    let again = st.register(&StateDescriptor::<String>::new("value"));
+    st.set_current_key(&0u32);
+    st.set_value(&again, &"same state".to_string()).unwrap();
+    assert_eq!(st.value(&value).unwrap().as_deref(), Some("same state"), "one name, one state");
+    for key in 0..50u32 {
+        st.set_current_key(&key);
+        st.set_value(&value, &format!("v{key}")).unwrap();
+        for i in 0..=key % 5 {
+            st.update(&sum, u64::from(i), |acc, v| acc.unwrap_or(0) + v).unwrap();
+            st.list_add(&list, &(i, format!("e{i}"))).unwrap();
+        }
+        for uk in [30u32, 2, 1_000, 7] {
+            st.map_put(&map, &uk, &(i64::from(uk) * i64::from(key))).unwrap();
+        }
+        st.map_remove(&map, &2).unwrap();
+    }
+    for key in 0..50u32 {
+        st.set_current_key(&key);
+        assert_eq!(st.value(&value).unwrap(), Some(format!("v{key}")));
+        let n = u64::from(key % 5);
+        assert_eq!(st.value(&sum).unwrap(), Some(n * (n + 1) / 2));
+        let want: Vec<(u32, String)> = (0..=key % 5).map(|i| (i, format!("e{i}"))).collect();
+        assert_eq!(st.list(&list).unwrap(), want);
+        let entries = st.map_entries(&map).unwrap();
+        let k = i64::from(key);
+        assert_eq!(entries, [(7, 7 * k), (30, 30 * k), (1_000, 1_000 * k)], "numeric order of the map keys");
+        assert_eq!(st.map_get(&map, &30).unwrap(), Some(30 * k));
+        assert_eq!(st.map_get(&map, &2).unwrap(), None);
+    }
+    st.set_current_key(&3u32);
+    st.clear(&list).unwrap();
+    assert!(st.list(&list).unwrap().is_empty());
+    st.set_current_key(&4u32);
+    assert_eq!(st.list(&list).unwrap().len(), 5, "clearing one key leaves the others");
+}
+
+/// Expired values are never returned; reading renews them only with
+/// `OnReadAndWrite`.
+fn ttl(b: Box<dyn StateBackend>) {
+    let mut st = KeyedStateStore::new(b, 128);
+    let write = st.register(&StateDescriptor::<u32>::new("w").with_ttl(Ttl::new(Duration::from_millis(100))));
+    let read = st.register(
+        &StateDescriptor::<u32>::new("r")
+            .with_ttl(Ttl::new(Duration::from_millis(100)).with_update(TtlUpdate::OnReadAndWrite)),
+    );
+    let list = st.register(&StateDescriptor::<u32>::new("l").with_ttl(Ttl::new(Duration::from_millis(100))));
+    st.set_current_key(&"k".to_string());
+    st.set_now(1_000);
+    st.set_value(&write, &1).unwrap();
+    st.set_value(&read, &2).unwrap();
+    st.list_add(&list, &1).unwrap();
+    st.set_now(1_060);
+    st.list_add(&list, &2).unwrap();
+    assert_eq!(st.value(&write).unwrap(), Some(1));
+    assert_eq!(st.value(&read).unwrap(), Some(2)); // renewed to 1 160
+    st.set_now(1_100);
+    assert_eq!(st.value(&write).unwrap(), None, "expired at 1 100");
+    assert_eq!(st.value(&read).unwrap(), Some(2));
+    assert_eq!(st.list(&list).unwrap(), [2], "the first element expired, the second not");
+    st.set_now(1_200);
+    assert_eq!(st.value(&read).unwrap(), None);
+    assert!(st.list(&list).unwrap().is_empty());
+}
+
+/// A value written as one type and read as another is a typed error
+/// naming the state and key group.
+fn decode_errors_name_the_state(b: Box<dyn StateBackend>) {
+    let mut st = KeyedStateStore::new(b, 128);
+    let as_string = st.register(&StateDescriptor::<String>::new("name"));
+    st.set_current_key(&9u64);
+    st.set_value(&as_string, &"\u{fffd}not a number at all, too long for a u8".to_string()).unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    st.snapshot(ALL).unwrap().write_to(file.path(), &st.infos()).unwrap();
+    let mut wrong = KeyedStateStore::new(Box::new(MemoryBackend::new()), 128);
+    let as_bool = wrong.register(&StateDescriptor::<Vec<bool>>::new("name"));
+    wrong.restore(&[file.path()], ALL).unwrap();
+    wrong.set_current_key(&9u64);
+    match wrong.value(&as_bool) {
+        Err(StateError::Decode { state, key_group, .. }) => {
+            assert_eq!(state, "name");
+            assert_eq!(key_group, dataflow_state::key_group::assign_to_key_group(&9u64, 128));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// An operation of the property test.
 #[derive(Clone, Debug)]
 enum Op {
@@ -286,6 +381,24 @@ macro_rules! backend_suite {
                 let d = tmp();
                 let (mut a, mut r) = (make(&d.path().join("a")), make(&d.path().join("r")));
                 super::damaged_files_give_typed_errors(a.as_mut(), r.as_mut(), d.path());
+            }
+
+            #[test]
+            fn typed_primitives() {
+                let d = tmp();
+                super::typed_primitives(make(&d.path().join("b")));
+            }
+
+            #[test]
+            fn ttl() {
+                let d = tmp();
+                super::ttl(make(&d.path().join("b")));
+            }
+
+            #[test]
+            fn decode_errors_name_the_state() {
+                let d = tmp();
+                super::decode_errors_name_the_state(make(&d.path().join("b")));
             }
 
             proptest! {
