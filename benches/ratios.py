@@ -30,4 +30,14 @@ for group, unit in GROUPS.items():
         if loop:
             line += f"  ours/loop {loop / ours:5.2f}"
         print(line)
+
+# `cargo bench --bench state`: keyed state operations per backend (100k keys).
+STATE_OPS = 100_000
+if os.path.isdir(os.path.join(root, "state")):
+    print("state: ops/s per backend (100k keys)")
+    for op in ("value_put", "value_get", "value_update", "list_append", "list_iterate", "map_put", "map_get"):
+        mem, fj = mean("state", f"{op}/memory"), mean("state", f"{op}/fjall")
+        if mem is None or fj is None:
+            continue
+        print(f"  {op:13} memory {STATE_OPS / mem / 1e6:6.2f} M/s  fjall {STATE_OPS / fj / 1e6:6.2f} M/s  fjall/memory {mem / fj:5.2f}")
 sys.exit(0)
