@@ -7,6 +7,7 @@ use dataflow_core::time::{ManualClock, WatermarkStrategy};
 use dataflow_core::window::{TimeWindow, TumblingEventTimeWindows};
 use dataflow_core::{BoxError, StreamEnvironment};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -158,16 +159,24 @@ async fn late_elements_within_lateness_refire_the_window() {
     assert_eq!(late.take(), [(0, 4)]);
 }
 
-/// A source that reads `events` in small batches and publishes the largest
-/// timestamp it has read.
+/// A source that reads `events` in small batches, publishes the largest
+/// timestamp it has read, and counts the polls it got while its watermark
+/// (monotonous: largest timestamp − 1) was above `allowed`, the most the
+/// alignment group lets it have and still read.
 struct Tracked {
     events: std::vec::IntoIter<(u8, i64)>,
     read: Arc<tokio::sync::watch::Sender<i64>>,
+    allowed: Arc<AtomicI64>,
+    overshoots: Arc<AtomicU64>,
 }
 
 #[async_trait::async_trait]
 impl Source<(u8, i64)> for Tracked {
     async fn poll_batch(&mut self, ctx: &mut SourceContext<(u8, i64)>) -> Result<SourceStatus, BoxError> {
+        let watermark = self.read.borrow().saturating_sub(1);
+        if watermark > self.allowed.load(Ordering::SeqCst) {
+            self.overshoots.fetch_add(1, Ordering::SeqCst);
+        }
         for e in self.events.by_ref().take(10) {
             self.read.send_modify(|r| *r = (*r).max(e.1));
             ctx.collect(e, None);
@@ -177,22 +186,31 @@ impl Source<(u8, i64)> for Tracked {
 }
 
 /// Two sources in one alignment group with a drift of 100 ms: the fast one
-/// (all its data ready) stops near the slow one's watermark plus the drift,
-/// and goes on as the slow one advances.
+/// (all its data ready) is never read while its watermark is more than the
+/// drift ahead of the slow one's, and goes on as the slow one advances.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watermark_alignment_pauses_the_fast_source() {
+    const DRIFT: i64 = 100;
     let env = StreamEnvironment::new().with_parallelism(1).with_batch_size(10);
     let strategy = || {
         WatermarkStrategy::for_monotonous_timestamps()
             .with_timestamp_assigner(|e: &(u8, i64), _| e.1)
-            .with_watermark_alignment("group", Duration::from_millis(100))
+            .with_watermark_alignment("group", Duration::from_millis(DRIFT as u64))
     };
     let read = Arc::new(tokio::sync::watch::Sender::new(i64::MIN));
     let mut progress = read.subscribe();
+    // The slow source has no watermark yet.
+    let allowed = Arc::new(AtomicI64::new(i64::MIN.saturating_add(DRIFT)));
+    let overshoots = Arc::new(AtomicU64::new(0));
     let fast_events: Vec<(u8, i64)> = (0..10_000).map(|t| (1, t)).collect();
-    let r = read.clone();
+    let (r, a, o) = (read.clone(), allowed.clone(), overshoots.clone());
     let fast = env
-        .add_source("fast", move |_| Tracked { events: fast_events.clone().into_iter(), read: r.clone() })
+        .add_source("fast", move |_| Tracked {
+            events: fast_events.clone().into_iter(),
+            read: r.clone(),
+            allowed: a.clone(),
+            overshoots: o.clone(),
+        })
         .set_parallelism(1)
         .assign_timestamps_and_watermarks(strategy());
     let (slow, txs) = controlled(&env, 1);
@@ -200,25 +218,23 @@ async fn watermark_alignment_pauses_the_fast_source() {
     let total = fast.union(&slow).collect();
     let job = tokio::spawn(env.execute());
 
-    // The slow source reaches watermark 49: the fast one may read up to a
-    // watermark of 149, i.e. timestamps up to 150, plus one batch of 10.
+    // The slow source goes to watermark 48 (the bound is raised before its
+    // records are sent, so it is never below the group's true one): the
+    // fast one reads until its watermark passes 148, i.e. up to 159.
+    allowed.store(48 + DRIFT, Ordering::SeqCst);
     txs[0].send((0..50).map(|t| (0, t)).collect()).unwrap();
-    progress.wait_for(|r| *r >= 140).await.unwrap();
-    // Give it room to run ahead, if it would (nothing to wait for: it must not).
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let paused_at = *read.borrow();
-    assert!((140..=160).contains(&paused_at), "the fast source read up to {paused_at}");
+    progress.wait_for(|r| *r >= 150).await.unwrap();
 
-    // The slow source advances to watermark 999: the fast one follows.
+    // The slow source advances to watermark 998: the fast one follows.
+    allowed.store(998 + DRIFT, Ordering::SeqCst);
     txs[0].send((50..1_000).map(|t| (0, t)).collect()).unwrap();
     progress.wait_for(|r| *r >= 1_090).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let paused_at = *read.borrow();
-    assert!((1_090..=1_110).contains(&paused_at), "the fast source read up to {paused_at}");
 
     // The slow source ends: it no longer holds the group back.
+    allowed.store(i64::MAX, Ordering::SeqCst);
     drop(txs);
     job.await.unwrap().unwrap();
+    assert_eq!(overshoots.load(Ordering::SeqCst), 0, "the fast source was read while too far ahead");
     assert_eq!(*read.borrow(), 9_999);
     assert_eq!(total.len(), 11_000);
 }

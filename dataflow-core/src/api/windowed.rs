@@ -122,7 +122,7 @@ where
     /// Keeps event-time windows open `lateness` after their end: a late
     /// element within it re-fires its window with the updated result.
     pub fn allowed_lateness(self, lateness: Duration) -> Self {
-        Self { allowed_lateness: i64::try_from(lateness.as_millis()).unwrap_or(i64::MAX), ..self }
+        Self { allowed_lateness: crate::time::millis(lateness), ..self }
     }
 
     /// Sends elements later than the allowed lateness to the side output

@@ -183,6 +183,43 @@ impl<T: Data> Outputs<T> {
     }
 }
 
+/// The fan-out seen as one target (task loops treat a source's outputs
+/// like any chain head).
+#[async_trait]
+impl<T: Data> Push<T> for Outputs<T> {
+    fn push<'a>(&'a mut self, batch: &'a mut Batch<T>) -> PushFuture<'a> {
+        Outputs::push(self, batch)
+    }
+
+    async fn control(&mut self, control: Control) -> Result<(), Error> {
+        Outputs::control(self, control).await
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        Outputs::flush(self).await
+    }
+
+    fn has_pending(&self) -> bool {
+        Outputs::has_pending(self)
+    }
+
+    async fn drive_pending(&mut self) -> Result<(), Error> {
+        Outputs::drive_pending(self).await
+    }
+
+    fn next_wakeup(&self) -> Option<Timestamp> {
+        Outputs::next_wakeup(self)
+    }
+
+    async fn on_processing_time(&mut self, now: Timestamp) -> Result<(), Error> {
+        Outputs::on_processing_time(self, now).await
+    }
+
+    fn paused(&self) -> Option<Wakeup> {
+        Outputs::paused(self)
+    }
+}
+
 /// The downstream of one side output of an operator instance.
 #[async_trait]
 pub(crate) trait SideTarget: Send {

@@ -121,6 +121,14 @@ impl Wakeups {
         (t <= now).then_some(now)
     }
 
+    /// Calls the chain's processing-time callbacks that are due.
+    async fn fire_due<T: Data, P: Push<T> + ?Sized>(&self, head: &mut P) -> Result<(), Error> {
+        match self.due(head.next_wakeup()) {
+            Some(now) => head.on_processing_time(now).await,
+            None => Ok(()),
+        }
+    }
+
     /// A future for the chain's next wake-up (pending forever if none).
     fn next(&self, wakeup: Option<Timestamp>) -> Wakeup {
         match wakeup {
@@ -141,9 +149,7 @@ pub(crate) async fn run_source<T: Data>(
     let mut ctx = SourceContext::new(batch_size);
     let wakeups = Wakeups::new(info.clock.clone());
     loop {
-        if let Some(now) = wakeups.due(head.next_wakeup()) {
-            head.on_processing_time(now).await?;
-        }
+        wakeups.fire_due(&mut head).await?;
         // An operator of the chain (watermark alignment) holds the source back.
         while let Some(mut resume) = head.paused() {
             head.flush().await?;
@@ -151,11 +157,7 @@ pub(crate) async fn run_source<T: Data>(
             tokio::select! {
                 _ = &mut resume => {}
                 r = head.drive_pending(), if head.has_pending() => r?,
-                _ = &mut wake => {
-                    if let Some(now) = wakeups.due(head.next_wakeup()) {
-                        head.on_processing_time(now).await?;
-                    }
-                }
+                _ = &mut wake => wakeups.fire_due(&mut head).await?,
             }
         }
         let status = {
@@ -173,9 +175,7 @@ pub(crate) async fn run_source<T: Data>(
                                 head.flush().await?;
                             }
                             _ = &mut wake => {
-                                if let Some(now) = wakeups.due(head.next_wakeup()) {
-                                    head.on_processing_time(now).await?;
-                                }
+                                wakeups.fire_due(&mut head).await?;
                                 head.flush().await?;
                             }
                         }
@@ -208,9 +208,7 @@ async fn next_message<T: Data>(
     wakeups: &Wakeups,
 ) -> Result<Received<T>, Error> {
     let disconnected = |_| Error::Disconnected { task: task.to_string() };
-    if let Some(now) = wakeups.due(head.next_wakeup()) {
-        head.on_processing_time(now).await?;
-    }
+    wakeups.fire_due(head.as_mut()).await?;
     if let Some(m) = gate.try_recv().map_err(disconnected)? {
         return Ok(m);
     }
@@ -224,9 +222,7 @@ async fn next_message<T: Data>(
                 head.flush().await?;
             }
             _ = &mut wake => {
-                if let Some(now) = wakeups.due(head.next_wakeup()) {
-                    head.on_processing_time(now).await?;
-                }
+                wakeups.fire_due(head.as_mut()).await?;
                 head.flush().await?;
             }
         }

@@ -19,6 +19,11 @@ pub use timers::{TimeDomain, Timer, TimerRequest, TimerService};
 /// Milliseconds since the Unix epoch (event or processing time).
 pub type Timestamp = i64;
 
+/// A duration in whole milliseconds, saturating at `i64::MAX`.
+pub(crate) fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// A promise that no record with a timestamp at or below this one follows
 /// on the channel (bar late data).
 ///

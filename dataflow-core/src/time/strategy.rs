@@ -13,7 +13,7 @@
 //! # let _ = strategy;
 //! ```
 
-use super::{AlignmentGroup, Clock, Timestamp, Wakeup, Watermark};
+use super::{AlignmentGroup, Clock, Timestamp, Wakeup, Watermark, millis};
 use crate::element::StreamStatus;
 use std::sync::Arc;
 use std::time::Duration;
@@ -213,10 +213,6 @@ impl<T: 'static> WatermarkStrategy<T> {
         let alignment = Alignment { group: group.to_string(), max_drift: millis(max_drift), resolved: None };
         Self { alignment: Some(alignment), ..self }
     }
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// The operator that applies a [`WatermarkStrategy`]: assigns timestamps,

@@ -9,12 +9,7 @@ use std::time::Duration;
 
 /// A size or slide in milliseconds (at least 1).
 fn millis(d: Duration) -> i64 {
-    offset_millis(d).max(1)
-}
-
-/// An offset in milliseconds (0 allowed).
-fn offset_millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    crate::time::millis(d).max(1)
 }
 
 /// Assigns elements to windows.
@@ -106,7 +101,7 @@ macro_rules! tumbling {
 
             /// Shifts the windows by `offset` (e.g. to a time zone).
             pub fn with_offset(self, offset: Duration) -> Self {
-                Self { offset: offset_millis(offset) % self.size, ..self }
+                Self { offset: crate::time::millis(offset) % self.size, ..self }
             }
         }
     };
@@ -122,7 +117,7 @@ macro_rules! sliding {
 
             /// Shifts the windows by `offset`.
             pub fn with_offset(self, offset: Duration) -> Self {
-                Self { offset: offset_millis(offset) % self.slide, ..self }
+                Self { offset: crate::time::millis(offset) % self.slide, ..self }
             }
         }
     };

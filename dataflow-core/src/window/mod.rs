@@ -35,6 +35,7 @@
 //! ```
 
 mod assigner;
+mod continuous;
 mod function;
 mod operator;
 mod trigger;
@@ -44,10 +45,11 @@ pub use assigner::{
     EventTimeSessionWindows, GlobalWindows, ProcessingTimeSessionWindows, SlidingEventTimeWindows,
     SlidingProcessingTimeWindows, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowAssigner,
 };
+pub use continuous::{ContinuousEventTimeTrigger, ContinuousProcessingTimeTrigger};
 pub use function::{AggregateWindowFunction, ProcessFunction, ReduceFunction, WindowFunction};
 pub use operator::{WindowOperator, WindowState};
 pub use trigger::{
-    ContinuousEventTimeTrigger, ContinuousProcessingTimeTrigger, CountTrigger, EventTimeTrigger, NeverTrigger,
-    ProcessingTimeTrigger, PurgingTrigger, Trigger, TriggerContext, TriggerResult,
+    CountTrigger, EventTimeTrigger, NeverTrigger, ProcessingTimeTrigger, PurgingTrigger, Trigger, TriggerContext,
+    TriggerResult,
 };
 pub use windows::{GlobalWindow, TimeWindow, Window};
