@@ -56,8 +56,10 @@ pub use runtime::{JobResult, OperatorStats};
 
 /// Keys, key groups and (later) keyed state, from `dataflow-state`.
 pub use dataflow_state as state;
+pub use dataflow_state::table::{FjallStateConfig, StateBackendConfig};
 pub use dataflow_state::{
-    AggregateFunction, AggregatingState, Key, KeyGroupRange, ListState, MapState, Reducer, ReducingState, ValueState,
+    AggregateFunction, AggregatingState, Key, KeyGroupRange, ListState, MapState, Reducer, ReducingState, StateData,
+    StateValue, ValueState,
 };
 
 /// Turns a function into an operator; see [`operator::function`] and

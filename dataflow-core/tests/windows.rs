@@ -30,7 +30,7 @@ fn rt() -> &'static tokio::runtime::Runtime {
 }
 
 /// An event: key, event time, unique id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 struct Ev {
     key: u8,
     ts: i64,

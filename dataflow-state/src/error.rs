@@ -46,6 +46,16 @@ pub enum StateError {
         /// What the decoder said.
         message: String,
     },
+    /// A key whose key group this subtask does not hold reached its state.
+    #[error("key group {key_group} is not in this subtask's key groups {start}..{end}")]
+    ForeignKeyGroup {
+        /// The key's key group.
+        key_group: u32,
+        /// The first key group held.
+        start: u32,
+        /// One past the last key group held.
+        end: u32,
+    },
     /// The storage engine failed.
     #[error("state backend: {0}")]
     Backend(String),

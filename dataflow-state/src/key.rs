@@ -6,20 +6,26 @@
 //! with xxh3 over a canonical byte form defined here: integers big-endian,
 //! variable-length values prefixed by their length, tuples as the
 //! concatenation of their parts.
+//!
+//! Keys are also serde types: a snapshot stores each key with its state,
+//! so a restored backend can hand keys back (to timers, to typed maps).
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::hash::Hash;
 use xxhash_rust::xxh3::xxh3_64;
 
 /// A type that can be used as a key of a keyed stream.
 ///
 /// Implemented for integers, `bool`, `char`, `String`, `Vec<u8>`, `Option`
-/// and tuples of up to four keys. For a struct of your own, write its fields'
-/// canonical bytes in a fixed order:
+/// and tuples of up to four keys. A key is also a serde type (it is stored
+/// with its state). For a struct of your own, write its fields' canonical
+/// bytes in a fixed order:
 ///
 /// ```
 /// use dataflow_state::Key;
 ///
-/// #[derive(Clone, PartialEq, Eq, Hash)]
+/// #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 /// struct UserId { region: u16, id: u64 }
 ///
 /// impl Key for UserId {
@@ -32,7 +38,7 @@ use xxhash_rust::xxh3::xxh3_64;
 /// let a = UserId { region: 1, id: 7 };
 /// assert_eq!(a.stable_hash(), a.clone().stable_hash());
 /// ```
-pub trait Key: Clone + Eq + Hash + Send + Sync + 'static {
+pub trait Key: Clone + Eq + Hash + Send + Sync + Serialize + DeserializeOwned + 'static {
     /// Appends the canonical bytes of this key to `out`. Two keys that are
     /// equal must write the same bytes and two that differ must not.
     fn write_canonical(&self, out: &mut Vec<u8>);
@@ -119,12 +125,6 @@ impl Key for String {
 impl Key for Vec<u8> {
     fn write_canonical(&self, out: &mut Vec<u8>) {
         write_bytes(self, out)
-    }
-}
-
-impl Key for &'static str {
-    fn write_canonical(&self, out: &mut Vec<u8>) {
-        write_bytes(self.as_bytes(), out)
     }
 }
 

@@ -2,13 +2,37 @@
 //!
 //! An `#[operator]` function names them as parameters
 //! (`count: &mut ValueState<u64>`); the runtime hands it the state of the
-//! current record's key. For now every key's state lives in a hash map
-//! owned by the operator instance (partitioned with the stream, so each key
-//! is in exactly one instance); the state backends replace that map without
-//! changing these types' methods.
+//! current record's key, kept in a [`StateTable`](crate::table::StateTable)
+//! of the job's backend. Every primitive is a serde type so the backend can
+//! encode it; a key's whole state (all its primitives) is a [`StateValue`].
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::hash::Hash;
+
+/// A value that can be kept in state: cloned, encoded with serde, and
+/// shared with a snapshot being written on another thread. Any
+/// `Clone + Send + Sync` serde type is one.
+///
+/// ```
+/// fn keepable<T: dataflow_state::StateData>() {}
+/// keepable::<(String, Vec<u64>)>();
+/// ```
+pub trait StateData: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {}
+impl<T: Clone + Serialize + DeserializeOwned + Send + Sync + 'static> StateData for T {}
+
+/// What a keyed operator keeps per key: a value the backend can create
+/// empty, copy (for copy-on-write snapshots) and encode. Every state
+/// primitive is one, and so is a tuple of them.
+///
+/// ```
+/// use dataflow_state::{ListState, StateValue, ValueState};
+/// fn takes<S: StateValue>() {}
+/// takes::<(ValueState<u64>, ListState<String>)>();
+/// ```
+pub trait StateValue: Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static {}
+impl<S: Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static> StateValue for S {}
 
 /// One value per key.
 ///
@@ -22,7 +46,7 @@ use std::hash::Hash;
 /// assert_eq!(s.take(), Some(4));
 /// assert_eq!(s.value(), None);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValueState<T> {
     value: Option<T>,
 }
@@ -73,7 +97,7 @@ impl<T> ValueState<T> {
 /// s.clear();
 /// assert!(s.is_empty());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListState<T> {
     items: Vec<T>,
 }
@@ -138,7 +162,9 @@ impl<T> ListState<T> {
 /// assert_eq!(s.remove("x"), Some(2));
 /// assert!(s.is_empty());
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(serialize = "K: Serialize + Eq + Hash, V: Serialize"))]
+#[serde(bound(deserialize = "K: Deserialize<'de> + Eq + Hash, V: Deserialize<'de>"))]
 pub struct MapState<K, V> {
     map: HashMap<K, V>,
 }
@@ -278,9 +304,18 @@ impl<T: Ord> Reducer<T> for Max {
 }
 
 /// One value per key, combined with every added value by the reducer `R`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "T: Serialize", deserialize = "T: Deserialize<'de>"))]
 pub struct ReducingState<T, R> {
     value: Option<T>,
+    #[serde(skip)]
     _r: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<T: Clone, R> Clone for ReducingState<T, R> {
+    fn clone(&self) -> Self {
+        Self { value: self.value.clone(), _r: std::marker::PhantomData }
+    }
 }
 
 impl<T, R> Default for ReducingState<T, R> {
@@ -354,8 +389,19 @@ pub trait AggregateFunction {
 }
 
 /// One accumulator per key, fed and read through the aggregate function `A`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "A::Acc: Serialize", deserialize = "A::Acc: Deserialize<'de>"))]
 pub struct AggregatingState<A: AggregateFunction> {
     acc: Option<A::Acc>,
+}
+
+impl<A: AggregateFunction> Clone for AggregatingState<A>
+where
+    A::Acc: Clone,
+{
+    fn clone(&self) -> Self {
+        Self { acc: self.acc.clone() }
+    }
 }
 
 impl<A: AggregateFunction> Default for AggregatingState<A> {

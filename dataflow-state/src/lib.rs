@@ -22,11 +22,14 @@ mod error;
 mod key;
 pub mod key_group;
 mod keyed;
+pub mod operator_state;
 pub mod store;
+pub mod table;
 
 pub use error::StateError;
 pub use key::Key;
 pub use key_group::{DEFAULT_MAX_PARALLELISM, KeyGroupRange};
 pub use keyed::{
-    AggregateFunction, AggregatingState, ListState, MapState, Max, Min, Reducer, ReducingState, Sum, ValueState,
+    AggregateFunction, AggregatingState, ListState, MapState, Max, Min, Reducer, ReducingState, StateData, StateValue,
+    Sum, ValueState,
 };

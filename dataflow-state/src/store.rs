@@ -12,7 +12,8 @@
 //!   the value holds key and value, so iteration needs no key decoding).
 //!
 //! With a TTL every stored value starts with its expiry time (`i64`,
-//! big-endian); an expired value reads as absent and is deleted when read.
+//! big-endian); an expired value reads as absent and is deleted when read,
+//! and a snapshot leaves it out (Flink's cleanup in full snapshots).
 //!
 //! ```
 //! use dataflow_state::backend::MemoryBackend;
@@ -29,7 +30,7 @@
 //! assert_eq!(store.value(&clicks).unwrap(), Some(3));
 //! ```
 
-use crate::backend::format::StateInfo;
+use crate::backend::format::{EntrySink, SnapshotView, StateInfo};
 use crate::backend::{Snapshot, StateBackend, StateKey};
 use crate::{Key, KeyGroupRange, StateError, key_group};
 use serde::Serialize;
@@ -348,13 +349,65 @@ impl KeyedStateStore {
     /// The synchronous part of a snapshot of `range` (see
     /// [`StateBackend::snapshot`]); write it with [`Snapshot::write_to`]
     /// and [`Self::infos`].
+    ///
+    /// Entries of states with a TTL that have expired at the current time
+    /// ([`Self::set_now`]) are left out of the snapshot (not deleted from
+    /// the backend). Each entry is judged by its own expiry time. A list
+    /// stays consistent: its length entry is written (and renewed) with
+    /// or after its elements, so it outlives them, and [`Self::list`]
+    /// skips an element that is absent just as one that has expired.
+    ///
+    /// ```
+    /// use dataflow_state::backend::MemoryBackend;
+    /// use dataflow_state::store::{KeyedStateStore, StateDescriptor, Ttl};
+    /// use dataflow_state::KeyGroupRange;
+    /// let mut store = KeyedStateStore::new(Box::new(MemoryBackend::new()), 128);
+    /// let ttl = Ttl::new(std::time::Duration::from_millis(10));
+    /// let s = store.register(&StateDescriptor::<u8>::new("s").with_ttl(ttl));
+    /// store.set_current_key(&1u32);
+    /// store.set_value(&s, &1).unwrap();
+    /// let count = |store: &mut KeyedStateStore| {
+    ///     let mut n = 0;
+    ///     let snap = store.snapshot(KeyGroupRange::new(0, 128)).unwrap();
+    ///     snap.for_each(&mut |_, _| { n += 1; Ok(()) }).unwrap();
+    ///     n
+    /// };
+    /// assert_eq!(count(&mut store), 1);
+    /// store.set_now(10);
+    /// assert_eq!(count(&mut store), 0, "expired at 10");
+    /// ```
     pub fn snapshot(&mut self, range: KeyGroupRange) -> Result<Snapshot, StateError> {
-        self.backend.snapshot(range)
+        let inner = self.backend.snapshot(range)?;
+        let ttl: Vec<bool> = self.states.iter().map(|s| s.ttl.is_some()).collect();
+        if !ttl.contains(&true) {
+            return Ok(inner);
+        }
+        Ok(Snapshot::new(Box::new(WithoutExpired { inner, ttl, now: self.now })))
     }
 
     /// Restores the entries of `range` from snapshot files.
     pub fn restore(&mut self, files: &[&std::path::Path], range: KeyGroupRange) -> Result<(), StateError> {
         self.backend.restore(files, range)
+    }
+}
+
+/// A snapshot without the entries of TTL states (`ttl[state id]`) whose
+/// expiry time is at or before `now`. A value too short to hold an expiry
+/// time is kept (reading it reports the damage).
+struct WithoutExpired {
+    inner: Snapshot,
+    ttl: Vec<bool>,
+    now: i64,
+}
+
+impl SnapshotView for WithoutExpired {
+    fn for_each(&self, f: &mut EntrySink<'_>) -> Result<(), StateError> {
+        self.inner.for_each(&mut |k, v| {
+            let id = k.get(2..4).and_then(|id| id.try_into().ok()).map(u16::from_be_bytes);
+            let expired = id.and_then(|id| self.ttl.get(usize::from(id))).copied().unwrap_or(false)
+                && v.first_chunk::<8>().is_some_and(|exp| i64::from_be_bytes(*exp) <= self.now);
+            if expired { Ok(()) } else { f(k, v) }
+        })
     }
 }
 

@@ -3,8 +3,8 @@
 //! compares a backend with a plain ordered map after every operation and
 //! after a snapshot and restore, and tests with damaged snapshot files.
 
-use dataflow_state::backend::{FjallBackend, FjallConfig, MemoryBackend, StateBackend, StateKey};
-use dataflow_state::store::{KeyedStateStore, StateDescriptor, Ttl, TtlUpdate};
+use dataflow_state::backend::{FjallBackend, FjallConfig, MemoryBackend, StateBackend, StateKey, format};
+use dataflow_state::store::{KeyedStateStore, StateDescriptor, StateId, Ttl, TtlUpdate};
 use dataflow_state::{KeyGroupRange, StateError};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -242,6 +242,77 @@ fn ttl(b: Box<dyn StateBackend>) {
     assert!(st.list(&list).unwrap().is_empty());
 }
 
+/// Entries of TTL states that have expired at snapshot time are left out
+/// of the snapshot file; live TTL entries and entries without a TTL
+/// survive a restore, and lists stay consistent.
+fn snapshots_leave_out_expired_values(b: Box<dyn StateBackend>, fresh: Box<dyn StateBackend>, dir: &Path) {
+    fn states(st: &mut KeyedStateStore) -> ([StateId<u32>; 4], StateId<(u32, u32)>) {
+        let ttl = |ms| Ttl::new(Duration::from_millis(ms));
+        let values = [
+            st.register(&StateDescriptor::<u32>::new("plain")),
+            st.register(&StateDescriptor::<u32>::new("short").with_ttl(ttl(100))),
+            st.register(&StateDescriptor::<u32>::new("long").with_ttl(ttl(1_000))),
+            st.register(&StateDescriptor::<u32>::new("list").with_ttl(ttl(100))),
+        ];
+        (values, st.register(&StateDescriptor::new("map").with_ttl(ttl(100))))
+    }
+    let count = |file: &Path| {
+        let mut n = 0;
+        format::read_file(file, ALL, &mut |_, _| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap();
+        n
+    };
+    let mut st = KeyedStateStore::new(b, 128);
+    let ([plain, short, long, list], map) = states(&mut st);
+    for key in 0..20u32 {
+        st.set_current_key(&key);
+        st.set_now(1_000); // entries written now expire at 1 100 ("long": 2 000)
+        st.set_value(&plain, &key).unwrap();
+        st.set_value(&short, &key).unwrap();
+        st.set_value(&long, &key).unwrap();
+        st.list_add(&list, &0).unwrap();
+        st.list_add(&list, &1).unwrap();
+        st.map_put(&map, &1, &key).unwrap();
+        st.set_now(1_050); // and these at 1 150
+        st.map_put(&map, &2, &key).unwrap();
+        if key < 10 {
+            st.list_add(&list, &2).unwrap();
+        }
+    }
+    let (before, after) = (dir.join("before"), dir.join("after"));
+    st.snapshot(ALL).unwrap().write_to(&before, &st.infos()).unwrap();
+    // Per key: plain, short, long, two map entries, a list length and its
+    // elements (3 for keys 0..10, 2 for 10..20).
+    assert_eq!(count(&before), 20 * 6 + 10 * 3 + 10 * 2);
+    st.set_now(1_120);
+    st.snapshot(ALL).unwrap().write_to(&after, &st.infos()).unwrap();
+    // Left: plain, long, map entry 2, and for keys 0..10 the list length
+    // and element 2 (keys 10..20: the whole list expired).
+    assert_eq!(count(&after), 20 * 3 + 10 * 2);
+    st.set_current_key(&3u32);
+    assert_eq!(st.value(&plain).unwrap(), Some(3), "the backend keeps what the snapshot left out");
+
+    let mut r = KeyedStateStore::new(fresh, 128);
+    let ([plain, short, long, list], map) = states(&mut r);
+    r.restore(&[&after], ALL).unwrap();
+    r.set_now(1_120);
+    for key in 0..20u32 {
+        r.set_current_key(&key);
+        assert_eq!(r.value(&plain).unwrap(), Some(key));
+        assert_eq!(r.value(&short).unwrap(), None);
+        assert_eq!(r.value(&long).unwrap(), Some(key));
+        assert_eq!(r.map_entries(&map).unwrap(), [(2, key)]);
+        let want: &[u32] = if key < 10 { &[2] } else { &[] };
+        assert_eq!(r.list(&list).unwrap(), want, "key {key}");
+        r.list_add(&list, &9).unwrap();
+        let want: &[u32] = if key < 10 { &[2, 9] } else { &[9] };
+        assert_eq!(r.list(&list).unwrap(), want, "key {key} after an append");
+    }
+}
+
 /// A value written as one type and read as another is a typed error
 /// naming the state and key group.
 fn decode_errors_name_the_state(b: Box<dyn StateBackend>) {
@@ -393,6 +464,13 @@ macro_rules! backend_suite {
             fn ttl() {
                 let d = tmp();
                 super::ttl(make(&d.path().join("b")));
+            }
+
+            #[test]
+            fn snapshots_leave_out_expired_values() {
+                let d = tmp();
+                let (a, r) = (make(&d.path().join("a")), make(&d.path().join("r")));
+                super::snapshots_leave_out_expired_values(a, r, d.path());
             }
 
             #[test]

@@ -11,6 +11,7 @@ use crate::runtime::factory::{SourceMaker, SourceNode};
 use crate::runtime::job::{self, JobConfig};
 use crate::time::{Clock, SystemClock};
 use dataflow_state::DEFAULT_MAX_PARALLELISM;
+use dataflow_state::table::StateBackendConfig;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -84,6 +85,7 @@ impl StreamEnvironment {
             buffer_timeout: Duration::from_millis(5),
             bad_record_policy: BadRecordPolicy::Fail,
             clock: Arc::new(SystemClock),
+            state_backend: StateBackendConfig::InMemory,
         };
         let inner = Inner { graph: Graph::default(), config, executed: false, alignment_groups: Default::default() };
         Self { inner: Arc::new(Mutex::new(inner)) }
@@ -157,6 +159,26 @@ impl StreamEnvironment {
     pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
         self.lock().config.clock = clock;
         self
+    }
+
+    /// Chooses where keyed state lives: in memory (the default) or in an
+    /// fjall store per operator subtask on local disk, for state larger
+    /// than memory. See `docs/state.md`.
+    ///
+    /// ```
+    /// use dataflow_core::{FjallStateConfig, StateBackendConfig, StreamEnvironment};
+    /// let env = StreamEnvironment::new();
+    /// assert_eq!(env.state_backend(), StateBackendConfig::InMemory);
+    /// env.set_state_backend(StateBackendConfig::Fjall(FjallStateConfig::new(std::env::temp_dir().join("job-state"))));
+    /// assert_ne!(env.state_backend(), StateBackendConfig::InMemory);
+    /// ```
+    pub fn set_state_backend(&self, backend: StateBackendConfig) {
+        self.lock().config.state_backend = backend;
+    }
+
+    /// The state backend jobs of this environment use.
+    pub fn state_backend(&self) -> StateBackendConfig {
+        self.lock().config.state_backend.clone()
     }
 
     /// Sets what happens to a record whose `#[operator]` function returns

@@ -6,7 +6,7 @@ use crate::element::Data;
 use crate::operator::{
     FnOperator, KeyBatch, KeyFn, KeySelector, Keyed, KeyedFnOperator, KeyedFold, KeyedReduce, Operator, OperatorInfo,
 };
-use dataflow_state::Key;
+use dataflow_state::{Key, StateData};
 use std::sync::Arc;
 
 /// A stream partitioned by a key of type `K`: every record with the same
@@ -112,6 +112,7 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     /// ```
     pub fn reduce<F>(&self, f: F) -> Stream<T>
     where
+        T: StateData,
         F: FnMut(T, T) -> T + Clone + Send + Sync + 'static,
     {
         self.apply(KeyedReduce::new(f))
@@ -130,7 +131,7 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     /// ```
     pub fn fold<A, F>(&self, init: A, f: F) -> Stream<(K, A)>
     where
-        A: Data + Sync,
+        A: StateData,
         F: FnMut(&mut A, T) + Clone + Send + Sync + 'static,
     {
         self.apply(KeyedFold::new(init, f))
@@ -142,14 +143,14 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(1);
-    /// let out = env.from_iter(vec![("x", 2), ("x", 5)]).key_by(|p| p.0).sum(|p| p.1).collect();
+    /// let out = env.from_iter(vec![('x', 2), ('x', 5)]).key_by(|p| p.0).sum(|p| p.1).collect();
     /// env.execute().await.unwrap();
-    /// assert_eq!(out.take(), [("x", 2), ("x", 7)]);
+    /// assert_eq!(out.take(), [('x', 2), ('x', 7)]);
     /// # });
     /// ```
     pub fn sum<V, F>(&self, f: F) -> Stream<(K, V)>
     where
-        V: Data + Sync + Default + std::ops::AddAssign,
+        V: StateData + Default + std::ops::AddAssign,
         F: Fn(&T) -> V + Clone + Send + Sync + 'static,
     {
         self.fold(V::default(), move |acc, v| *acc += f(&v)).name("sum")

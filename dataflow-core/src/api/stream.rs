@@ -342,14 +342,14 @@ impl<T: Data> Stream<T> {
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(2);
-    /// let out = env.from_iter(vec![("a", 1), ("b", 2), ("a", 3)])
-    ///     .key_by(|(k, _)| k.to_string())
+    /// let out = env.from_iter(vec![('a', 1), ('b', 2), ('a', 3)])
+    ///     .key_by(|(k, _)| *k)
     ///     .reduce(|(k, x), (_, y)| (k, x + y))
     ///     .collect();
     /// env.execute().await.unwrap();
     /// let mut v = out.take();
     /// v.sort();
-    /// assert_eq!(v, [("a", 1), ("a", 4), ("b", 2)]);
+    /// assert_eq!(v, [('a', 1), ('a', 4), ('b', 2)]);
     /// # });
     /// ```
     pub fn key_by<K, F>(&self, f: F) -> KeyedStream<K, T>

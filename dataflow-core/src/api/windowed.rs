@@ -7,7 +7,7 @@ use crate::operator::OutputTag;
 use crate::window::{
     AggregateWindowFunction, ProcessFunction, ReduceFunction, Trigger, WindowAssigner, WindowFunction, WindowOperator,
 };
-use dataflow_state::{AggregateFunction, Key};
+use dataflow_state::{AggregateFunction, Key, StateData};
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -147,6 +147,7 @@ where
     /// result when it fires.
     pub fn reduce<F>(&self, f: F) -> Stream<T>
     where
+        T: StateData,
         F: FnMut(T, T) -> T + Clone + Send + Sync + 'static,
     {
         self.apply_function(ReduceFunction::new(f, |_: &K, _: &A::W, r: T| r))
@@ -155,6 +156,7 @@ where
     /// Reduces incrementally, then emits `finish(key, window, reduced)`.
     pub fn reduce_with<F, P, O>(&self, f: F, finish: P) -> Stream<O>
     where
+        T: StateData,
         O: Data,
         F: FnMut(T, T) -> T + Clone + Send + Sync + 'static,
         P: FnMut(&K, &A::W, T) -> O + Clone + Send + Sync + 'static,
@@ -166,7 +168,7 @@ where
     pub fn aggregate<Ag>(&self, _aggregate: Ag) -> Stream<Ag::Out>
     where
         Ag: AggregateFunction<In = T> + 'static,
-        Ag::Acc: Send + 'static,
+        Ag::Acc: StateData,
         Ag::Out: Data,
     {
         self.apply_function(AggregateWindowFunction::<Ag, _>::new(|_: &K, _: &A::W, r: Ag::Out| r))
@@ -176,7 +178,7 @@ where
     pub fn aggregate_with<Ag, P, O>(&self, _aggregate: Ag, finish: P) -> Stream<O>
     where
         Ag: AggregateFunction<In = T> + 'static,
-        Ag::Acc: Send + 'static,
+        Ag::Acc: StateData,
         O: Data,
         P: FnMut(&K, &A::W, Ag::Out) -> O + Clone + Send + Sync + 'static,
     {
@@ -187,6 +189,7 @@ where
     /// window fires (Flink's `ProcessWindowFunction`).
     pub fn process<P, O>(&self, f: P) -> Stream<O>
     where
+        T: StateData,
         O: Data,
         P: FnMut(&K, &A::W, &[T]) -> O + Clone + Send + Sync + 'static,
     {

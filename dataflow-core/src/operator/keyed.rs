@@ -2,19 +2,23 @@
 //! as `#[operator]` functions with state parameters are) run by [`Keyed`],
 //! and the keyed built-ins, rolling reduce and fold per key.
 //!
-//! They keep their per-key values in a hash map owned by the operator
-//! instance; with hash partitioning every key reaches exactly one instance.
-//! (The keyed state backends replace this map when they land.)
+//! Per-key state lives in a [`StateTable`] on the job's state backend
+//! (in memory by default, or fjall); with hash partitioning every key
+//! reaches exactly one subtask, which holds its key group.
 
 use super::keyed_context::KeyedTimers;
 use super::{BoxError, Collector, FnOperator, KeyedContext, Operator, OperatorInfo};
 use crate::batch::Batch;
+use crate::checkpoint::CheckpointBarrier;
 use crate::element::{Data, Record};
-use crate::time::{Clock, TimeDomain, Timer, Timestamp, Watermark};
-use dataflow_state::{Key, ValueState};
-use rustc_hash::FxHashMap;
+use crate::time::{Clock, TimeDomain, Timer, Timestamp, Watermark, decode_timer, timer_entries};
+use dataflow_state::table::{StateBackendConfig, StateSnapshot, StateTable, TIMERS_ID, TableSpec, state_id};
+use dataflow_state::{Key, KeyGroupRange, StateData, StateValue, ValueState};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use std::hash::Hash;
 use std::marker::PhantomData;
+use std::path::Path;
 use std::sync::Arc;
 
 /// The function that extracts a key from a value.
@@ -46,8 +50,8 @@ impl<T, K, F: Fn(&T) -> K + Send + Sync> KeyBatch<T, K> for KeyFn<F> {
 /// use dataflow_core::{operator::{KeyedFnOperator, KeyedHarness, KeyedReduce}, Record, ValueState};
 /// let mut r = KeyedReduce::new(|a: u32, b: u32| a + b);
 /// let (mut state, mut h) = (ValueState::default(), KeyedHarness::new());
-/// r.process_keyed(&"k", Record::new(2), &mut state, &mut h.context(&"k")).unwrap();
-/// r.process_keyed(&"k", Record::new(3), &mut state, &mut h.context(&"k")).unwrap();
+/// r.process_keyed(&'k', Record::new(2), &mut state, &mut h.context(&'k')).unwrap();
+/// r.process_keyed(&'k', Record::new(3), &mut state, &mut h.context(&'k')).unwrap();
 /// assert_eq!(state.value(), Some(&5));
 /// assert_eq!(h.output(), [2, 5]);
 /// ```
@@ -71,7 +75,7 @@ impl<T, F> FnOperator for KeyedReduce<T, F> {
 impl<K, T, F> KeyedFnOperator<K> for KeyedReduce<T, F>
 where
     K: Key,
-    T: Data,
+    T: StateData,
     F: FnMut(T, T) -> T + Send + 'static,
 {
     type In = T;
@@ -130,7 +134,7 @@ impl<K, T, A, F> KeyedFnOperator<K> for KeyedFold<T, A, F>
 where
     K: Key,
     T: Data,
-    A: Data,
+    A: StateData,
     F: FnMut(&mut A, T) + Send + 'static,
 {
     type In = T;
@@ -238,11 +242,12 @@ pub trait KeyedFnOperator<K: Key>: Send + 'static {
     type In: Data;
     /// The output type.
     type Out: Data;
-    /// The state of one key.
-    type State: Default + Send + 'static;
+    /// The state of one key (a state primitive, a tuple of them, or any
+    /// serde type with a default).
+    type State: StateValue;
     /// What distinguishes timers of the same key and time (`()` if nothing
     /// does; the window, for window operators).
-    type Namespace: Clone + Eq + Hash + Send + 'static;
+    type Namespace: Clone + Eq + Hash + Send + Serialize + DeserializeOwned + 'static;
 
     /// Called once before the first element.
     fn open(&mut self, _info: &OperatorInfo) -> Result<(), BoxError> {
@@ -282,47 +287,52 @@ pub trait KeyedFnOperator<K: Key>: Send + 'static {
 }
 
 /// Runs a [`KeyedFnOperator`]: keys every record, keeps each key's state
-/// and the operator's timers, and fires timers as the watermark and the
-/// clock advance. (A hash map per operator instance until the state
-/// backends land.)
+/// in a [`StateTable`] on the job's backend and the operator's timers, and
+/// fires timers as the watermark and the clock advance. Snapshots hold
+/// both.
 pub(crate) struct Keyed<O: KeyedFnOperator<K>, K: Key> {
     op: O,
     keys: Arc<dyn KeyBatch<O::In, K>>,
     scratch: Vec<K>,
-    states: FxHashMap<K, O::State>,
+    /// Opened with the operator (`None` before, and for stateless operators).
+    table: Option<StateTable<K, O::State>>,
     timers: KeyedTimers<K, O::Namespace>,
     clock: Option<Arc<dyn Clock>>,
+    max_parallelism: u32,
+}
+
+/// Whether an operator's per-key state holds nothing at all (a stateless
+/// operator on a keyed stream): then no table is kept.
+const fn stateless<S>() -> bool {
+    std::mem::size_of::<S>() == 0
 }
 
 impl<O: KeyedFnOperator<K>, K: Key> Keyed<O, K> {
     /// `op`, keyed by `keys`.
     pub(crate) fn new(op: O, keys: Arc<dyn KeyBatch<O::In, K>>) -> Self {
-        Self { op, keys, scratch: Vec::new(), states: FxHashMap::default(), timers: KeyedTimers::new(), clock: None }
+        let timers = KeyedTimers::new();
+        Self { op, keys, scratch: Vec::new(), table: None, timers, clock: None, max_parallelism: 0 }
     }
 
+    /// Runs `f` on the state of `key` (empty if it has none) with a
+    /// context for `key`, dropping the state if the operator says it is
+    /// empty afterwards.
     #[inline]
-    fn process_with_key(&mut self, key: K, record: Record<O::In>, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
-        let mut ctx = KeyedContext::new(&key, out, &mut self.timers);
-        if std::mem::size_of::<O::State>() == 0 {
-            // A stateless operator on a keyed stream: nothing to keep per key.
-            return self.op.process_keyed(&key, record, &mut O::State::default(), &mut ctx);
-        }
-        match self.states.get_mut(&key) {
-            Some(state) => {
-                self.op.process_keyed(&key, record, state, &mut ctx)?;
-                if self.op.is_state_empty(state) {
-                    self.states.remove(&key);
-                }
-                Ok(())
-            }
-            None => {
-                let mut state = O::State::default();
-                self.op.process_keyed(&key, record, &mut state, &mut ctx)?;
-                if !self.op.is_state_empty(&state) {
-                    self.states.insert(key, state);
-                }
-                Ok(())
-            }
+    fn with_key(
+        &mut self,
+        key: &K,
+        out: &mut Collector<O::Out>,
+        f: impl FnOnce(&mut O, &mut O::State, &mut KeyedContext<'_, K, O::Namespace, O::Out>) -> Result<(), BoxError>,
+    ) -> Result<(), BoxError> {
+        let Self { op, table, timers, .. } = self;
+        let mut ctx = KeyedContext::new(key, out, timers);
+        match table {
+            Some(table) => table.with_state(key, |state| {
+                f(op, state, &mut ctx)?;
+                Ok(((), op.is_state_empty(state)))
+            }),
+            None if stateless::<O::State>() => f(op, &mut O::State::default(), &mut ctx),
+            None => Err("keyed state used before the operator was opened".into()),
         }
     }
 
@@ -330,22 +340,7 @@ impl<O: KeyedFnOperator<K>, K: Key> Keyed<O, K> {
     fn fire(&mut self, domain: TimeDomain, now: Timestamp, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
         while let Some(timer) = self.timers.service.pop_due(domain, now) {
             let key = timer.key.clone();
-            let mut ctx = KeyedContext::new(&key, out, &mut self.timers);
-            match self.states.get_mut(&key) {
-                Some(state) => {
-                    self.op.on_timer(timer, state, &mut ctx)?;
-                    if self.op.is_state_empty(state) {
-                        self.states.remove(&key);
-                    }
-                }
-                None => {
-                    let mut state = O::State::default();
-                    self.op.on_timer(timer, &mut state, &mut ctx)?;
-                    if std::mem::size_of::<O::State>() != 0 && !self.op.is_state_empty(&state) {
-                        self.states.insert(key, state);
-                    }
-                }
-            }
+            self.with_key(&key, out, |op, state, ctx| op.on_timer(timer, state, ctx))?;
         }
         Ok(())
     }
@@ -363,6 +358,13 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
 
     fn open(&mut self, info: &OperatorInfo) -> Result<(), BoxError> {
         self.clock = Some(info.clock.clone());
+        self.max_parallelism = info.max_parallelism;
+        let range = KeyGroupRange::for_operator(info.max_parallelism, info.parallelism as u32, info.subtask as u32)?;
+        let spec = TableSpec::new(&info.name, info.max_parallelism, range);
+        // A stateless operator keeps its timers in an in-memory table.
+        let backend = if stateless::<O::State>() { &StateBackendConfig::InMemory } else { &info.state_backend };
+        let name = format!("operator-{}/subtask-{}", info.operator_index, info.subtask);
+        self.table = Some(StateTable::open(backend, spec, &name)?);
         self.tick();
         self.op.open(info)
     }
@@ -370,7 +372,7 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
     fn process(&mut self, record: Record<O::In>, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
         self.keys.keys(std::slice::from_ref(&record.value), &mut self.scratch);
         match self.scratch.pop() {
-            Some(key) => self.process_with_key(key, record, out),
+            Some(key) => self.with_key(&key, out, |op, state, ctx| op.process_keyed(&key, record, state, ctx)),
             None => Err("the key function gave no key".into()),
         }
     }
@@ -379,7 +381,9 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
         self.tick();
         let mut keys = std::mem::take(&mut self.scratch);
         self.keys.keys(batch.values(), &mut keys);
-        let result = keys.drain(..).zip(batch.drain()).try_for_each(|(k, r)| self.process_with_key(k, r, out));
+        let result = keys.drain(..).zip(batch.drain()).try_for_each(|(key, record)| {
+            self.with_key(&key, out, |op, state, ctx| op.process_keyed(&key, record, state, ctx))
+        });
         self.scratch = keys;
         result
     }
@@ -389,6 +393,23 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
         self.timers.watermark = watermark;
         self.fire(TimeDomain::EventTime, watermark.0, out)?;
         self.op.on_watermark(watermark, out)
+    }
+
+    fn snapshot(&mut self, _barrier: &CheckpointBarrier) -> Result<Option<StateSnapshot>, BoxError> {
+        let Some(table) = &mut self.table else { return Ok(None) };
+        let timers = timer_entries(&self.timers.service, self.max_parallelism)?;
+        Ok(Some(table.snapshot(timers)?))
+    }
+
+    fn restore(&mut self, files: &[&Path]) -> Result<(), BoxError> {
+        let Some(table) = &mut self.table else { return Err("restore before the operator was opened".into()) };
+        for (key, value) in table.restore(files)? {
+            if state_id(&key) == TIMERS_ID {
+                let t = decode_timer::<K, O::Namespace>(&key, &value)?;
+                self.timers.service.register(t.domain, t.key, t.namespace, t.timestamp);
+            }
+        }
+        Ok(())
     }
 
     fn next_processing_time(&self) -> Option<Timestamp> {

@@ -28,11 +28,11 @@ impl<K: Key, N: Clone + Eq + Hash> KeyedTimers<K, N> {
 /// use dataflow_core::operator::KeyedHarness;
 /// use dataflow_core::time::Watermark;
 ///
-/// let mut h = KeyedHarness::<&str, (), u32>::new();
-/// let mut ctx = h.context(&"k");
+/// let mut h = KeyedHarness::<char, (), u32>::new();
+/// let mut ctx = h.context(&'k');
 /// ctx.collect_value(1, Some(10)); // a Collector's methods
 /// ctx.register_event_time_timer(99);
-/// assert_eq!(ctx.key(), &"k");
+/// assert_eq!(ctx.key(), &'k');
 /// assert_eq!(ctx.current_watermark(), Watermark::MIN);
 /// assert_eq!(h.output(), [1]);
 /// ```

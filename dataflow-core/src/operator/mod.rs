@@ -38,6 +38,8 @@ use crate::batch::Batch;
 use crate::checkpoint::CheckpointBarrier;
 use crate::element::{Data, Record, StreamStatus};
 use crate::time::{Clock, Timestamp, Wakeup, Watermark};
+use dataflow_state::table::{StateBackendConfig, StateSnapshot};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The error an operator returns: any error type of the user's.
@@ -50,7 +52,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// use std::sync::Arc;
 /// let info = OperatorInfo {
 ///     name: "map".into(), subtask: 0, parallelism: 2, max_parallelism: 128, bad_record_policy: BadRecordPolicy::Fail,
-///     clock: Arc::new(SystemClock),
+///     clock: Arc::new(SystemClock), state_backend: Default::default(), operator_index: 0,
 /// };
 /// assert_eq!(info.to_string(), "map (1/2)");
 /// ```
@@ -68,6 +70,10 @@ pub struct OperatorInfo {
     pub bad_record_policy: BadRecordPolicy,
     /// Where processing time comes from (the environment's clock).
     pub clock: Arc<dyn Clock>,
+    /// Where keyed state lives (the environment's state backend).
+    pub state_backend: StateBackendConfig,
+    /// The operator's index in the job (tells its state stores apart).
+    pub operator_index: usize,
 }
 
 impl std::fmt::Display for OperatorInfo {
@@ -244,9 +250,19 @@ pub trait Operator: Send + 'static {
         Ok(())
     }
 
-    /// Checkpoint barrier: snapshot state now. Called once per checkpoint,
-    /// before the barrier goes downstream.
-    fn snapshot(&mut self, _barrier: &CheckpointBarrier) -> Result<(), BoxError> {
+    /// Checkpoint barrier: the synchronous part of a snapshot of this
+    /// operator's state, taken before the barrier goes downstream; `None`
+    /// if it keeps no state. Writing the result out
+    /// ([`StateSnapshot::write_to`]) is the asynchronous part, which may
+    /// run while processing goes on.
+    fn snapshot(&mut self, _barrier: &CheckpointBarrier) -> Result<Option<StateSnapshot>, BoxError> {
+        Ok(None)
+    }
+
+    /// Restores the state of this subtask's key groups from snapshot files
+    /// (of any parallelism and backend). Called after [`Self::open`],
+    /// before the first element.
+    fn restore(&mut self, _files: &[&Path]) -> Result<(), BoxError> {
         Ok(())
     }
 
@@ -342,9 +358,10 @@ pub trait TwoInputOperator: Send + 'static {
         Ok(())
     }
 
-    /// Checkpoint barrier: snapshot state now.
-    fn snapshot(&mut self, _barrier: &CheckpointBarrier) -> Result<(), BoxError> {
-        Ok(())
+    /// Checkpoint barrier: the synchronous part of a snapshot of this
+    /// operator's state (see [`Operator::snapshot`]).
+    fn snapshot(&mut self, _barrier: &CheckpointBarrier) -> Result<Option<StateSnapshot>, BoxError> {
+        Ok(None)
     }
 
     /// Both inputs ended.

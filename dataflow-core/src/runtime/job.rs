@@ -12,9 +12,11 @@ use super::task::Wakeups;
 use crate::error::Error;
 use crate::graph::{Graph, NodeKind, Partitioning, PhysicalPlan, resolve};
 use crate::operator::OperatorInfo;
+use dataflow_state::table::StateBackendConfig;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -28,6 +30,7 @@ pub(crate) struct JobConfig {
     pub(crate) buffer_timeout: Duration,
     pub(crate) bad_record_policy: crate::operator::BadRecordPolicy,
     pub(crate) clock: std::sync::Arc<dyn crate::time::Clock>,
+    pub(crate) state_backend: dataflow_state::table::StateBackendConfig,
 }
 
 fn in_port(kind: &NodeKind, input: usize) -> Option<&dyn Port> {
@@ -141,6 +144,8 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
                 max_parallelism: cfg.max_parallelism,
                 bad_record_policy: cfg.bad_record_policy,
                 clock: cfg.clock.clone(),
+                state_backend: cfg.state_backend.clone(),
+                operator_index: u,
             };
             let ctx =
                 BuildCtx { info: Arc::new(info), counters: counters[u][i].clone(), batch_size: cfg.batch_size, sides };
@@ -175,8 +180,37 @@ impl Drop for AbortAll {
     }
 }
 
+/// A directory of its own for a job's on-disk state stores (under the
+/// fjall backend's directory), removed when the job ends: the stores are
+/// working copies; snapshots are what lasts.
+struct JobStateDir(Option<std::path::PathBuf>);
+
+impl JobStateDir {
+    fn new(backend: &mut StateBackendConfig) -> Self {
+        static JOBS: AtomicU64 = AtomicU64::new(0);
+        match backend {
+            StateBackendConfig::InMemory => Self(None),
+            StateBackendConfig::Fjall(c) => {
+                let n = JOBS.fetch_add(1, Ordering::Relaxed);
+                c.dir = c.dir.join(format!("job-{}-{n}", std::process::id()));
+                Self(Some(c.dir.clone()))
+            }
+        }
+    }
+}
+
+impl Drop for JobStateDir {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            // Best effort: the stores are closed by now (their tasks ended).
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 /// Builds the job and runs it to the end.
-pub(crate) async fn run(graph: Graph, cfg: JobConfig) -> Result<JobResult, Error> {
+pub(crate) async fn run(graph: Graph, mut cfg: JobConfig) -> Result<JobResult, Error> {
+    let _state_dir = JobStateDir::new(&mut cfg.state_backend);
     let Built { plan, tasks, counters } = build(&graph, &cfg)?;
     tracing::info!(tasks = plan.tasks(), channels = plan.channels(), "job started");
     let mut running = FuturesUnordered::new();

@@ -418,7 +418,8 @@ macro_rules! operator_hook {
     ($op:expr, $control:expr, $out:expr) => {
         match $control {
             Control::Watermark(w) => $op.on_watermark(w, $out),
-            Control::Barrier(b) => $op.snapshot(&b),
+            // Checkpoints (writing the snapshot) are wired by the coordinator.
+            Control::Barrier(b) => $op.snapshot(&b).map(drop),
             Control::EndOfInput => $op.finish($out),
             Control::Status(_) => Ok(()),
         }

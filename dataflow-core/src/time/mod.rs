@@ -6,6 +6,7 @@ mod alignment;
 mod clock;
 mod input_watermarks;
 mod strategy;
+mod timer_entries;
 mod timers;
 
 pub use alignment::AlignmentGroup;
@@ -14,6 +15,7 @@ pub use input_watermarks::InputWatermarks;
 pub use strategy::{
     BoundedOutOfOrderness, TimestampsAndWatermarks, WatermarkGenerator, WatermarkOutput, WatermarkStrategy,
 };
+pub(crate) use timer_entries::{decode_timer, timer_entries};
 pub use timers::{TimeDomain, Timer, TimerRequest, TimerService};
 
 /// Milliseconds since the Unix epoch (event or processing time).

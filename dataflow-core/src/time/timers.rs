@@ -33,7 +33,7 @@ use std::hash::Hash;
 /// ```
 /// assert_ne!(dataflow_core::time::TimeDomain::EventTime, dataflow_core::time::TimeDomain::ProcessingTime);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TimeDomain {
     /// Fires when the operator's watermark reaches the timer's time.
     EventTime,
@@ -252,6 +252,26 @@ impl<K: Clone + Eq + Hash, N: Clone + Eq + Hash> TimerService<K, N> {
     /// Whether no timer is registered.
     pub fn is_empty(&self) -> bool {
         self.event.live.is_empty() && self.processing.live.is_empty()
+    }
+
+    /// Every registered timer, in no particular order.
+    ///
+    /// ```
+    /// use dataflow_core::time::{TimeDomain, TimerService};
+    /// let mut t = TimerService::<u8, ()>::new();
+    /// t.register(TimeDomain::EventTime, 1, (), 5);
+    /// assert_eq!(t.iter().map(|t| t.timestamp).collect::<Vec<_>>(), [5]);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = Timer<&K, &N>> {
+        fn timers<K, N>(q: &TimerQueue<K, N>, domain: TimeDomain) -> impl Iterator<Item = Timer<&K, &N>> {
+            q.live.iter().map(move |(timestamp, key, namespace)| Timer {
+                key,
+                namespace,
+                timestamp: *timestamp,
+                domain,
+            })
+        }
+        timers(&self.event, TimeDomain::EventTime).chain(timers(&self.processing, TimeDomain::ProcessingTime))
     }
 }
 

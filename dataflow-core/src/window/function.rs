@@ -6,7 +6,7 @@
 
 use super::Window;
 use crate::element::Data;
-use dataflow_state::AggregateFunction;
+use dataflow_state::{AggregateFunction, StateData};
 use std::marker::PhantomData;
 
 /// What a window keeps and emits (the three kinds below implement it).
@@ -20,7 +20,7 @@ use std::marker::PhantomData;
 /// ```
 pub trait WindowFunction<K, T, W: Window>: Clone + Send + Sync + 'static {
     /// What a window keeps.
-    type Acc: Send + 'static;
+    type Acc: StateData;
     /// What a firing emits.
     type Out: Data;
 
@@ -53,7 +53,7 @@ impl<T, F, P> ReduceFunction<T, F, P> {
 impl<K, T, W, F, P, O> WindowFunction<K, T, W> for ReduceFunction<T, F, P>
 where
     W: Window,
-    T: Data,
+    T: StateData,
     O: Data,
     F: FnMut(T, T) -> T + Clone + Send + Sync + 'static,
     P: FnMut(&K, &W, T) -> O + Clone + Send + Sync + 'static,
@@ -122,7 +122,7 @@ impl<K, T, W, A, P, O> WindowFunction<K, T, W> for AggregateWindowFunction<A, P>
 where
     W: Window,
     A: AggregateFunction<In = T> + 'static,
-    A::Acc: Send + 'static,
+    A::Acc: StateData,
     O: Data,
     P: FnMut(&K, &W, A::Out) -> O + Clone + Send + Sync + 'static,
 {
@@ -176,7 +176,7 @@ impl<T, P> ProcessFunction<T, P> {
 impl<K, T, W, P, O> WindowFunction<K, T, W> for ProcessFunction<T, P>
 where
     W: Window,
-    T: Data,
+    T: StateData,
     O: Data,
     P: FnMut(&K, &W, &[T]) -> O + Clone + Send + Sync + 'static,
 {

@@ -20,6 +20,7 @@ use smallvec::SmallVec;
 use std::marker::PhantomData;
 
 /// One open window of a key.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Slot<W, Acc, S> {
     window: W,
     /// `None` once purged (or never filled): a firing emits nothing.
@@ -28,6 +29,9 @@ struct Slot<W, Acc, S> {
 }
 
 /// The open windows of one key (usually one or two: kept inline).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(bound(serialize = "W: serde::Serialize, Acc: serde::Serialize, S: serde::Serialize"))]
+#[serde(bound(deserialize = "W: serde::Deserialize<'de>, Acc: serde::Deserialize<'de>, S: serde::Deserialize<'de>"))]
 pub struct WindowState<W, Acc, S> {
     slots: SmallVec<[Slot<W, Acc, S>; 2]>,
 }

@@ -4,6 +4,7 @@
 
 use super::Window;
 use crate::time::{TimeDomain, TimerRequest, Timestamp, Watermark};
+use dataflow_state::StateValue;
 
 /// What a trigger decides.
 ///
@@ -107,7 +108,7 @@ impl<'a> TriggerContext<'a> {
 /// ```
 pub trait Trigger<T, W: Window>: Clone + Send + Sync + 'static {
     /// What the trigger keeps per key and window.
-    type State: Default + Send + 'static;
+    type State: StateValue;
 
     /// An element was added to `window`.
     fn on_element(

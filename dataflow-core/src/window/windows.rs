@@ -10,7 +10,9 @@ use std::hash::Hash;
 /// use dataflow_core::window::{TimeWindow, Window};
 /// assert_eq!(TimeWindow::new(0, 10).max_timestamp(), 9);
 /// ```
-pub trait Window: Clone + Eq + Hash + Send + Sync + std::fmt::Debug + 'static {
+pub trait Window:
+    Clone + Eq + Hash + Send + Sync + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned + 'static
+{
     /// The largest timestamp that still belongs to the window; an
     /// event-time window fires when the watermark reaches it.
     fn max_timestamp(&self) -> Timestamp;
@@ -31,7 +33,7 @@ pub trait Window: Clone + Eq + Hash + Send + Sync + std::fmt::Debug + 'static {
 /// assert_eq!(w.merge(&TimeWindow::new(10, 20)), Some(TimeWindow::new(0, 20))); // touching windows merge
 /// assert_eq!(w.merge(&TimeWindow::new(11, 20)), None);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct TimeWindow {
     /// The first timestamp in the window.
     pub start: Timestamp,
@@ -92,7 +94,7 @@ impl std::fmt::Display for TimeWindow {
 /// use dataflow_core::window::{GlobalWindow, Window};
 /// assert_eq!(GlobalWindow.max_timestamp(), i64::MAX);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct GlobalWindow;
 
 impl Window for GlobalWindow {
