@@ -21,6 +21,7 @@
 mod async_fn;
 mod builtin;
 pub mod function;
+mod harness;
 mod keyed;
 mod keyed_context;
 mod side;
@@ -28,6 +29,7 @@ mod side;
 pub use async_fn::{AsyncCall, AsyncFnOperator, AsyncOrder};
 pub use builtin::{CoFlatMap, CoMap, Filter, FlatMap, Inspect, Map, Process};
 pub use function::{BadRecord, BadRecordPolicy, BadRecordReport, Context, FnOperator};
+pub use harness::KeyedOperatorHarness;
 pub(crate) use keyed::{KeyBatch, KeyFn, Keyed};
 pub use keyed::{KeySelector, KeyedFnOperator, KeyedFold, KeyedReduce};
 pub use keyed_context::{KeyedContext, KeyedHarness};

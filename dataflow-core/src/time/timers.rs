@@ -33,7 +33,7 @@ use std::hash::Hash;
 /// ```
 /// assert_ne!(dataflow_core::time::TimeDomain::EventTime, dataflow_core::time::TimeDomain::ProcessingTime);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TimeDomain {
     /// Fires when the operator's watermark reaches the timer's time.
     EventTime,
