@@ -249,3 +249,48 @@ fn jobs_give_the_same_answer_on_every_backend() {
         assert_eq!(left, 0, "{sub}");
     }
 }
+
+/// State TTL in processing time: a key's state expires `ttl` after its
+/// last access; an expired state is never handed out, and snapshots leave
+/// it out.
+#[test]
+fn state_expires_after_its_time_to_live() {
+    use dataflow_core::operator::KeyedReduce;
+    use dataflow_core::state::store::Ttl;
+    let dir = tempfile::tempdir().unwrap();
+    let ttl = Ttl::new(std::time::Duration::from_millis(100));
+    let sum = || KeyedReduce::new(|a: (u32, u64), b: (u32, u64)| (a.0, a.1 + b.1));
+    for (name, backend) in backends(dir.path()) {
+        let mut h = KeyedOperatorHarness::with_state_ttl(sum(), |e: &(u32, u64)| e.0, backend.clone(), ttl).unwrap();
+        h.process((1, 5), None).unwrap(); // key 1 until 100
+        h.process((2, 7), None).unwrap(); // key 2 until 100
+        h.set_processing_time(60).unwrap();
+        h.process((1, 5), None).unwrap(); // key 1 renewed until 160
+        h.set_processing_time(100).unwrap();
+        let file = dir.path().join(format!("ttl-{name}"));
+        h.snapshot().unwrap().write_to(&file).unwrap();
+        h.process((2, 1), None).unwrap(); // expired at 100: starts over
+        h.set_processing_time(159).unwrap();
+        h.process((1, 1), None).unwrap(); // still alive
+        assert_eq!(h.take_output(), [(1, 5), (2, 7), (1, 10), (2, 1), (1, 11)], "{name}");
+
+        // The snapshot holds key 1 alone.
+        let mut entries = 0;
+        let all = dataflow_core::KeyGroupRange::new(0, 128);
+        dataflow_core::state::backend::format::read_file(&file, all, &mut |_, _| {
+            entries += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(entries, 1, "{name}");
+
+        let mut r = KeyedOperatorHarness::with_state_ttl(sum(), |e: &(u32, u64)| e.0, backend, ttl).unwrap();
+        r.restore(&[&file]).unwrap();
+        r.set_processing_time(100).unwrap();
+        r.process((2, 1), None).unwrap(); // not in the snapshot
+        r.process((1, 1), None).unwrap(); // in it, until 160
+        r.set_processing_time(500).unwrap();
+        r.process((1, 1), None).unwrap(); // expired
+        assert_eq!(r.take_output(), [(2, 1), (1, 11), (1, 1)], "{name}");
+    }
+}

@@ -6,6 +6,7 @@ use crate::element::Data;
 use crate::operator::{
     FnOperator, KeyBatch, KeyFn, KeySelector, Keyed, KeyedFnOperator, KeyedFold, KeyedReduce, Operator, OperatorInfo,
 };
+use dataflow_state::store::Ttl;
 use dataflow_state::{Key, StateData};
 use std::sync::Arc;
 
@@ -30,11 +31,12 @@ pub struct KeyedStream<K, T> {
     stream: Stream<T>,
     key: KeySelector<T, K>,
     keys: Arc<dyn KeyBatch<T, K>>,
+    ttl: Option<Ttl>,
 }
 
 impl<K, T> Clone for KeyedStream<K, T> {
     fn clone(&self) -> Self {
-        Self { stream: self.stream.clone(), key: self.key.clone(), keys: self.keys.clone() }
+        Self { stream: self.stream.clone(), key: self.key.clone(), keys: self.keys.clone(), ttl: self.ttl }
     }
 }
 
@@ -49,7 +51,25 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     where
         F: Fn(&T) -> K + Clone + Send + Sync + 'static,
     {
-        Self { stream, key: Arc::new(f.clone()), keys: Arc::new(KeyFn(f)) }
+        Self { stream, key: Arc::new(f.clone()), keys: Arc::new(KeyFn(f)), ttl: None }
+    }
+
+    /// Lets the per-key state of the operators applied to this stream
+    /// expire (Flink's state TTL, in processing time): a key's state lives
+    /// `ttl` after its last access, is never handed out once expired (the
+    /// key starts empty) and is left out of snapshots. Every access renews
+    /// it (an operator may change the state it is given).
+    ///
+    /// ```
+    /// use dataflow_core::state::store::Ttl;
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// let counts = env.from_iter(vec![1u32, 2, 1])
+    ///     .key_by(|x| *x)
+    ///     .with_state_ttl(Ttl::new(std::time::Duration::from_secs(3600)))
+    ///     .count();
+    /// ```
+    pub fn with_state_ttl(&self, ttl: Ttl) -> Self {
+        Self { ttl: Some(ttl), ..self.clone() }
     }
 
     /// The key selector.
@@ -91,10 +111,10 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     where
         O: KeyedFnOperator<K, In = T> + FnOperator + Clone,
     {
-        let keys = self.keys.clone();
+        let (keys, ttl) = (self.keys.clone(), self.ttl);
         let op = std::sync::Mutex::new(op);
         self.transform_with(O::NAME, move |_| {
-            Keyed::new(op.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(), keys.clone())
+            Keyed::new(op.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(), keys.clone()).with_ttl(ttl)
         })
         .with_options::<O>()
     }

@@ -9,6 +9,7 @@ use super::{BadRecordPolicy, BoxError, Collector, KeyedFnOperator, Operator, Ope
 use crate::batch::Batch;
 use crate::checkpoint::CheckpointBarrier;
 use crate::time::{ManualClock, Timestamp, Watermark};
+use dataflow_state::store::Ttl;
 use dataflow_state::table::{StateBackendConfig, StateSnapshot};
 use dataflow_state::{DEFAULT_MAX_PARALLELISM, Key};
 use std::path::Path;
@@ -65,6 +66,27 @@ impl<O: KeyedFnOperator<K>, K: Key> KeyedOperatorHarness<O, K> {
         parallelism: usize,
         subtask: usize,
     ) -> Result<Self, BoxError> {
+        Self::open(Keyed::new(op, Arc::new(KeyFn(key))), backend, parallelism, subtask)
+    }
+
+    /// The only subtask, with each key's state expiring `ttl` after its
+    /// last access (see
+    /// [`KeyedStream::with_state_ttl`](crate::KeyedStream::with_state_ttl)).
+    pub fn with_state_ttl(
+        op: O,
+        key: impl Fn(&O::In) -> K + Send + Sync + 'static,
+        backend: StateBackendConfig,
+        ttl: Ttl,
+    ) -> Result<Self, BoxError> {
+        Self::open(Keyed::new(op, Arc::new(KeyFn(key))).with_ttl(Some(ttl)), backend, 1, 0)
+    }
+
+    fn open(
+        mut keyed: Keyed<O, K>,
+        backend: StateBackendConfig,
+        parallelism: usize,
+        subtask: usize,
+    ) -> Result<Self, BoxError> {
         // Every harness gets stores of its own.
         static HARNESSES: AtomicUsize = AtomicUsize::new(0);
         let clock = Arc::new(ManualClock::new(0));
@@ -78,7 +100,6 @@ impl<O: KeyedFnOperator<K>, K: Key> KeyedOperatorHarness<O, K> {
             state_backend: backend,
             operator_index: HARNESSES.fetch_add(1, Ordering::Relaxed),
         };
-        let mut keyed = Keyed::new(op, Arc::new(KeyFn(key)));
         keyed.open(&info)?;
         Ok(Self { keyed, out: Collector::new(), clock, checkpoint: 0 })
     }

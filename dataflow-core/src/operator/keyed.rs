@@ -12,6 +12,7 @@ use crate::batch::Batch;
 use crate::checkpoint::CheckpointBarrier;
 use crate::element::{Data, Record};
 use crate::time::{Clock, TimeDomain, Timer, Timestamp, Watermark, decode_timer, timer_entries};
+use dataflow_state::store::Ttl;
 use dataflow_state::table::{StateBackendConfig, StateSnapshot, StateTable, TIMERS_ID, TableSpec, state_id};
 use dataflow_state::{Key, KeyGroupRange, StateData, StateValue, ValueState};
 use serde::Serialize;
@@ -299,6 +300,7 @@ pub(crate) struct Keyed<O: KeyedFnOperator<K>, K: Key> {
     timers: KeyedTimers<K, O::Namespace>,
     clock: Option<Arc<dyn Clock>>,
     max_parallelism: u32,
+    ttl: Option<Ttl>,
 }
 
 /// Whether an operator's per-key state holds nothing at all (a stateless
@@ -311,7 +313,13 @@ impl<O: KeyedFnOperator<K>, K: Key> Keyed<O, K> {
     /// `op`, keyed by `keys`.
     pub(crate) fn new(op: O, keys: Arc<dyn KeyBatch<O::In, K>>) -> Self {
         let timers = KeyedTimers::new();
-        Self { op, keys, scratch: Vec::new(), table: None, timers, clock: None, max_parallelism: 0 }
+        Self { op, keys, scratch: Vec::new(), table: None, timers, clock: None, max_parallelism: 0, ttl: None }
+    }
+
+    /// Lets each key's state expire `ttl` (processing time) after its last
+    /// access.
+    pub(crate) fn with_ttl(self, ttl: Option<Ttl>) -> Self {
+        Self { ttl, ..self }
     }
 
     /// Runs `f` on the state of `key` (empty if it has none) with a
@@ -347,7 +355,14 @@ impl<O: KeyedFnOperator<K>, K: Key> Keyed<O, K> {
 
     fn tick(&mut self) {
         if let Some(clock) = &self.clock {
-            self.timers.processing_time = clock.now_millis();
+            self.set_processing_time(clock.now_millis());
+        }
+    }
+
+    fn set_processing_time(&mut self, now: Timestamp) {
+        self.timers.processing_time = now;
+        if let Some(table) = &mut self.table {
+            table.set_now(now);
         }
     }
 }
@@ -360,7 +375,7 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
         self.clock = Some(info.clock.clone());
         self.max_parallelism = info.max_parallelism;
         let range = KeyGroupRange::for_operator(info.max_parallelism, info.parallelism as u32, info.subtask as u32)?;
-        let spec = TableSpec::new(&info.name, info.max_parallelism, range);
+        let spec = TableSpec { ttl: self.ttl, ..TableSpec::new(&info.name, info.max_parallelism, range) };
         // A stateless operator keeps its timers in an in-memory table.
         let backend = if stateless::<O::State>() { &StateBackendConfig::InMemory } else { &info.state_backend };
         let name = format!("operator-{}/subtask-{}", info.operator_index, info.subtask);
@@ -417,7 +432,7 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
     }
 
     fn on_processing_time(&mut self, now: Timestamp, out: &mut Collector<O::Out>) -> Result<(), BoxError> {
-        self.timers.processing_time = now;
+        self.set_processing_time(now);
         self.fire(TimeDomain::ProcessingTime, now, out)
     }
 }

@@ -7,13 +7,13 @@
 //! drops about half) and when a snapshot starts. A state that became empty
 //! is deleted from the store at the next write-back.
 
-use super::{FjallStateConfig, TableSpec, decode, encode, entry_key};
+use super::{Entry, FjallStateConfig, TableSpec, decode, encode, entry_key};
 use crate::backend::{FjallBackend, FjallConfig, Snapshot, StateBackend, StateKey};
 use crate::{Key, StateError, StateValue};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 struct Cached<S> {
-    state: S,
+    entry: Entry<S>,
     dirty: bool,
 }
 
@@ -24,6 +24,8 @@ pub(super) struct CachedTable<K, S> {
     /// Keys whose state became empty since the last write-back.
     deleted: FxHashSet<K>,
     capacity: usize,
+    /// The processing time expiry is measured in.
+    pub(super) now: i64,
 }
 
 impl<K: Key, S: StateValue> CachedTable<K, S> {
@@ -39,21 +41,24 @@ impl<K: Key, S: StateValue> CachedTable<K, S> {
             write_buffer_bytes: config.write_buffer_bytes,
         })?;
         let capacity = config.cached_keys.max(1);
-        Ok(Self { spec, store, cache: FxHashMap::default(), deleted: FxHashSet::default(), capacity })
+        Ok(Self { spec, store, cache: FxHashMap::default(), deleted: FxHashSet::default(), capacity, now: i64::MIN })
     }
 
     pub(super) fn spec(&self) -> &TableSpec {
         &self.spec
     }
 
-    /// The state of `key` as stored (not looking in the cache).
+    /// The state of `key` as stored (not looking in the cache), if it has
+    /// not expired.
     fn load(&self, key: &K) -> Result<Option<S>, StateError> {
         if self.deleted.contains(key) {
             return Ok(None);
         }
         let kg = self.spec.key_group(key)?;
         match self.store.get(&entry_key(kg, key))? {
-            Some(bytes) => Ok(Some(decode::<K, S>(&self.spec, kg, &bytes)?.1)),
+            Some(bytes) => {
+                Ok(Some(decode::<K, S>(&self.spec, kg, &bytes)?.1).filter(|e| !e.expired(self.now)).map(|e| e.state))
+            }
             None => Ok(None),
         }
     }
@@ -64,8 +69,13 @@ impl<K: Key, S: StateValue> CachedTable<K, S> {
         key: &K,
         f: impl FnOnce(&mut S) -> Result<(R, bool), E>,
     ) -> Result<R, E> {
+        let expires = self.spec.expiry(self.now);
         if let Some(c) = self.cache.get_mut(key) {
-            let (r, empty) = f(&mut c.state)?;
+            if c.entry.expired(self.now) {
+                c.entry.state = S::default();
+            }
+            c.entry.expires = expires;
+            let (r, empty) = f(&mut c.entry.state)?;
             c.dirty = true;
             if empty {
                 self.cache.remove(key);
@@ -73,17 +83,15 @@ impl<K: Key, S: StateValue> CachedTable<K, S> {
             }
             return Ok(r);
         }
+        // An expired stored state is overwritten or deleted below.
         let stored = self.load(key)?;
-        let existed = stored.is_some();
         let mut state = stored.unwrap_or_default();
         let (r, empty) = f(&mut state)?;
         if empty {
-            if existed {
-                self.deleted.insert(key.clone());
-            }
+            self.deleted.insert(key.clone());
         } else {
             self.deleted.remove(key);
-            self.cache.insert(key.clone(), Cached { state, dirty: true });
+            self.cache.insert(key.clone(), Cached { entry: Entry { state, expires }, dirty: true });
             if self.cache.len() > self.capacity {
                 self.evict()?;
             }
@@ -93,7 +101,7 @@ impl<K: Key, S: StateValue> CachedTable<K, S> {
 
     pub(super) fn get(&mut self, key: &K) -> Result<Option<S>, StateError> {
         match self.cache.get(key) {
-            Some(c) => Ok(Some(c.state.clone())),
+            Some(c) => Ok(Some(&c.entry).filter(|e| !e.expired(self.now)).map(|e| e.state.clone())),
             None => self.load(key),
         }
     }
@@ -106,7 +114,7 @@ impl<K: Key, S: StateValue> CachedTable<K, S> {
         }
         for (key, c) in self.cache.iter_mut().filter(|(_, c)| c.dirty) {
             let kg = self.spec.key_group(key)?;
-            self.store.put(&entry_key(kg, key), &encode(&self.spec, kg, key, &c.state)?)?;
+            self.store.put(&entry_key(kg, key), &encode(&self.spec, kg, key, &c.entry)?)?;
             c.dirty = false;
         }
         Ok(())

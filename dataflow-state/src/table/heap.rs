@@ -2,25 +2,27 @@
 //! behind an `Arc` so a snapshot shares them and the next write to a group
 //! copies it (copy-on-write).
 
-use super::{TableSpec, decode, encode, entry_key};
+use super::{Entry, TableSpec, decode, encode, entry_key};
 use crate::backend::format::{EntrySink, SnapshotView};
 use crate::backend::{Snapshot, StateKey};
 use crate::{Key, StateError, StateValue};
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
-type Group<K, S> = Arc<FxHashMap<K, S>>;
+type Group<K, S> = Arc<FxHashMap<K, Entry<S>>>;
 
 pub(super) struct HeapTable<K, S> {
     spec: TableSpec,
     /// One map per key group of the range, in order.
     groups: Vec<Group<K, S>>,
+    /// The processing time expiry is measured in.
+    pub(super) now: i64,
 }
 
 impl<K: Key, S: StateValue> HeapTable<K, S> {
     pub(super) fn new(spec: TableSpec) -> Self {
         let groups = spec.range.iter().map(|_| Arc::default()).collect();
-        Self { spec, groups }
+        Self { spec, groups, now: i64::MIN }
     }
 
     pub(super) fn spec(&self) -> &TableSpec {
@@ -28,7 +30,7 @@ impl<K: Key, S: StateValue> HeapTable<K, S> {
     }
 
     #[inline]
-    fn group(&mut self, key: &K) -> Result<&mut FxHashMap<K, S>, StateError> {
+    fn group(&mut self, key: &K) -> Result<&mut FxHashMap<K, Entry<S>>, StateError> {
         let kg = self.spec.key_group(key)?;
         let group = &mut self.groups[(kg - self.spec.range.start) as usize];
         Ok(Arc::make_mut(group))
@@ -40,10 +42,15 @@ impl<K: Key, S: StateValue> HeapTable<K, S> {
         key: &K,
         f: impl FnOnce(&mut S) -> Result<(R, bool), E>,
     ) -> Result<R, E> {
+        let (now, expires) = (self.now, self.spec.expiry(self.now));
         let group = self.group(key)?;
         match group.get_mut(key) {
-            Some(state) => {
-                let (r, empty) = f(state)?;
+            Some(entry) => {
+                if entry.expired(now) {
+                    entry.state = S::default();
+                }
+                entry.expires = expires;
+                let (r, empty) = f(&mut entry.state)?;
                 if empty {
                     group.remove(key);
                 }
@@ -53,7 +60,7 @@ impl<K: Key, S: StateValue> HeapTable<K, S> {
                 let mut state = S::default();
                 let (r, empty) = f(&mut state)?;
                 if !empty {
-                    group.insert(key.clone(), state);
+                    group.insert(key.clone(), Entry { state, expires });
                 }
                 Ok(r)
             }
@@ -62,7 +69,8 @@ impl<K: Key, S: StateValue> HeapTable<K, S> {
 
     pub(super) fn get(&mut self, key: &K) -> Result<Option<S>, StateError> {
         let kg = self.spec.key_group(key)?;
-        Ok(self.groups[(kg - self.spec.range.start) as usize].get(key).cloned())
+        let entry = self.groups[(kg - self.spec.range.start) as usize].get(key);
+        Ok(entry.filter(|e| !e.expired(self.now)).map(|e| e.state.clone()))
     }
 
     /// Shares every non-empty key group with the snapshot.
@@ -76,8 +84,8 @@ impl<K: Key, S: StateValue> HeapTable<K, S> {
 
     pub(super) fn restore_entry(&mut self, key: &StateKey, value: &[u8]) -> Result<(), StateError> {
         let kg = u32::from(key.key_group());
-        let (k, s) = decode::<K, S>(&self.spec, kg, value)?;
-        self.group(&k)?.insert(k, s);
+        let (k, entry) = decode::<K, S>(&self.spec, kg, value)?;
+        self.group(&k)?.insert(k, entry);
         Ok(())
     }
 }

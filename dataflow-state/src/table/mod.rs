@@ -7,8 +7,15 @@
 //! [`backend::format`](crate::backend::format)), so a snapshot taken on one
 //! backend restores on the other, and any key-group range of it restores
 //! alone. Each key's state is one entry: key
-//! `key group | STATE_ID | key's canonical bytes`, value the key and the
-//! state, encoded with postcard.
+//! `key group | STATE_ID | key's canonical bytes`, value
+//! `(expiry, key, state)` encoded with postcard (the expiry is `None`
+//! without a TTL).
+//!
+//! With a time to live ([`TableSpec::ttl`], processing time, set with
+//! [`StateTable::set_now`]) a key's state expires `ttl` after it was last
+//! handed out (every access may write, so every access renews it); an
+//! expired state is never handed out (the key starts empty), is dropped
+//! when its key is next accessed, and is left out of snapshots.
 //!
 //! * In memory ([`StateBackendConfig::InMemory`], the default): a hash map of
 //!   typed values per key group, each behind an `Arc`. The synchronous part
@@ -48,9 +55,11 @@
 mod cached;
 mod heap;
 mod merge;
+mod ttl;
 
 use crate::backend::format::{self, StateInfo};
 use crate::backend::{FjallConfig, Snapshot, StateKey};
+use crate::store::Ttl;
 use crate::{Key, KeyGroupRange, StateError, StateValue, key_group};
 use std::path::{Path, PathBuf};
 
@@ -124,12 +133,20 @@ pub struct TableSpec {
     pub max_parallelism: u32,
     /// The key groups this table holds (its subtask's).
     pub range: KeyGroupRange,
+    /// How long a key's state lives after its last access (`None`:
+    /// forever).
+    pub ttl: Option<Ttl>,
 }
 
 impl TableSpec {
-    /// A spec.
+    /// A spec, without a time to live.
     pub fn new(name: &str, max_parallelism: u32, range: KeyGroupRange) -> Self {
-        Self { name: name.to_string(), max_parallelism, range }
+        Self { name: name.to_string(), max_parallelism, range, ttl: None }
+    }
+
+    /// The expiry of a state accessed at `now`.
+    fn expiry(&self, now: i64) -> Option<i64> {
+        self.ttl.map(|t| now.saturating_add(t.millis()))
     }
 
     fn infos<S>(&self) -> Vec<StateInfo> {
@@ -208,7 +225,16 @@ impl<K: Key, S: StateValue> StateTable<K, S> {
         }
     }
 
-    /// A copy of the state of `key`, if it has one.
+    /// Sets the processing time that state expiry is measured in.
+    #[inline]
+    pub fn set_now(&mut self, now: i64) {
+        match &mut self.inner {
+            Inner::Heap(t) => t.now = now,
+            Inner::Cached(t) => t.now = now,
+        }
+    }
+
+    /// A copy of the state of `key`, if it has one (and it has not expired).
     pub fn get(&mut self, key: &K) -> Result<Option<S>, StateError> {
         match &mut self.inner {
             Inner::Heap(t) => t.get(key),
@@ -219,11 +245,12 @@ impl<K: Key, S: StateValue> StateTable<K, S> {
     /// The synchronous part of a snapshot of the table, with `extra`
     /// entries (sorted by key, under another state id) added.
     pub fn snapshot(&mut self, extra: Vec<RawEntry>) -> Result<StateSnapshot, StateError> {
-        let (snapshot, spec) = match &mut self.inner {
-            Inner::Heap(t) => (t.snapshot()?, t.spec()),
-            Inner::Cached(t) => (t.snapshot()?, t.spec()),
+        let (snapshot, spec, now) = match &mut self.inner {
+            Inner::Heap(t) => (t.snapshot()?, t.spec(), t.now),
+            Inner::Cached(t) => (t.snapshot()?, t.spec(), t.now),
         };
         let infos = spec.infos::<S>();
+        let snapshot = if spec.ttl.is_some() { ttl::without_expired(snapshot, now) } else { snapshot };
         Ok(StateSnapshot { snapshot: merge::with_extra(snapshot, extra), infos })
     }
 
@@ -271,12 +298,31 @@ fn entry_key<K: Key>(key_group: u32, key: &K) -> StateKey {
     StateKey::new(key_group as u16, STATE_ID, &canonical, &[])
 }
 
+/// A key's state and when it expires.
+#[derive(Clone)]
+struct Entry<S> {
+    state: S,
+    expires: Option<i64>,
+}
+
+impl<S> Entry<S> {
+    fn expired(&self, now: i64) -> bool {
+        self.expires.is_some_and(|e| e <= now)
+    }
+}
+
 /// The entry of `key`'s state: its value bytes.
-fn encode<K: Key, S: StateValue>(spec: &TableSpec, key_group: u32, key: &K, state: &S) -> Result<Vec<u8>, StateError> {
-    postcard::to_stdvec(&(key, state)).map_err(|e| spec.decode_err(key_group, e))
+fn encode<K: Key, S: StateValue>(
+    spec: &TableSpec,
+    key_group: u32,
+    key: &K,
+    entry: &Entry<S>,
+) -> Result<Vec<u8>, StateError> {
+    postcard::to_stdvec(&(entry.expires, key, &entry.state)).map_err(|e| spec.decode_err(key_group, e))
 }
 
 /// Decodes an entry's value.
-fn decode<K: Key, S: StateValue>(spec: &TableSpec, key_group: u32, bytes: &[u8]) -> Result<(K, S), StateError> {
-    postcard::from_bytes(bytes).map_err(|e| spec.decode_err(key_group, e))
+fn decode<K: Key, S: StateValue>(spec: &TableSpec, key_group: u32, bytes: &[u8]) -> Result<(K, Entry<S>), StateError> {
+    let (expires, key, state) = postcard::from_bytes(bytes).map_err(|e| spec.decode_err(key_group, e))?;
+    Ok((key, Entry { state, expires }))
 }
