@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Prints records/s and the ratios ours/timely and ours/loop from the last
-`cargo bench --bench throughput` and `cargo bench --bench window` runs
-(criterion's estimates.json files); a group that has not run is skipped."""
+`cargo bench --bench throughput` and `cargo bench --bench window` runs, and
+ops/s (records/s) with the ratios fjall/in-memory from the last
+`cargo bench --bench state` run (criterion's estimates.json files); a group
+that has not run is skipped."""
 import json, os, sys
 
 root = os.path.join(os.path.dirname(__file__), "..", "target", "criterion")
@@ -40,4 +42,25 @@ if os.path.isdir(os.path.join(root, "state")):
         if mem is None or fj is None:
             continue
         print(f"  {op:13} memory {STATE_OPS / mem / 1e6:6.2f} M/s  fjall {STATE_OPS / fj / 1e6:6.2f} M/s  fjall/memory {mem / fj:5.2f}")
+
+# `cargo bench --bench state`: the keyed job of `throughput.rs` (2M records,
+# 10k keys) per state backend: in memory, fjall (every key in its cache of
+# decoded states), fjall with a cache of 1 000 keys per subtask.
+PIPELINE_N = 2_000_000
+if os.path.isdir(os.path.join(root, "keyed_pipeline")):
+    print("keyed_pipeline: records/s per state backend (2M records, 10k keys)")
+    for p in (1, 2):
+        mem, fj, small = (mean("keyed_pipeline", f"{b}/{p}") for b in ("memory", "fjall", "fjall_small_cache"))
+        if mem is None:
+            continue
+        line = f"  p={p}: memory {PIPELINE_N / mem / 1e6:6.2f} M/s"
+        if fj is not None:
+            line += f"  fjall {PIPELINE_N / fj / 1e6:6.2f} M/s"
+        if small is not None:
+            line += f"  fjall_small_cache {PIPELINE_N / small / 1e6:6.2f} M/s"
+        if fj is not None:
+            line += f"  fjall/memory {mem / fj:5.2f}"
+        if small is not None:
+            line += f"  fjall_small_cache/memory {mem / small:6.3f}"
+        print(line)
 sys.exit(0)
