@@ -28,7 +28,12 @@ pub const DEFAULT_MAX_PARALLELISM: u32 = 128;
 /// ```
 #[inline]
 pub fn key_group_for_hash(hash: u64, max_parallelism: u32) -> u32 {
-    (hash % u64::from(max_parallelism)) as u32
+    if max_parallelism.is_power_of_two() {
+        // The same result without a division (the default is 128).
+        (hash & u64::from(max_parallelism - 1)) as u32
+    } else {
+        (hash % u64::from(max_parallelism.max(1))) as u32
+    }
 }
 
 /// The key group of a key.
@@ -106,6 +111,7 @@ impl KeyGroupRange {
     /// ```
     /// assert!(dataflow_state::KeyGroupRange::new(0, 64).contains(63));
     /// ```
+    #[inline]
     pub fn contains(&self, key_group: u32) -> bool {
         (self.start..self.end).contains(&key_group)
     }

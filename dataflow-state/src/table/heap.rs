@@ -1,28 +1,84 @@
-//! The in-memory table: typed states in a hash map per key group, each
-//! behind an `Arc` so a snapshot shares them and the next write to a group
-//! copies it (copy-on-write).
+//! The in-memory table: typed states in hash maps, in shards by the key's
+//! (fast, in-process) hash: one shard while the state is small, doubling
+//! whenever a shard passes [`SHARD_ENTRIES`] entries, so a shard (the unit
+//! of copy-on-write) stays small while a small state stays one map (the
+//! fastest to look up in).
+//!
+//! A snapshot freezes every non-empty shard behind an `Arc` that it shares
+//! with the table; the table's next access to a frozen shard takes it
+//! back (without copying if the snapshot was written by then, with one
+//! copy of that shard if not). Shards not frozen are plain maps, so the
+//! per-record path has no atomic operations, and it computes no key group
+//! either: a key's key group is checked when the key is first inserted,
+//! and computed again (to order the file) only by the asynchronous part of
+//! a snapshot.
 
 use super::{Entry, TableSpec, decode, encode, entry_key};
 use crate::backend::format::{EntrySink, SnapshotView};
 use crate::backend::{Snapshot, StateKey};
-use crate::{Key, StateError, StateValue};
+use crate::{Key, StateError, StateValue, key_group};
 use rustc_hash::FxHashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
-type Group<K, S> = Arc<FxHashMap<K, Entry<S>>>;
+/// How many entries a shard (the unit copied on write after a snapshot)
+/// holds before the shards double.
+pub(super) const SHARD_ENTRIES: usize = 1 << 16;
+
+type Map<K, S> = FxHashMap<K, Entry<S>>;
+
+enum Group<K, S> {
+    Owned(Map<K, S>),
+    /// Shared with a snapshot that may still be writing it.
+    Frozen(Arc<Map<K, S>>),
+}
+
+impl<K: Key, S: StateValue> Group<K, S> {
+    #[inline]
+    fn map(&self) -> &Map<K, S> {
+        match self {
+            Group::Owned(m) => m,
+            Group::Frozen(m) => m,
+        }
+    }
+
+    #[inline]
+    fn map_mut(&mut self) -> &mut Map<K, S> {
+        if let Group::Frozen(m) = self {
+            let m = std::mem::take(m);
+            *self = Group::Owned(Arc::try_unwrap(m).unwrap_or_else(|shared| (*shared).clone()));
+        }
+        match self {
+            Group::Owned(m) => m,
+            Group::Frozen(m) => Arc::make_mut(m), // not reached: thawed above
+        }
+    }
+
+    /// Shares the group with a snapshot.
+    fn freeze(&mut self) -> Arc<Map<K, S>> {
+        if let Group::Owned(m) = self {
+            *self = Group::Frozen(Arc::new(std::mem::take(m)));
+        }
+        match self {
+            Group::Frozen(m) => m.clone(),
+            Group::Owned(m) => Arc::new(m.clone()), // not reached: frozen above
+        }
+    }
+}
 
 pub(super) struct HeapTable<K, S> {
     spec: TableSpec,
-    /// One map per key group of the range, in order.
+    /// The shards (a power of two of them); a key's is chosen by [`shard`].
     groups: Vec<Group<K, S>>,
+    /// `groups.len() - 1`.
+    mask: usize,
     /// The processing time expiry is measured in.
     pub(super) now: i64,
 }
 
 impl<K: Key, S: StateValue> HeapTable<K, S> {
     pub(super) fn new(spec: TableSpec) -> Self {
-        let groups = spec.range.iter().map(|_| Arc::default()).collect();
-        Self { spec, groups, now: i64::MIN }
+        Self { spec, groups: vec![Group::Owned(Map::default())], mask: 0, now: i64::MIN }
     }
 
     pub(super) fn spec(&self) -> &TableSpec {
@@ -30,10 +86,21 @@ impl<K: Key, S: StateValue> HeapTable<K, S> {
     }
 
     #[inline]
-    fn group(&mut self, key: &K) -> Result<&mut FxHashMap<K, Entry<S>>, StateError> {
-        let kg = self.spec.key_group(key)?;
-        let group = &mut self.groups[(kg - self.spec.range.start) as usize];
-        Ok(Arc::make_mut(group))
+    fn group(&mut self, key: &K) -> &mut Map<K, S> {
+        self.groups[shard(key, self.mask)].map_mut()
+    }
+
+    /// Doubles the shards, moving every entry to its new shard.
+    #[cold]
+    fn split(&mut self) {
+        let n = self.groups.len() * 2;
+        let old = std::mem::replace(&mut self.groups, (0..n).map(|_| Group::Owned(Map::default())).collect());
+        self.mask = n - 1;
+        for mut g in old {
+            for (k, e) in std::mem::take(g.map_mut()) {
+                self.group(&k).insert(k, e);
+            }
+        }
     }
 
     #[inline]
@@ -43,7 +110,7 @@ impl<K: Key, S: StateValue> HeapTable<K, S> {
         f: impl FnOnce(&mut S) -> Result<(R, bool), E>,
     ) -> Result<R, E> {
         let (now, expires) = (self.now, self.spec.expiry(self.now));
-        let group = self.group(key)?;
+        let group = self.groups[shard(key, self.mask)].map_mut();
         match group.get_mut(key) {
             Some(entry) => {
                 if entry.expired(now) {
@@ -57,10 +124,14 @@ impl<K: Key, S: StateValue> HeapTable<K, S> {
                 Ok(r)
             }
             None => {
+                self.spec.key_group(key)?;
                 let mut state = S::default();
                 let (r, empty) = f(&mut state)?;
                 if !empty {
                     group.insert(key.clone(), Entry { state, expires });
+                    if group.len() > SHARD_ENTRIES {
+                        self.split();
+                    }
                 }
                 Ok(r)
             }
@@ -68,46 +139,56 @@ impl<K: Key, S: StateValue> HeapTable<K, S> {
     }
 
     pub(super) fn get(&mut self, key: &K) -> Result<Option<S>, StateError> {
-        let kg = self.spec.key_group(key)?;
-        let entry = self.groups[(kg - self.spec.range.start) as usize].get(key);
+        let entry = self.groups[shard(key, self.mask)].map().get(key);
         Ok(entry.filter(|e| !e.expired(self.now)).map(|e| e.state.clone()))
     }
 
-    /// Shares every non-empty key group with the snapshot.
+    /// Freezes every non-empty shard and shares it with the snapshot.
     pub(super) fn snapshot(&mut self) -> Result<Snapshot, StateError> {
-        let groups = (self.spec.range.iter().zip(&self.groups))
-            .filter(|(_, g)| !g.is_empty())
-            .map(|(kg, g)| (kg, g.clone()))
-            .collect();
+        let groups = self.groups.iter_mut().filter(|g| !g.map().is_empty()).map(Group::freeze).collect();
         Ok(Snapshot::new(Box::new(HeapView { spec: self.spec.clone(), groups })))
     }
 
     pub(super) fn restore_entry(&mut self, key: &StateKey, value: &[u8]) -> Result<(), StateError> {
         let kg = u32::from(key.key_group());
         let (k, entry) = decode::<K, S>(&self.spec, kg, value)?;
-        self.group(&k)?.insert(k, entry);
+        self.spec.key_group(&k)?;
+        let group = self.group(&k);
+        group.insert(k, entry);
+        if group.len() > SHARD_ENTRIES {
+            self.split();
+        }
         Ok(())
     }
 }
 
-/// Frozen key groups, encoded when written.
+/// The shard of `key` (of `mask + 1`): bits of its in-process hash that
+/// the shard's own hash map does not use (it takes the lowest bits for the
+/// bucket and the highest seven for its tags).
+#[inline]
+fn shard<K: Key>(key: &K, mask: usize) -> usize {
+    if mask == 0 { 0 } else { (rustc_hash::FxBuildHasher.hash_one(key) >> 32) as usize & mask }
+}
+
+/// Frozen shards, ordered and encoded when written.
 struct HeapView<K, S> {
     spec: TableSpec,
-    groups: Vec<(u32, Group<K, S>)>,
+    groups: Vec<Arc<Map<K, S>>>,
 }
 
 impl<K: Key, S: StateValue> SnapshotView for HeapView<K, S> {
     fn for_each(&self, f: &mut EntrySink<'_>) -> Result<(), StateError> {
-        let mut entries = Vec::new();
-        for (kg, group) in &self.groups {
-            entries.clear();
-            for (k, s) in group.iter() {
-                entries.push((entry_key(*kg, k), encode(&self.spec, *kg, k, s)?));
+        // Every entry's key bytes (key group first), sorted: the file's order.
+        let mut order: Vec<(StateKey, &K, &Entry<S>)> = Vec::new();
+        for group in &self.groups {
+            for (k, e) in group.iter() {
+                let kg = key_group::assign_to_key_group(k, self.spec.max_parallelism);
+                order.push((entry_key(kg, k), k, e));
             }
-            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            for (k, v) in &entries {
-                f(k.as_bytes(), v)?;
-            }
+        }
+        order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, k, e) in order {
+            f(key.as_bytes(), &encode(&self.spec, u32::from(key.key_group()), k, e)?)?;
         }
         Ok(())
     }

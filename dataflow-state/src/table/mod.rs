@@ -145,8 +145,9 @@ impl TableSpec {
     }
 
     /// The expiry of a state accessed at `now`.
-    fn expiry(&self, now: i64) -> Option<i64> {
-        self.ttl.map(|t| now.saturating_add(t.millis()))
+    #[inline]
+    fn expiry(&self, now: i64) -> i64 {
+        self.ttl.map_or(NEVER, |t| now.saturating_add(t.millis()).min(NEVER - 1))
     }
 
     fn infos<S>(&self) -> Vec<StateInfo> {
@@ -298,16 +299,21 @@ fn entry_key<K: Key>(key_group: u32, key: &K) -> StateKey {
     StateKey::new(key_group as u16, STATE_ID, &canonical, &[])
 }
 
-/// A key's state and when it expires.
+/// The expiry of a state without a time to live.
+const NEVER: i64 = i64::MAX;
+
+/// A key's state and when it expires (`NEVER` without a TTL; a plain
+/// `i64` keeps entries small).
 #[derive(Clone)]
 struct Entry<S> {
     state: S,
-    expires: Option<i64>,
+    expires: i64,
 }
 
 impl<S> Entry<S> {
+    #[inline]
     fn expired(&self, now: i64) -> bool {
-        self.expires.is_some_and(|e| e <= now)
+        self.expires != NEVER && self.expires <= now
     }
 }
 
@@ -318,11 +324,13 @@ fn encode<K: Key, S: StateValue>(
     key: &K,
     entry: &Entry<S>,
 ) -> Result<Vec<u8>, StateError> {
-    postcard::to_stdvec(&(entry.expires, key, &entry.state)).map_err(|e| spec.decode_err(key_group, e))
+    let expires = (entry.expires != NEVER).then_some(entry.expires);
+    postcard::to_stdvec(&(expires, key, &entry.state)).map_err(|e| spec.decode_err(key_group, e))
 }
 
 /// Decodes an entry's value.
 fn decode<K: Key, S: StateValue>(spec: &TableSpec, key_group: u32, bytes: &[u8]) -> Result<(K, Entry<S>), StateError> {
-    let (expires, key, state) = postcard::from_bytes(bytes).map_err(|e| spec.decode_err(key_group, e))?;
-    Ok((key, Entry { state, expires }))
+    let (expires, key, state): (Option<i64>, K, S) =
+        postcard::from_bytes(bytes).map_err(|e| spec.decode_err(key_group, e))?;
+    Ok((key, Entry { state, expires: expires.unwrap_or(NEVER) }))
 }
