@@ -396,9 +396,18 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
         self.tick();
         let mut keys = std::mem::take(&mut self.scratch);
         self.keys.keys(batch.values(), &mut keys);
-        let result = keys.drain(..).zip(batch.drain()).try_for_each(|(key, record)| {
-            self.with_key(&key, out, |op, state, ctx| op.process_keyed(&key, record, state, ctx))
-        });
+        let result = match &mut self.table {
+            Some(table) => {
+                let Self { op, timers, .. } = self;
+                table.with_states(keys.drain(..).zip(batch.drain()), |key, record, state| {
+                    op.process_keyed(key, record, state, &mut KeyedContext::new(key, out, timers))?;
+                    Ok::<_, BoxError>(op.is_state_empty(state))
+                })
+            }
+            None => keys.drain(..).zip(batch.drain()).try_for_each(|(key, record)| {
+                self.with_key(&key, out, |op, state, ctx| op.process_keyed(&key, record, state, ctx))
+            }),
+        };
         self.scratch = keys;
         result
     }

@@ -7,13 +7,13 @@
 //! drops about half) and when a snapshot starts. A state that became empty
 //! is deleted from the store at the next write-back.
 
-use super::{Entry, FjallStateConfig, TableSpec, decode, encode, entry_key};
+use super::{Entry, Expiry, FjallStateConfig, TableSpec, decode, encode, entry_key};
 use crate::backend::{FjallBackend, FjallConfig, Snapshot, StateBackend, StateKey};
 use crate::{Key, StateError, StateValue};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 struct Cached<S> {
-    entry: Entry<S>,
+    entry: Entry<S, i64>,
     dirty: bool,
 }
 
@@ -56,9 +56,9 @@ impl<K: Key, S: StateValue> CachedTable<K, S> {
         }
         let kg = self.spec.key_group(key)?;
         match self.store.get(&entry_key(kg, key))? {
-            Some(bytes) => {
-                Ok(Some(decode::<K, S>(&self.spec, kg, &bytes)?.1).filter(|e| !e.expired(self.now)).map(|e| e.state))
-            }
+            Some(bytes) => Ok(Some(decode::<K, S, i64>(&self.spec, kg, &bytes)?.1)
+                .filter(|e| !e.expired(self.now))
+                .map(|e| e.state)),
             None => Ok(None),
         }
     }
@@ -69,7 +69,7 @@ impl<K: Key, S: StateValue> CachedTable<K, S> {
         key: &K,
         f: impl FnOnce(&mut S) -> Result<(R, bool), E>,
     ) -> Result<R, E> {
-        let expires = self.spec.expiry(self.now);
+        let expires = i64::at(&self.spec, self.now);
         if let Some(c) = self.cache.get_mut(key) {
             if c.entry.expired(self.now) {
                 c.entry.state = S::default();

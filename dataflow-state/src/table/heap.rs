@@ -13,7 +13,7 @@
 //! and computed again (to order the file) only by the asynchronous part of
 //! a snapshot.
 
-use super::{Entry, TableSpec, decode, encode, entry_key};
+use super::{Entry, Expiry, TableSpec, decode, encode, entry_key};
 use crate::backend::format::{EntrySink, SnapshotView};
 use crate::backend::{Snapshot, StateKey};
 use crate::{Key, StateError, StateValue, key_group};
@@ -25,25 +25,35 @@ use std::sync::Arc;
 /// holds before the shards double.
 pub(super) const SHARD_ENTRIES: usize = 1 << 16;
 
-type Map<K, S> = FxHashMap<K, Entry<S>>;
+type Map<K, S, X> = FxHashMap<K, Entry<S, X>>;
 
-enum Group<K, S> {
-    Owned(Map<K, S>),
+enum Group<K, S, X> {
+    Owned(Map<K, S, X>),
     /// Shared with a snapshot that may still be writing it.
-    Frozen(Arc<Map<K, S>>),
+    Frozen(Arc<Map<K, S, X>>),
 }
 
-impl<K: Key, S: StateValue> Group<K, S> {
+impl<K: Key, S: StateValue, X: Expiry> Group<K, S, X> {
     #[inline]
-    fn map(&self) -> &Map<K, S> {
+    fn map(&self) -> &Map<K, S, X> {
         match self {
             Group::Owned(m) => m,
             Group::Frozen(m) => m,
         }
     }
 
-    #[inline]
-    fn map_mut(&mut self) -> &mut Map<K, S> {
+    #[inline(always)]
+    fn map_mut(&mut self) -> &mut Map<K, S, X> {
+        match self {
+            Group::Owned(m) => m,
+            Group::Frozen(_) => self.thaw(),
+        }
+    }
+
+    /// Takes a frozen shard back: without copying if the snapshot is done
+    /// with it, with one copy if not.
+    #[cold]
+    fn thaw(&mut self) -> &mut Map<K, S, X> {
         if let Group::Frozen(m) = self {
             let m = std::mem::take(m);
             *self = Group::Owned(Arc::try_unwrap(m).unwrap_or_else(|shared| (*shared).clone()));
@@ -55,7 +65,7 @@ impl<K: Key, S: StateValue> Group<K, S> {
     }
 
     /// Shares the group with a snapshot.
-    fn freeze(&mut self) -> Arc<Map<K, S>> {
+    fn freeze(&mut self) -> Arc<Map<K, S, X>> {
         if let Group::Owned(m) = self {
             *self = Group::Frozen(Arc::new(std::mem::take(m)));
         }
@@ -66,17 +76,17 @@ impl<K: Key, S: StateValue> Group<K, S> {
     }
 }
 
-pub(super) struct HeapTable<K, S> {
+pub(super) struct HeapTable<K, S, X> {
     spec: TableSpec,
     /// The shards (a power of two of them); a key's is chosen by [`shard`].
-    groups: Vec<Group<K, S>>,
+    groups: Vec<Group<K, S, X>>,
     /// `groups.len() - 1`.
     mask: usize,
     /// The processing time expiry is measured in.
     pub(super) now: i64,
 }
 
-impl<K: Key, S: StateValue> HeapTable<K, S> {
+impl<K: Key, S: StateValue, X: Expiry> HeapTable<K, S, X> {
     pub(super) fn new(spec: TableSpec) -> Self {
         Self { spec, groups: vec![Group::Owned(Map::default())], mask: 0, now: i64::MIN }
     }
@@ -86,7 +96,7 @@ impl<K: Key, S: StateValue> HeapTable<K, S> {
     }
 
     #[inline]
-    fn group(&mut self, key: &K) -> &mut Map<K, S> {
+    fn group(&mut self, key: &K) -> &mut Map<K, S, X> {
         self.groups[shard(key, self.mask)].map_mut()
     }
 
@@ -109,7 +119,7 @@ impl<K: Key, S: StateValue> HeapTable<K, S> {
         key: &K,
         f: impl FnOnce(&mut S) -> Result<(R, bool), E>,
     ) -> Result<R, E> {
-        let (now, expires) = (self.now, self.spec.expiry(self.now));
+        let (now, expires) = (self.now, X::at(&self.spec, self.now));
         let group = self.groups[shard(key, self.mask)].map_mut();
         match group.get_mut(key) {
             Some(entry) => {
@@ -151,7 +161,7 @@ impl<K: Key, S: StateValue> HeapTable<K, S> {
 
     pub(super) fn restore_entry(&mut self, key: &StateKey, value: &[u8]) -> Result<(), StateError> {
         let kg = u32::from(key.key_group());
-        let (k, entry) = decode::<K, S>(&self.spec, kg, value)?;
+        let (k, entry) = decode::<K, S, X>(&self.spec, kg, value)?;
         self.spec.key_group(&k)?;
         let group = self.group(&k);
         group.insert(k, entry);
@@ -171,15 +181,15 @@ fn shard<K: Key>(key: &K, mask: usize) -> usize {
 }
 
 /// Frozen shards, ordered and encoded when written.
-struct HeapView<K, S> {
+struct HeapView<K, S, X> {
     spec: TableSpec,
-    groups: Vec<Arc<Map<K, S>>>,
+    groups: Vec<Arc<Map<K, S, X>>>,
 }
 
-impl<K: Key, S: StateValue> SnapshotView for HeapView<K, S> {
+impl<K: Key, S: StateValue, X: Expiry> SnapshotView for HeapView<K, S, X> {
     fn for_each(&self, f: &mut EntrySink<'_>) -> Result<(), StateError> {
         // Every entry's key bytes (key group first), sorted: the file's order.
-        let mut order: Vec<(StateKey, &K, &Entry<S>)> = Vec::new();
+        let mut order: Vec<(StateKey, &K, &Entry<S, X>)> = Vec::new();
         for group in &self.groups {
             for (k, e) in group.iter() {
                 let kg = key_group::assign_to_key_group(k, self.spec.max_parallelism);
@@ -191,5 +201,51 @@ impl<K: Key, S: StateValue> SnapshotView for HeapView<K, S> {
             f(key.as_bytes(), &encode(&self.spec, u32::from(key.key_group()), k, e)?)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{KeyGroupRange, ValueState};
+
+    /// Past `SHARD_ENTRIES` entries the shards double; every state stays
+    /// reachable, and a snapshot taken before later writes (which thaw and
+    /// split frozen shards) keeps its contents.
+    #[test]
+    fn shards_double_and_snapshots_stay_frozen() {
+        let spec = TableSpec::new("t", 128, KeyGroupRange::new(0, 128));
+        let mut t = HeapTable::<u64, ValueState<u64>, ()>::new(spec);
+        let n = SHARD_ENTRIES as u64 + 1_000;
+        let put = |t: &mut HeapTable<u64, ValueState<u64>, ()>, k: u64, v: u64| {
+            t.with_state(&k, |s| {
+                s.update(v);
+                Ok::<_, StateError>(((), false))
+            })
+            .unwrap()
+        };
+        for k in 0..n {
+            put(&mut t, k, k);
+        }
+        assert!(t.mask > 0, "no split after {n} keys");
+        let snap = t.snapshot().unwrap();
+        for k in n..3 * n {
+            put(&mut t, k, k); // splits again, thawing frozen shards
+        }
+        put(&mut t, 0, 99);
+        assert!(t.mask > 1);
+        assert!(
+            (0..3 * n)
+                .all(|k| t.get(&k).unwrap().and_then(|s| s.value().copied()) == Some(if k == 0 { 99 } else { k }))
+        );
+        let mut seen = 0u64;
+        snap.for_each(&mut |_, v| {
+            let (_, k, s): (Option<i64>, u64, ValueState<u64>) = postcard::from_bytes(v).unwrap();
+            assert_eq!(s.value(), Some(&k));
+            seen += 1;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, n);
     }
 }

@@ -144,12 +144,6 @@ impl TableSpec {
         Self { name: name.to_string(), max_parallelism, range, ttl: None }
     }
 
-    /// The expiry of a state accessed at `now`.
-    #[inline]
-    fn expiry(&self, now: i64) -> i64 {
-        self.ttl.map_or(NEVER, |t| now.saturating_add(t.millis()).min(NEVER - 1))
-    }
-
     fn infos<S>(&self) -> Vec<StateInfo> {
         vec![
             StateInfo { id: STATE_ID, name: self.name.clone(), value_type: std::any::type_name::<S>().to_string() },
@@ -196,8 +190,20 @@ pub struct StateTable<K, S> {
 }
 
 enum Inner<K, S> {
-    Heap(heap::HeapTable<K, S>),
+    Heap(heap::HeapTable<K, S, ()>),
+    HeapTtl(heap::HeapTable<K, S, i64>),
     Cached(Box<cached::CachedTable<K, S>>),
+}
+
+/// Runs `$body` with `$t` bound to whichever table `$inner` holds.
+macro_rules! each_table {
+    ($inner:expr, $t:ident => $body:expr) => {
+        match $inner {
+            Inner::Heap($t) => $body,
+            Inner::HeapTtl($t) => $body,
+            Inner::Cached($t) => $body,
+        }
+    };
 }
 
 impl<K: Key, S: StateValue> StateTable<K, S> {
@@ -206,7 +212,9 @@ impl<K: Key, S: StateValue> StateTable<K, S> {
     /// emptied first).
     pub fn open(backend: &StateBackendConfig, spec: TableSpec, name: &str) -> Result<Self, StateError> {
         let inner = match backend {
-            StateBackendConfig::InMemory => Inner::Heap(heap::HeapTable::new(spec)),
+            // Without a TTL, entries take no room for an expiry.
+            StateBackendConfig::InMemory if spec.ttl.is_none() => Inner::Heap(heap::HeapTable::new(spec)),
+            StateBackendConfig::InMemory => Inner::HeapTtl(heap::HeapTable::new(spec)),
             StateBackendConfig::Fjall(c) => Inner::Cached(Box::new(cached::CachedTable::open(c, spec, name)?)),
         };
         Ok(Self { inner })
@@ -220,36 +228,41 @@ impl<K: Key, S: StateValue> StateTable<K, S> {
         key: &K,
         f: impl FnOnce(&mut S) -> Result<(R, bool), E>,
     ) -> Result<R, E> {
-        match &mut self.inner {
-            Inner::Heap(t) => t.with_state(key, f),
-            Inner::Cached(t) => t.with_state(key, f),
-        }
+        each_table!(&mut self.inner, t => t.with_state(key, f))
+    }
+
+    /// Calls `f` with each item's key, the item and the key's state (a
+    /// batch at once: one dispatch on the table's kind for all of them);
+    /// `f` says whether the state is empty afterwards.
+    #[inline]
+    pub fn with_states<T, E: From<StateError>>(
+        &mut self,
+        items: impl Iterator<Item = (K, T)>,
+        mut f: impl FnMut(&K, T, &mut S) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        each_table!(&mut self.inner, t => {
+            for (key, item) in items {
+                t.with_state(&key, |s| Ok::<_, E>(((), f(&key, item, s)?)))?;
+            }
+            Ok(())
+        })
     }
 
     /// Sets the processing time that state expiry is measured in.
     #[inline]
     pub fn set_now(&mut self, now: i64) {
-        match &mut self.inner {
-            Inner::Heap(t) => t.now = now,
-            Inner::Cached(t) => t.now = now,
-        }
+        each_table!(&mut self.inner, t => t.now = now)
     }
 
     /// A copy of the state of `key`, if it has one (and it has not expired).
     pub fn get(&mut self, key: &K) -> Result<Option<S>, StateError> {
-        match &mut self.inner {
-            Inner::Heap(t) => t.get(key),
-            Inner::Cached(t) => t.get(key),
-        }
+        each_table!(&mut self.inner, t => t.get(key))
     }
 
     /// The synchronous part of a snapshot of the table, with `extra`
     /// entries (sorted by key, under another state id) added.
     pub fn snapshot(&mut self, extra: Vec<RawEntry>) -> Result<StateSnapshot, StateError> {
-        let (snapshot, spec, now) = match &mut self.inner {
-            Inner::Heap(t) => (t.snapshot()?, t.spec(), t.now),
-            Inner::Cached(t) => (t.snapshot()?, t.spec(), t.now),
-        };
+        let (snapshot, spec, now) = each_table!(&mut self.inner, t => (t.snapshot()?, t.spec(), t.now));
         let infos = spec.infos::<S>();
         let snapshot = if spec.ttl.is_some() { ttl::without_expired(snapshot, now) } else { snapshot };
         Ok(StateSnapshot { snapshot: merge::with_extra(snapshot, extra), infos })
@@ -261,10 +274,7 @@ impl<K: Key, S: StateValue> StateTable<K, S> {
     pub fn restore(&mut self, files: &[&Path]) -> Result<Vec<RawEntry>, StateError> {
         let mut extra = Vec::new();
         for file in files {
-            let range = match &self.inner {
-                Inner::Heap(t) => t.spec().range,
-                Inner::Cached(t) => t.spec().range,
-            };
+            let range = each_table!(&self.inner, t => t.spec().range);
             format::read_file(file, range, &mut |k, v| {
                 let key = StateKey::from_bytes(k.to_vec()).ok_or_else(|| StateError::Corrupt {
                     file: file.display().to_string(),
@@ -274,10 +284,7 @@ impl<K: Key, S: StateValue> StateTable<K, S> {
                     extra.push((k.to_vec(), v.to_vec()));
                     return Ok(());
                 }
-                match &mut self.inner {
-                    Inner::Heap(t) => t.restore_entry(&key, v),
-                    Inner::Cached(t) => t.restore_entry(&key, v),
-                }
+                each_table!(&mut self.inner, t => t.restore_entry(&key, v))
             })?;
         }
         Ok(extra)
@@ -302,35 +309,80 @@ fn entry_key<K: Key>(key_group: u32, key: &K) -> StateKey {
 /// The expiry of a state without a time to live.
 const NEVER: i64 = i64::MAX;
 
-/// A key's state and when it expires (`NEVER` without a TTL; a plain
-/// `i64` keeps entries small).
-#[derive(Clone)]
-struct Entry<S> {
-    state: S,
-    expires: i64,
+/// When a state expires: `()` in tables without a TTL (so entries take no
+/// room for it), an `i64` (`NEVER` for none) in tables with one.
+trait Expiry: Copy + Send + Sync + 'static {
+    /// The expiry of a state accessed at `now`.
+    fn at(spec: &TableSpec, now: i64) -> Self;
+    /// Whether the state is expired at `now`.
+    fn expired(self, now: i64) -> bool;
+    /// As written in a snapshot.
+    fn stored(self) -> Option<i64>;
+    /// As read from a snapshot.
+    fn from_stored(expires: Option<i64>) -> Self;
 }
 
-impl<S> Entry<S> {
+impl Expiry for () {
+    #[inline]
+    fn at(_: &TableSpec, _: i64) -> Self {}
+    #[inline]
+    fn expired(self, _: i64) -> bool {
+        false
+    }
+    fn stored(self) -> Option<i64> {
+        None
+    }
+    fn from_stored(_: Option<i64>) -> Self {}
+}
+
+impl Expiry for i64 {
+    #[inline]
+    fn at(spec: &TableSpec, now: i64) -> Self {
+        spec.ttl.map_or(NEVER, |t| now.saturating_add(t.millis()).min(NEVER - 1))
+    }
+    #[inline]
+    fn expired(self, now: i64) -> bool {
+        self != NEVER && self <= now
+    }
+    fn stored(self) -> Option<i64> {
+        (self != NEVER).then_some(self)
+    }
+    fn from_stored(expires: Option<i64>) -> Self {
+        expires.unwrap_or(NEVER)
+    }
+}
+
+/// A key's state and when it expires.
+#[derive(Clone)]
+struct Entry<S, X> {
+    state: S,
+    expires: X,
+}
+
+impl<S, X: Expiry> Entry<S, X> {
     #[inline]
     fn expired(&self, now: i64) -> bool {
-        self.expires != NEVER && self.expires <= now
+        self.expires.expired(now)
     }
 }
 
 /// The entry of `key`'s state: its value bytes.
-fn encode<K: Key, S: StateValue>(
+fn encode<K: Key, S: StateValue, X: Expiry>(
     spec: &TableSpec,
     key_group: u32,
     key: &K,
-    entry: &Entry<S>,
+    entry: &Entry<S, X>,
 ) -> Result<Vec<u8>, StateError> {
-    let expires = (entry.expires != NEVER).then_some(entry.expires);
-    postcard::to_stdvec(&(expires, key, &entry.state)).map_err(|e| spec.decode_err(key_group, e))
+    postcard::to_stdvec(&(entry.expires.stored(), key, &entry.state)).map_err(|e| spec.decode_err(key_group, e))
 }
 
 /// Decodes an entry's value.
-fn decode<K: Key, S: StateValue>(spec: &TableSpec, key_group: u32, bytes: &[u8]) -> Result<(K, Entry<S>), StateError> {
+fn decode<K: Key, S: StateValue, X: Expiry>(
+    spec: &TableSpec,
+    key_group: u32,
+    bytes: &[u8],
+) -> Result<(K, Entry<S, X>), StateError> {
     let (expires, key, state): (Option<i64>, K, S) =
         postcard::from_bytes(bytes).map_err(|e| spec.decode_err(key_group, e))?;
-    Ok((key, Entry { state, expires: expires.unwrap_or(NEVER) }))
+    Ok((key, Entry { state, expires: X::from_stored(expires) }))
 }
