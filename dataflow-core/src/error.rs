@@ -57,6 +57,23 @@ pub enum Error {
     /// Key-group arithmetic failed (for example parallelism above max parallelism).
     #[error(transparent)]
     State(#[from] dataflow_state::StateError),
+    /// A checkpoint file could not be read or written.
+    #[error("checkpoint file {file}: {message}")]
+    CheckpointIo {
+        /// The file.
+        file: String,
+        /// What the operating system said.
+        message: String,
+    },
+    /// A checkpoint file is damaged (truncated, a checksum mismatch, not a
+    /// checkpoint file).
+    #[error("checkpoint file {file} is corrupt: {reason}")]
+    CheckpointCorrupt {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A runtime invariant was broken; a bug in dataflow, please report it.
     #[error("internal error: {0}")]
     Internal(String),

@@ -1,9 +1,13 @@
-//! Checkpoints: barriers now; the coordinator, storage and savepoints as
-//! the exactly-once work lands.
+//! Checkpoints: barriers, where complete checkpoints are stored
+//! ([`storage`]), and what happens after a failure ([`restart`]); the
+//! coordinator and savepoints as the exactly-once work lands.
 //!
 //! A barrier travels on the priority lane of a channel
 //! (`runtime::channel`), so in unaligned mode it can overtake the records
 //! queued ahead of it.
+
+pub mod restart;
+pub mod storage;
 
 use crate::time::Timestamp;
 

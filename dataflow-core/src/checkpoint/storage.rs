@@ -1,0 +1,279 @@
+//! Checkpoint storage: a directory per job, a folder per checkpoint, and
+//! the rule that only complete, intact checkpoints are restored.
+//!
+//! ```text
+//! <job dir>/chk-<id>/<files the tasks wrote>
+//! <job dir>/chk-<id>/_metadata     written last: write, fsync, rename
+//! ```
+//!
+//! A checkpoint is complete once its `_metadata` exists. The metadata lists
+//! every file the checkpoint needs with its length and CRC32C, and carries
+//! a checksum of its own, so a damaged or missing file is found before
+//! anything is restored: [`CheckpointStorage::latest`] skips such a
+//! checkpoint with a log line naming the file and takes the previous
+//! complete one. [`CheckpointStorage::retain`] keeps the newest N complete
+//! checkpoints and removes the rest.
+//!
+//! The [`CheckpointStorage`] trait is small so that an object store can be
+//! added later; [`LocalStorage`] keeps checkpoints on a local file system.
+//!
+//! ```
+//! use dataflow_core::checkpoint::storage::{CheckpointMetadata, CheckpointStorage, LocalStorage, StateFile};
+//! let storage = LocalStorage::new(tempfile::tempdir().unwrap().keep());
+//! let dir = storage.checkpoint_dir(1).unwrap();
+//! std::fs::write(dir.join("op-0"), b"state").unwrap();
+//! let file = StateFile::of(&dir, "op-0", "count", 0).unwrap();
+//! storage.complete(&CheckpointMetadata { id: 1, timestamp: 0, files: vec![file] }).unwrap();
+//! assert_eq!(storage.latest().unwrap().unwrap().metadata.id, 1);
+//! ```
+
+use crate::error::Error;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"DFCHKPT\0";
+const VERSION: u16 = 1;
+const METADATA: &str = "_metadata";
+
+/// A file a checkpoint needs, as its metadata records it.
+///
+/// ```
+/// use dataflow_core::checkpoint::storage::StateFile;
+/// let dir = tempfile::tempdir().unwrap();
+/// std::fs::write(dir.path().join("f"), b"abc").unwrap();
+/// let f = StateFile::of(dir.path(), "f", "map", 1).unwrap();
+/// assert_eq!((f.len, f.crc32c), (3, crc32c::crc32c(b"abc")));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateFile {
+    /// The operator it belongs to (its uid, or its name).
+    pub operator: String,
+    /// The subtask that wrote it.
+    pub subtask: u32,
+    /// Its path, relative to the checkpoint's folder.
+    pub name: String,
+    /// Its length in bytes.
+    pub len: u64,
+    /// The CRC32C of its bytes.
+    pub crc32c: u32,
+}
+
+impl StateFile {
+    /// The handle of `dir/name`, read back and checksummed.
+    pub fn of(dir: &Path, name: &str, operator: &str, subtask: u32) -> Result<Self, Error> {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        Ok(Self {
+            operator: operator.to_string(),
+            subtask,
+            name: name.to_string(),
+            len: bytes.len() as u64,
+            crc32c: crc32c::crc32c(&bytes),
+        })
+    }
+}
+
+/// What a complete checkpoint consists of.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointMetadata {
+    /// The checkpoint's id.
+    pub id: u64,
+    /// When it was triggered (processing time).
+    pub timestamp: Timestamp,
+    /// Every file it needs.
+    pub files: Vec<StateFile>,
+}
+
+/// A complete checkpoint found by [`CheckpointStorage::latest`].
+#[derive(Clone, Debug)]
+pub struct CompleteCheckpoint {
+    /// Its metadata.
+    pub metadata: CheckpointMetadata,
+    /// Its folder (the files' names are relative to it).
+    pub dir: PathBuf,
+    /// The newer checkpoints that were skipped, and why (each names the
+    /// file at fault).
+    pub skipped: Vec<String>,
+}
+
+/// Where checkpoints are kept.
+pub trait CheckpointStorage: Send + Sync + std::fmt::Debug {
+    /// The folder (created if missing) where the tasks write the files of
+    /// checkpoint `id`.
+    fn checkpoint_dir(&self, id: u64) -> Result<PathBuf, Error>;
+
+    /// Makes checkpoint `metadata.id` complete: writes its metadata last,
+    /// atomically. Call it only once every file is written.
+    fn complete(&self, metadata: &CheckpointMetadata) -> Result<(), Error>;
+
+    /// The newest complete checkpoint whose metadata and files are intact;
+    /// newer ones that are incomplete or damaged are skipped, each with a
+    /// log line naming the file.
+    fn latest(&self) -> Result<Option<CompleteCheckpoint>, Error>;
+
+    /// Removes checkpoint `id` (aborted, or past retention).
+    fn discard(&self, id: u64) -> Result<(), Error>;
+
+    /// Keeps the newest `keep` complete checkpoints (and anything newer
+    /// than the oldest of them, which may be in progress) and removes the
+    /// rest.
+    fn retain(&self, keep: usize) -> Result<(), Error>;
+}
+
+/// Checkpoints in a directory of the local file system.
+#[derive(Clone, Debug)]
+pub struct LocalStorage {
+    root: PathBuf,
+}
+
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::CheckpointIo { file: path.display().to_string(), message: e.to_string() }
+}
+
+fn corrupt(path: &Path, reason: impl Into<String>) -> Error {
+    Error::CheckpointCorrupt { file: path.display().to_string(), reason: reason.into() }
+}
+
+impl LocalStorage {
+    /// Checkpoints under `root` (created when the first one is).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    fn dir(&self, id: u64) -> PathBuf {
+        self.root.join(format!("chk-{id}"))
+    }
+
+    /// The ids of every checkpoint folder, newest first.
+    fn ids(&self) -> Result<Vec<u64>, Error> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&self.root, e)),
+        };
+        let mut ids: Vec<u64> = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io(&self.root, e))?;
+            let name = entry.file_name();
+            if let Some(id) = name.to_str().and_then(|n| n.strip_prefix("chk-")).and_then(|n| n.parse().ok()) {
+                ids.push(id);
+            }
+        }
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        Ok(ids)
+    }
+
+    /// Reads and checks checkpoint `id`: its metadata and every file it lists.
+    fn verify(&self, id: u64) -> Result<CheckpointMetadata, Error> {
+        let dir = self.dir(id);
+        let path = dir.join(METADATA);
+        let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        let metadata = decode_metadata(&bytes).map_err(|reason| corrupt(&path, reason))?;
+        if metadata.id != id {
+            return Err(corrupt(&path, format!("it describes checkpoint {}", metadata.id)));
+        }
+        for f in &metadata.files {
+            let file = dir.join(&f.name);
+            let bytes = std::fs::read(&file).map_err(|e| io(&file, e))?;
+            if bytes.len() as u64 != f.len {
+                return Err(corrupt(&file, format!("{} bytes, {} expected", bytes.len(), f.len)));
+            }
+            if crc32c::crc32c(&bytes) != f.crc32c {
+                return Err(corrupt(&file, "checksum mismatch"));
+            }
+        }
+        Ok(metadata)
+    }
+}
+
+fn encode_metadata(m: &CheckpointMetadata) -> Result<Vec<u8>, Error> {
+    let body = postcard::to_stdvec(m).map_err(|e| Error::Internal(format!("encoding checkpoint metadata: {e}")))?;
+    let mut out = Vec::with_capacity(body.len() + 18);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_be_bytes());
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&crc32c::crc32c(&out).to_be_bytes());
+    Ok(out)
+}
+
+fn decode_metadata(bytes: &[u8]) -> Result<CheckpointMetadata, String> {
+    let Some((framed, crc)) = bytes.split_last_chunk::<4>() else { return Err("truncated".into()) };
+    if crc32c::crc32c(framed) != u32::from_be_bytes(*crc) {
+        return Err("checksum mismatch (truncated or damaged)".into());
+    }
+    let Some((magic, rest)) = framed.split_first_chunk::<8>() else { return Err("truncated".into()) };
+    if magic != MAGIC {
+        return Err("not checkpoint metadata".into());
+    }
+    let Some((version, rest)) = rest.split_first_chunk::<2>() else { return Err("truncated".into()) };
+    if u16::from_be_bytes(*version) != VERSION {
+        return Err(format!("format version {} (this build reads {VERSION})", u16::from_be_bytes(*version)));
+    }
+    let Some((len, body)) = rest.split_first_chunk::<4>() else { return Err("truncated".into()) };
+    if u32::from_be_bytes(*len) as usize != body.len() {
+        return Err("length mismatch".into());
+    }
+    postcard::from_bytes(body).map_err(|e| format!("cannot decode: {e}"))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))
+}
+
+impl CheckpointStorage for LocalStorage {
+    fn checkpoint_dir(&self, id: u64) -> Result<PathBuf, Error> {
+        let dir = self.dir(id);
+        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        Ok(dir)
+    }
+
+    fn complete(&self, metadata: &CheckpointMetadata) -> Result<(), Error> {
+        let dir = self.checkpoint_dir(metadata.id)?;
+        let tmp = dir.join(format!("{METADATA}.tmp"));
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+        f.write_all(&encode_metadata(metadata)?).map_err(|e| io(&tmp, e))?;
+        f.sync_all().map_err(|e| io(&tmp, e))?;
+        let path = dir.join(METADATA);
+        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+        sync_dir(&dir)
+    }
+
+    fn latest(&self) -> Result<Option<CompleteCheckpoint>, Error> {
+        let mut skipped = Vec::new();
+        for id in self.ids()? {
+            if !self.dir(id).join(METADATA).exists() {
+                let why = format!("checkpoint {id} is incomplete (no {METADATA}): skipped");
+                tracing::warn!("{why}");
+                skipped.push(why);
+                continue;
+            }
+            match self.verify(id) {
+                Ok(metadata) => return Ok(Some(CompleteCheckpoint { metadata, dir: self.dir(id), skipped })),
+                Err(e) => {
+                    let why = format!("checkpoint {id} skipped: {e}");
+                    tracing::warn!("{why}");
+                    skipped.push(why);
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn discard(&self, id: u64) -> Result<(), Error> {
+        let dir = self.dir(id);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&dir, e)),
+            _ => Ok(()),
+        }
+    }
+
+    fn retain(&self, keep: usize) -> Result<(), Error> {
+        let ids = self.ids()?;
+        let complete: Vec<u64> = ids.iter().copied().filter(|id| self.dir(*id).join(METADATA).exists()).collect();
+        let Some(&oldest_kept) = complete.get(keep.max(1) - 1).or(complete.last()) else { return Ok(()) };
+        ids.into_iter().filter(|id| *id < oldest_kept).try_for_each(|id| self.discard(id))
+    }
+}
