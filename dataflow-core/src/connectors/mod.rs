@@ -10,6 +10,7 @@
 
 mod sink;
 mod source;
+pub mod two_phase;
 
 pub use sink::{CallbackSink, ChannelSink, CollectHandle, CollectSink, FileSink, Sink};
 pub use source::{ElementSource, IterSource, Source, SourceContext, SourceStatus, StreamSource};
