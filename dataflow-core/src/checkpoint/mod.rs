@@ -1,11 +1,13 @@
-//! Checkpoints: barriers, where complete checkpoints are stored
-//! ([`storage`]), and what happens after a failure ([`restart`]); the
-//! coordinator and savepoints as the exactly-once work lands.
+//! Checkpoints: barriers, the coordinator's decisions ([`coordinator`]),
+//! where complete checkpoints are stored ([`storage`]), and what happens
+//! after a failure ([`restart`]). Wiring them into the running job (barrier
+//! alignment, channel state, recovery) and savepoints land next.
 //!
 //! A barrier travels on the priority lane of a channel
 //! (`runtime::channel`), so in unaligned mode it can overtake the records
 //! queued ahead of it.
 
+pub mod coordinator;
 pub mod restart;
 pub mod storage;
 

@@ -1,0 +1,270 @@
+//! The checkpoint coordinator's decisions: when to trigger checkpoint `n`,
+//! when `n` is complete, and when to give it up.
+//!
+//! It is a state machine driven by processing time (from the job's clock)
+//! and by the tasks' acknowledgements, so every rule is testable without a
+//! running job:
+//!
+//! * trigger `n` once `interval` has passed since the previous trigger,
+//!   `min_pause` has passed since the last completion, and fewer than
+//!   `max_concurrent` checkpoints are pending (Flink's rules);
+//! * `n` is complete when every task has acknowledged it: the coordinator
+//!   then writes its metadata (last, atomically, through
+//!   [`CheckpointStorage::complete`]), applies retention, and only then
+//!   reports it complete, so the tasks may be notified (sinks commit);
+//!   pending checkpoints older than `n` are subsumed (aborted);
+//! * `n` is aborted (its files removed) when it times out, when a task
+//!   declines it, or when a task fails.
+//!
+//! ```
+//! use dataflow_core::checkpoint::coordinator::{CheckpointConfig, Coordinator, Decision};
+//! use dataflow_core::checkpoint::storage::LocalStorage;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! let storage = Arc::new(LocalStorage::new(tempfile::tempdir().unwrap().keep()));
+//! let mut c = Coordinator::new(CheckpointConfig::every(Duration::from_millis(100)), 2, storage);
+//! assert_eq!(c.poll(0), [Decision::Trigger { id: 1, timestamp: 0 }]);
+//! assert_eq!(c.acknowledge(1, 0, vec![], 5).unwrap(), None);
+//! assert_eq!(c.acknowledge(1, 1, vec![], 7).unwrap(), Some(1)); // complete at 7: notify the tasks
+//! ```
+
+use super::storage::{CheckpointMetadata, CheckpointStorage, StateFile};
+use crate::error::Error;
+use crate::time::{Timestamp, millis};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How barriers are handled in tasks with several input channels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CheckpointingMode {
+    /// Exactly once; the first barrier is taken at once and the records it
+    /// overtakes become channel state (the default).
+    #[default]
+    Unaligned,
+    /// Exactly once; each channel waits after its barrier until all have
+    /// delivered it.
+    Aligned,
+    /// Aligned, switching to unaligned when alignment takes longer than
+    /// this.
+    AlignedWithTimeout(Duration),
+    /// No alignment and no channel state: records may be processed twice
+    /// after a failure.
+    AtLeastOnce,
+}
+
+/// When and how a job checkpoints.
+///
+/// ```
+/// use dataflow_core::checkpoint::coordinator::{CheckpointConfig, CheckpointingMode};
+/// use std::time::Duration;
+/// let c = CheckpointConfig { mode: CheckpointingMode::Aligned, ..CheckpointConfig::every(Duration::from_secs(1)) };
+/// assert_eq!(c.max_concurrent, 1);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointConfig {
+    /// Time between triggers.
+    pub interval: Duration,
+    /// A checkpoint not complete this long after its trigger is aborted.
+    pub timeout: Duration,
+    /// Time from a completion to the next trigger, at least.
+    pub min_pause: Duration,
+    /// How many checkpoints may be pending at once.
+    pub max_concurrent: usize,
+    /// How barriers are aligned.
+    pub mode: CheckpointingMode,
+    /// How many complete checkpoints are kept.
+    pub retained: usize,
+}
+
+impl CheckpointConfig {
+    /// Every `interval`, unaligned, one at a time, a 10-minute timeout, no
+    /// pause, keeping the last complete checkpoint (Flink's defaults).
+    pub fn every(interval: Duration) -> Self {
+        Self {
+            interval,
+            timeout: Duration::from_secs(600),
+            min_pause: Duration::ZERO,
+            max_concurrent: 1,
+            mode: CheckpointingMode::Unaligned,
+            retained: 1,
+        }
+    }
+}
+
+/// What the coordinator decided at a [`Coordinator::poll`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Ask every source to emit barrier `id` after its current position.
+    Trigger {
+        /// The checkpoint.
+        id: u64,
+        /// The processing time of the trigger (the barrier carries it).
+        timestamp: Timestamp,
+    },
+    /// Checkpoint `id` timed out; its files are removed.
+    Aborted {
+        /// The checkpoint.
+        id: u64,
+    },
+}
+
+struct Pending {
+    triggered_at: Timestamp,
+    acknowledged: BTreeMap<usize, Vec<StateFile>>,
+}
+
+/// The checkpoint coordinator of one job run.
+pub struct Coordinator {
+    config: CheckpointConfig,
+    tasks: usize,
+    storage: Arc<dyn CheckpointStorage>,
+    next_id: u64,
+    pending: BTreeMap<u64, Pending>,
+    last_trigger: Option<Timestamp>,
+    last_completion: Option<Timestamp>,
+    now: Timestamp,
+}
+
+impl std::fmt::Debug for Coordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coordinator")
+            .field("next_id", &self.next_id)
+            .field("pending", &self.pending.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Coordinator {
+    /// A coordinator for `tasks` acknowledging tasks, numbering checkpoints
+    /// from 1.
+    pub fn new(config: CheckpointConfig, tasks: usize, storage: Arc<dyn CheckpointStorage>) -> Self {
+        Self::starting_at(config, tasks, storage, 1)
+    }
+
+    /// The same, numbering from `first_id` (after a restore from
+    /// checkpoint `first_id - 1`, ids keep increasing).
+    pub fn starting_at(
+        config: CheckpointConfig,
+        tasks: usize,
+        storage: Arc<dyn CheckpointStorage>,
+        first_id: u64,
+    ) -> Self {
+        Self {
+            config,
+            tasks,
+            storage,
+            next_id: first_id,
+            pending: BTreeMap::new(),
+            last_trigger: None,
+            last_completion: None,
+            now: Timestamp::MIN,
+        }
+    }
+
+    /// The ids of the pending checkpoints, oldest first.
+    pub fn pending(&self) -> Vec<u64> {
+        self.pending.keys().copied().collect()
+    }
+
+    /// When the next trigger may happen (for the runtime's timer), if one
+    /// can happen without an acknowledgement first.
+    pub fn next_trigger_time(&self) -> Option<Timestamp> {
+        if self.pending.len() >= self.config.max_concurrent.max(1) {
+            return None;
+        }
+        let after_interval =
+            self.last_trigger.map_or(Timestamp::MIN, |t| t.saturating_add(millis(self.config.interval)));
+        let after_pause =
+            self.last_completion.map_or(Timestamp::MIN, |t| t.saturating_add(millis(self.config.min_pause)));
+        Some(after_interval.max(after_pause))
+    }
+
+    /// Decides at processing time `now`: aborts the pending checkpoints
+    /// that timed out, then triggers the next one if the rules allow.
+    pub fn poll(&mut self, now: Timestamp) -> Vec<Decision> {
+        self.now = self.now.max(now);
+        let timeout = millis(self.config.timeout);
+        let expired: Vec<u64> = (self.pending.iter())
+            .filter(|(_, p)| now.saturating_sub(p.triggered_at) >= timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut decisions = Vec::new();
+        for id in expired {
+            tracing::warn!(checkpoint = id, "checkpoint timed out: aborted");
+            self.abort(id);
+            decisions.push(Decision::Aborted { id });
+        }
+        if self.next_trigger_time().is_some_and(|t| now >= t) {
+            let id = self.next_id;
+            self.next_id += 1;
+            self.last_trigger = Some(now);
+            self.pending.insert(id, Pending { triggered_at: now, acknowledged: BTreeMap::new() });
+            tracing::debug!(checkpoint = id, "checkpoint triggered");
+            decisions.push(Decision::Trigger { id, timestamp: now });
+        }
+        decisions
+    }
+
+    /// Task `task` (of `0..tasks`) wrote its part of checkpoint `id` (at
+    /// processing time `now`). When
+    /// it is the last, the checkpoint's metadata is written and `Some(id)`
+    /// returned: the checkpoint is complete and the tasks may be notified.
+    /// Acknowledging a checkpoint that is no longer pending (aborted or
+    /// subsumed) does nothing.
+    pub fn acknowledge(
+        &mut self,
+        id: u64,
+        task: usize,
+        files: Vec<StateFile>,
+        now: Timestamp,
+    ) -> Result<Option<u64>, Error> {
+        self.now = self.now.max(now);
+        if task >= self.tasks {
+            return Err(Error::Internal(format!("checkpoint {id} acknowledged by task {task} of {}", self.tasks)));
+        }
+        let Some(pending) = self.pending.get_mut(&id) else { return Ok(None) };
+        pending.acknowledged.insert(task, files);
+        if pending.acknowledged.len() < self.tasks {
+            return Ok(None);
+        }
+        let Some(pending) = self.pending.remove(&id) else { return Ok(None) };
+        let files = pending.acknowledged.into_values().flatten().collect();
+        let metadata = CheckpointMetadata { id, timestamp: pending.triggered_at, files };
+        if let Err(e) = self.storage.complete(&metadata) {
+            self.abort(id);
+            return Err(e);
+        }
+        self.last_completion = Some(self.now);
+        // Older pending checkpoints are subsumed by this one.
+        let older: Vec<u64> = self.pending.range(..id).map(|(id, _)| *id).collect();
+        older.into_iter().for_each(|old| self.abort(old));
+        self.storage.retain(self.config.retained)?;
+        tracing::info!(checkpoint = id, "checkpoint complete");
+        Ok(Some(id))
+    }
+
+    /// A task could not take its part of checkpoint `id` (its snapshot
+    /// failed): the checkpoint is aborted.
+    pub fn decline(&mut self, id: u64, reason: &str) {
+        if self.pending.contains_key(&id) {
+            tracing::warn!(checkpoint = id, reason, "checkpoint declined: aborted");
+            self.abort(id);
+        }
+    }
+
+    /// A task failed: every pending checkpoint is aborted (the job restarts
+    /// from the latest complete one).
+    pub fn abort_all(&mut self) {
+        let ids = self.pending();
+        ids.into_iter().for_each(|id| self.abort(id));
+    }
+
+    fn abort(&mut self, id: u64) {
+        self.pending.remove(&id);
+        if let Err(e) = self.storage.discard(id) {
+            tracing::warn!(checkpoint = id, error = %e, "cannot remove the files of an aborted checkpoint");
+        }
+    }
+}
