@@ -294,3 +294,56 @@ fn state_expires_after_its_time_to_live() {
         assert_eq!(r.take_output(), [(2, 1), (1, 11), (1, 1)], "{name}");
     }
 }
+
+/// A stateless operator on a keyed stream keeps no per-key entries, only
+/// its timers (which its snapshots hold).
+#[test]
+fn stateless_keyed_operators_keep_only_their_timers() {
+    #[derive(Clone)]
+    struct Remind;
+    impl FnOperator for Remind {
+        const NAME: &'static str = "remind";
+    }
+    impl KeyedFnOperator<u32> for Remind {
+        type In = u32;
+        type Out = u32;
+        type State = ();
+        type Namespace = ();
+        fn process_keyed(
+            &mut self,
+            k: &u32,
+            _: Record<u32>,
+            _: &mut (),
+            ctx: &mut KeyedContext<'_, u32, (), u32>,
+        ) -> Result<(), BoxError> {
+            ctx.register_event_time_timer(i64::from(*k));
+            Ok(())
+        }
+        fn on_timer(
+            &mut self,
+            t: Timer<u32, ()>,
+            _: &mut (),
+            ctx: &mut KeyedContext<'_, u32, (), u32>,
+        ) -> Result<(), BoxError> {
+            ctx.collect_value(t.key, None);
+            Ok(())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = KeyedOperatorHarness::new(Remind, |k: &u32| *k, StateBackendConfig::InMemory).unwrap();
+    (0..1_000).for_each(|k| h.process(k, None).unwrap());
+    let file = dir.path().join("remind");
+    h.snapshot().unwrap().write_to(&file).unwrap();
+    let mut ids = BTreeMap::new();
+    let all = dataflow_core::KeyGroupRange::new(0, 128);
+    dataflow_core::state::backend::format::read_file(&file, all, &mut |k, _| {
+        *ids.entry(dataflow_core::state::table::state_id(k)).or_insert(0) += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(ids, BTreeMap::from([(dataflow_core::state::table::TIMERS_ID, 1_000)]));
+    let mut r = KeyedOperatorHarness::new(Remind, |k: &u32| *k, StateBackendConfig::InMemory).unwrap();
+    r.restore(&[&file]).unwrap();
+    r.watermark(499).unwrap();
+    assert_eq!(r.take_output().len(), 500);
+}

@@ -295,7 +295,8 @@ pub(crate) struct Keyed<O: KeyedFnOperator<K>, K: Key> {
     op: O,
     keys: Arc<dyn KeyBatch<O::In, K>>,
     scratch: Vec<K>,
-    /// Opened with the operator (`None` before, and for stateless operators).
+    /// Opened with the operator (`None` before); stateless operators keep
+    /// no key in it (only their timers go into its snapshots).
     table: Option<StateTable<K, O::State>>,
     timers: KeyedTimers<K, O::Namespace>,
     clock: Option<Arc<dyn Clock>>,
@@ -335,11 +336,12 @@ impl<O: KeyedFnOperator<K>, K: Key> Keyed<O, K> {
         let Self { op, table, timers, .. } = self;
         let mut ctx = KeyedContext::new(key, out, timers);
         match table {
+            // A stateless operator on a keyed stream: nothing to keep per key.
+            _ if stateless::<O::State>() => f(op, &mut O::State::default(), &mut ctx),
             Some(table) => table.with_state(key, |state| {
                 f(op, state, &mut ctx)?;
                 Ok(((), op.is_state_empty(state)))
             }),
-            None if stateless::<O::State>() => f(op, &mut O::State::default(), &mut ctx),
             None => Err("keyed state used before the operator was opened".into()),
         }
     }
@@ -397,14 +399,14 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
         let mut keys = std::mem::take(&mut self.scratch);
         self.keys.keys(batch.values(), &mut keys);
         let result = match &mut self.table {
-            Some(table) => {
+            Some(table) if !stateless::<O::State>() => {
                 let Self { op, timers, .. } = self;
                 table.with_states(keys.drain(..).zip(batch.drain()), |key, record, state| {
                     op.process_keyed(key, record, state, &mut KeyedContext::new(key, out, timers))?;
                     Ok::<_, BoxError>(op.is_state_empty(state))
                 })
             }
-            None => keys.drain(..).zip(batch.drain()).try_for_each(|(key, record)| {
+            _ => keys.drain(..).zip(batch.drain()).try_for_each(|(key, record)| {
                 self.with_key(&key, out, |op, state, ctx| op.process_keyed(&key, record, state, ctx))
             }),
         };
