@@ -74,6 +74,26 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A sink could not write, rename or sync a file.
+    #[error("sink: cannot {op} {file}: {message}")]
+    SinkIo {
+        /// What was being done ("write", "rename", …).
+        op: &'static str,
+        /// The file (or directory).
+        file: String,
+        /// What the operating system said.
+        message: String,
+    },
+    /// A sink cannot commit what a checkpoint says it pre-committed: both
+    /// its pending and its final file are gone, or the name is not one of
+    /// the sink's files (a damaged or foreign checkpoint).
+    #[error("sink: cannot commit {file}: {reason}")]
+    SinkCommit {
+        /// The file.
+        file: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A runtime invariant was broken; a bug in dataflow, please report it.
     #[error("internal error: {0}")]
     Internal(String),
