@@ -48,6 +48,17 @@ impl<T> SourceContext<T> {
         self.records.len() >= self.batch_size || self.control.is_some()
     }
 
+    /// The values collected so far in this batch.
+    ///
+    /// ```
+    /// let mut ctx = dataflow_core::connectors::SourceContext::new(4);
+    /// ctx.collect('a', None);
+    /// assert_eq!(ctx.values(), ['a']);
+    /// ```
+    pub fn values(&self) -> &[T] {
+        self.records.values()
+    }
+
     /// How many records this batch may still take.
     #[inline]
     pub fn remaining(&self) -> usize {
@@ -104,27 +115,67 @@ pub enum SourceStatus {
 pub trait Source<T>: Send + 'static {
     /// Produces the next batch.
     async fn poll_batch(&mut self, ctx: &mut SourceContext<T>) -> Result<SourceStatus, BoxError>;
+
+    /// Where the source stands: what [`Self::seek`] needs for a new
+    /// instance (built by the same factory) to go on right after the last
+    /// record handed out. Checkpoints keep it as operator state. `None`
+    /// (the default): the source cannot be replayed, so a job restored
+    /// after a failure reads it from wherever a new instance starts.
+    fn position(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Moves a new instance to a position [`Self::position`] returned.
+    fn seek(&mut self, _position: &[u8]) -> Result<(), BoxError> {
+        Err("this source cannot be replayed (it has no position)".into())
+    }
 }
 
-/// A source over an iterator of values (no timestamps).
+/// A position counting the records handed out (the iterator sources').
+fn count_position(taken: u64) -> Option<Vec<u8>> {
+    Some(taken.to_be_bytes().to_vec())
+}
+
+/// Skips the records a [`count_position`] counted, on a new iterator.
+fn seek_count<I: Iterator>(iter: &mut I, position: &[u8]) -> Result<u64, BoxError> {
+    let n = <[u8; 8]>::try_from(position).map_err(|_| format!("a position of {} bytes, not 8", position.len()))?;
+    let n = u64::from_be_bytes(n);
+    let skipped = iter.by_ref().take(usize::try_from(n)?).count() as u64;
+    if skipped < n {
+        return Err(format!("cannot seek to record {n}: the source has only {skipped}").into());
+    }
+    Ok(n)
+}
+
+/// A source over an iterator of values (no timestamps). Its position is
+/// the number of values handed out, so it replays when a new instance is
+/// built over the same values.
 ///
 /// ```
 /// use dataflow_core::connectors::{IterSource, Source, SourceContext, SourceStatus};
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let mut s = IterSource::new(0..3);
+/// let mut s = IterSource::new(0..5);
+/// let mut ctx = SourceContext::new(2);
+/// assert_eq!(s.poll_batch(&mut ctx).await.unwrap(), SourceStatus::More);
+/// let at = s.position().unwrap(); // after 0 and 1
+///
+/// let mut replay = IterSource::new(0..5);
+/// replay.seek(&at).unwrap();
 /// let mut ctx = SourceContext::new(8);
-/// assert_eq!(s.poll_batch(&mut ctx).await.unwrap(), SourceStatus::Finished);
+/// assert_eq!(replay.poll_batch(&mut ctx).await.unwrap(), SourceStatus::Finished);
+/// assert_eq!(ctx.values(), [2, 3, 4]);
 /// # });
 /// ```
 #[derive(Debug)]
 pub struct IterSource<I> {
     iter: I,
+    taken: u64,
 }
 
 impl<I> IterSource<I> {
     /// A source over `iter`.
     pub fn new(iter: I) -> Self {
-        Self { iter }
+        Self { iter, taken: 0 }
     }
 }
 
@@ -138,7 +189,18 @@ where
         let n = ctx.remaining();
         let before = ctx.records.len();
         ctx.records.extend_values(self.iter.by_ref().take(n));
-        Ok(if ctx.records.len() - before < n { SourceStatus::Finished } else { SourceStatus::More })
+        let got = ctx.records.len() - before;
+        self.taken += got as u64;
+        Ok(if got < n { SourceStatus::Finished } else { SourceStatus::More })
+    }
+
+    fn position(&self) -> Option<Vec<u8>> {
+        count_position(self.taken)
+    }
+
+    fn seek(&mut self, position: &[u8]) -> Result<(), BoxError> {
+        self.taken = seek_count(&mut self.iter, position)?;
+        Ok(())
     }
 }
 
@@ -155,12 +217,14 @@ where
 #[derive(Debug)]
 pub struct ElementSource<I> {
     iter: I,
+    /// Elements handed out: the position.
+    taken: u64,
 }
 
 impl<I> ElementSource<I> {
-    /// A source over `iter`.
+    /// A source over `iter`; its position counts the elements handed out.
     pub fn new(iter: I) -> Self {
-        Self { iter }
+        Self { iter, taken: 0 }
     }
 }
 
@@ -172,7 +236,9 @@ where
 {
     async fn poll_batch(&mut self, ctx: &mut SourceContext<T>) -> Result<SourceStatus, BoxError> {
         while !ctx.is_full() {
-            match self.iter.next() {
+            let next = self.iter.next();
+            self.taken += u64::from(next.is_some());
+            match next {
                 None => return Ok(SourceStatus::Finished),
                 Some(StreamElement::EndOfInput) => return Ok(SourceStatus::Finished),
                 Some(e) => match e.into_record() {
@@ -182,6 +248,15 @@ where
             }
         }
         Ok(SourceStatus::More)
+    }
+
+    fn position(&self) -> Option<Vec<u8>> {
+        count_position(self.taken)
+    }
+
+    fn seek(&mut self, position: &[u8]) -> Result<(), BoxError> {
+        self.taken = seek_count(&mut self.iter, position)?;
+        Ok(())
     }
 }
 
