@@ -7,7 +7,8 @@
 //! timer registered while timers fire, at a time already reached, fires in
 //! the same round. Windows use the window as the namespace; a plain keyed
 //! operator uses `()`. The service belongs to the keyed operator instance,
-//! next to its per-key state, so it can be snapshotted with it.
+//! next to its per-key state, and is written into every snapshot of it
+//! (`timer_entries`).
 //!
 //! ```
 //! use dataflow_core::time::{TimeDomain, TimerService};

@@ -17,11 +17,12 @@
 //! expired state is never handed out (the key starts empty), is dropped
 //! when its key is next accessed, and is left out of snapshots.
 //!
-//! * In memory ([`StateBackendConfig::InMemory`], the default): a hash map of
-//!   typed values per key group, each behind an `Arc`. The synchronous part
-//!   of a snapshot clones one pointer per key group; the first write to a
-//!   key group after it copies that group (copy-on-write), so the
-//!   asynchronous part encodes a frozen view while processing goes on.
+//! * In memory ([`StateBackendConfig::InMemory`], the default): typed
+//!   values in hash maps, sharded by the key's hash. The synchronous part
+//!   of a snapshot freezes each shard behind an `Arc` (one pointer per
+//!   shard); the first access to a frozen shard after it copies that shard
+//!   if the snapshot still holds it (copy-on-write), so the asynchronous
+//!   part encodes a frozen view while processing goes on.
 //! * On fjall ([`StateBackendConfig::Fjall`]): the entries live in an LSM store
 //!   on disk; a bounded cache of decoded states
 //!   ([`FjallStateConfig::cached_keys`]) sits in front of it and writes
