@@ -4,9 +4,12 @@
 //! is a source, an input gate per input. It takes one message at a time,
 //! serving priority-lane control elements first, and turns per-channel
 //! control elements into task-level ones with [`InputControl`] (watermark
-//! minimum, idleness, barriers, end of input). Before it would wait for
-//! input it flushes its output buffers, so a quiet input never strands
-//! records downstream.
+//! minimum, idleness, barriers, end of input). Barriers are aligned: once a
+//! channel delivered the barrier being collected, its later messages wait
+//! in a [`Stash`] until every live channel has delivered it, so nothing
+//! after a barrier is processed before the snapshot it triggers. Before it
+//! would wait for input a task flushes its output buffers, so a quiet input
+//! never strands records downstream.
 
 use super::channel::{InputGate, Message, Received};
 use super::metrics::OperatorCounters;
@@ -17,6 +20,7 @@ use crate::element::{Control, Data};
 use crate::error::Error;
 use crate::operator::OperatorInfo;
 use crate::time::{Clock, InputWatermarks, Timestamp, Wakeup, Watermark};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -73,10 +77,10 @@ impl InputControl {
                 }
             }
             Control::Barrier(b) => {
-                // Without alignment: pass a barrier on once every live
-                // channel delivered it (at-least-once). A newer barrier
-                // replaces an older one still being collected. Aligned and
-                // unaligned modes come with checkpoints.
+                // Pass a barrier on once every live channel delivered it;
+                // meanwhile the channels that did are blocked (see
+                // `blocks`). A newer barrier replaces an older one still
+                // being collected. Unaligned mode comes with checkpoints.
                 match &mut self.barrier {
                     Some((cur, _)) if cur.id > b.id => return,
                     Some((cur, seen)) if cur.id == b.id => seen[channel] = true,
@@ -91,6 +95,12 @@ impl InputControl {
         }
     }
 
+    /// Whether `channel` delivered the barrier being collected, so its
+    /// messages must wait until the barrier passes (alignment).
+    pub(crate) fn blocks(&self, channel: usize) -> bool {
+        self.barrier.as_ref().is_some_and(|(_, seen)| seen[channel])
+    }
+
     /// Passes the barrier on once every channel that has not ended delivered it.
     fn release_barrier(&mut self, out: &mut Vec<Control>) {
         let complete = match &self.barrier {
@@ -100,6 +110,43 @@ impl InputControl {
         if complete && let Some((b, _)) = self.barrier.take() {
             out.push(Control::Barrier(b));
         }
+    }
+}
+
+/// The messages of blocked channels (see [`InputControl::blocks`]), in
+/// order per channel, until their channel is unblocked.
+pub(crate) struct Stash<M> {
+    queues: Vec<VecDeque<M>>,
+    held: usize,
+}
+
+impl<M> Stash<M> {
+    pub(crate) fn new(channels: usize) -> Self {
+        Self { queues: (0..channels).map(|_| VecDeque::new()).collect(), held: 0 }
+    }
+
+    /// Holds `message` of `channel` back. A channel with held messages
+    /// keeps its order: its next messages are held too until those are
+    /// taken.
+    pub(crate) fn hold(&mut self, channel: usize, message: M) {
+        self.queues[channel].push_back(message);
+        self.held += 1;
+    }
+
+    /// Whether messages of `channel` must be held (blocked, or behind held
+    /// ones).
+    pub(crate) fn holds(&self, input: &InputControl, channel: usize) -> bool {
+        input.blocks(channel) || !self.queues[channel].is_empty()
+    }
+
+    /// The first held message of a channel that is no longer blocked.
+    pub(crate) fn take_ready(&mut self, input: &InputControl) -> Option<(usize, M)> {
+        if self.held == 0 {
+            return None;
+        }
+        let ch = (0..self.queues.len()).find(|&ch| !input.blocks(ch) && !self.queues[ch].is_empty())?;
+        self.held -= 1;
+        self.queues[ch].pop_front().map(|m| (ch, m))
     }
 }
 
@@ -237,11 +284,26 @@ pub(crate) async fn run_one_input<T: Data>(
     wakeups: Wakeups,
 ) -> Result<(), Error> {
     let mut input = InputControl::new(gate.channels());
+    let mut stash = Stash::new(gate.channels());
     let mut controls = Vec::new();
     while !input.finished() {
-        match next_message(&mut gate, &mut head, &task, &wakeups).await? {
-            Received::Data(_, Message::Records(mut batch)) => head.push(&mut batch).await?,
-            Received::Data(ch, Message::Control(c)) | Received::Priority(ch, c) => {
+        let (ch, message) = match stash.take_ready(&input) {
+            Some(held) => held,
+            None => match next_message(&mut gate, &mut head, &task, &wakeups).await? {
+                Received::Data(ch, m) => {
+                    if stash.holds(&input, ch) {
+                        stash.hold(ch, m);
+                        continue;
+                    }
+                    (ch, m)
+                }
+                // The priority lane is never held back.
+                Received::Priority(ch, c) => (ch, Message::Control(c)),
+            },
+        };
+        match message {
+            Message::Records(mut batch) => head.push(&mut batch).await?,
+            Message::Control(c) => {
                 input.on_control(ch, c, &mut controls);
                 for c in controls.drain(..) {
                     head.control(c).await?;
@@ -267,8 +329,8 @@ pub(crate) trait TwoInputPush<A, B>: Send {
 }
 
 enum Either<A, B> {
-    Left(Received<A>),
-    Right(Received<B>),
+    Left(A),
+    Right(B),
 }
 
 /// Runs a task whose head has two inputs. Channels of the second input are
@@ -283,6 +345,7 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
 ) -> Result<(), Error> {
     let (n1, n2) = (gate1.channels(), gate2.channels());
     let mut input = InputControl::new(n1 + n2);
+    let mut stash = Stash::new(n1 + n2);
     let mut controls = Vec::new();
     let disconnected = |_| Error::Disconnected { task: task.to_string() };
     let mut prefer_first = true;
@@ -293,46 +356,62 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
         if let Some(now) = wakeups.due(head.next_wakeup()) {
             head.on_processing_time(now).await?;
         }
-        let mut ready = None;
-        for first in [prefer_first, !prefer_first] {
-            ready = match first {
-                true if open1 => gate1.try_recv().map_err(disconnected)?.map(Either::Left),
-                false if open2 => gate2.try_recv().map_err(disconnected)?.map(Either::Right),
-                _ => None,
-            };
-            if ready.is_some() {
-                break;
-            }
-        }
-        let msg = match ready {
-            Some(m) => m,
+        let (ch, message) = match stash.take_ready(&input) {
+            Some(held) => held,
             None => {
-                head.flush().await?;
-                let mut wake = wakeups.next(head.next_wakeup());
-                tokio::select! {
-                    _ = &mut wake => continue,
-                    r = gate1.recv(), if open1 => Either::Left(r.map_err(disconnected)?),
-                    r = gate2.recv(), if open2 => Either::Right(r.map_err(disconnected)?),
-                    r = head.drive_pending(), if head.has_pending() => {
-                        r?;
-                        continue;
+                let mut ready = None;
+                for first in [prefer_first, !prefer_first] {
+                    ready = match first {
+                        true if open1 => gate1.try_recv().map_err(disconnected)?.map(Either::Left),
+                        false if open2 => gate2.try_recv().map_err(disconnected)?.map(Either::Right),
+                        _ => None,
+                    };
+                    if ready.is_some() {
+                        break;
                     }
                 }
+                let msg = match ready {
+                    Some(m) => m,
+                    None => {
+                        head.flush().await?;
+                        let mut wake = wakeups.next(head.next_wakeup());
+                        tokio::select! {
+                            _ = &mut wake => continue,
+                            r = gate1.recv(), if open1 => Either::Left(r.map_err(disconnected)?),
+                            r = gate2.recv(), if open2 => Either::Right(r.map_err(disconnected)?),
+                            r = head.drive_pending(), if head.has_pending() => {
+                                r?;
+                                continue;
+                            }
+                        }
+                    }
+                };
+                // Channels of the second input are numbered after the first's.
+                let (ch, held, priority) = match msg {
+                    Either::Left(Received::Data(ch, m)) => (ch, Either::Left(m), false),
+                    Either::Left(Received::Priority(ch, c)) => (ch, Either::Left(Message::Control(c)), true),
+                    Either::Right(Received::Data(ch, m)) => (n1 + ch, Either::Right(m), false),
+                    Either::Right(Received::Priority(ch, c)) => (n1 + ch, Either::Right(Message::Control(c)), true),
+                };
+                if !priority && stash.holds(&input, ch) {
+                    stash.hold(ch, held);
+                    continue;
+                }
+                (ch, held)
             }
         };
-        let control = match msg {
-            Either::Left(Received::Data(_, Message::Records(mut b))) => {
+        let control = match message {
+            Either::Left(Message::Records(mut b)) => {
                 head.push1(&mut b).await?;
                 None
             }
-            Either::Right(Received::Data(_, Message::Records(mut b))) => {
+            Either::Right(Message::Records(mut b)) => {
                 head.push2(&mut b).await?;
                 None
             }
-            Either::Left(Received::Data(ch, Message::Control(c)) | Received::Priority(ch, c)) => Some((ch, c)),
-            Either::Right(Received::Data(ch, Message::Control(c)) | Received::Priority(ch, c)) => Some((n1 + ch, c)),
+            Either::Left(Message::Control(c)) | Either::Right(Message::Control(c)) => Some(c),
         };
-        if let Some((ch, c)) = control {
+        if let Some(c) = control {
             input.on_control(ch, c, &mut controls);
             for c in controls.drain(..) {
                 head.control(c).await?;
@@ -346,6 +425,77 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::Batch;
+    use crate::runtime::channel::gate;
+    use crate::runtime::push::PushFuture;
+    use std::sync::Mutex;
+
+    /// A chain head that logs what reaches it.
+    struct Log(Arc<Mutex<Vec<String>>>);
+
+    #[async_trait::async_trait]
+    impl Push<u32> for Log {
+        fn push<'a>(&'a mut self, batch: &'a mut Batch<u32>) -> PushFuture<'a> {
+            let mut log = self.0.lock().unwrap();
+            log.extend(batch.drain_values().map(|v| format!("r{v}")));
+            PushFuture::ready(Ok(()))
+        }
+        async fn control(&mut self, control: Control) -> Result<(), Error> {
+            if let Control::Barrier(b) = control {
+                self.0.lock().unwrap().push(format!("B{}", b.id));
+            }
+            Ok(())
+        }
+        async fn flush(&mut self) -> Result<(), Error> {
+            Ok(())
+        }
+    }
+
+    fn records(v: &[u32]) -> Message<u32> {
+        let mut b = Batch::new();
+        v.iter().for_each(|v| b.push_with(*v, None));
+        Message::Records(b)
+    }
+
+    /// Aligned barriers: what a channel sends after its barrier is not
+    /// processed until every channel delivered the barrier; per channel,
+    /// the order is kept.
+    #[tokio::test]
+    async fn records_after_a_barrier_wait_for_the_other_channels() {
+        let (senders, g) = gate::<u32>(2, 16);
+        let script: [(usize, Message<u32>); 9] = [
+            (0, records(&[1])),
+            (0, Message::Control(barrier(1))),
+            (0, records(&[2])),
+            (1, records(&[3])),
+            (0, Message::Control(barrier(2))),
+            (1, records(&[4])),
+            (1, Message::Control(barrier(1))),
+            (1, records(&[5])),
+            (1, Message::Control(barrier(2))),
+        ];
+        for (ch, m) in script {
+            senders[ch].send(m).await.unwrap();
+        }
+        for s in &senders {
+            s.send(Message::Control(Control::EndOfInput)).await.unwrap();
+        }
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let wakeups = Wakeups::new(Arc::new(crate::time::ManualClock::new(0)));
+        run_one_input(g, Box::new(Log(log.clone())), "t".into(), wakeups).await.unwrap();
+        let log = log.lock().unwrap().clone();
+        // Before barrier 1: r1 (channel 0) and r3, r4 (channel 1); r2 and
+        // barrier 2's side of channel 0 wait; r5 comes after barrier 1, and
+        // barrier 2 passes once channel 1 delivers it.
+        let at = |x: &str| log.iter().position(|l| l == x).unwrap_or_else(|| panic!("{x} missing: {log:?}"));
+        for before in ["r1", "r3", "r4"] {
+            assert!(at(before) < at("B1"), "{log:?}");
+        }
+        for after in ["r2", "r5"] {
+            assert!(at("B1") < at(after) && at(after) < at("B2"), "{log:?}");
+        }
+        assert_eq!(log.len(), 7, "{log:?}");
+    }
 
     fn barrier(id: u64) -> Control {
         Control::Barrier(CheckpointBarrier { id, timestamp: 0 })
