@@ -1,6 +1,8 @@
 //! The stream environment: configuration, sources, and running the job.
 
 use super::Stream;
+use crate::checkpoint::coordinator::CheckpointConfig;
+use crate::checkpoint::{CheckpointHandle, CheckpointSetup};
 use crate::connectors::{ElementSource, IterSource, Source, StreamSource};
 use crate::element::{Data, StreamElement};
 use crate::error::Error;
@@ -86,6 +88,7 @@ impl StreamEnvironment {
             bad_record_policy: BadRecordPolicy::Fail,
             clock: Arc::new(SystemClock),
             state_backend: StateBackendConfig::InMemory,
+            checkpointing: None,
         };
         let inner = Inner { graph: Graph::default(), config, executed: false, alignment_groups: Default::default() };
         Self { inner: Arc::new(Mutex::new(inner)) }
@@ -174,6 +177,26 @@ impl StreamEnvironment {
     /// ```
     pub fn set_state_backend(&self, backend: StateBackendConfig) {
         self.lock().config.state_backend = backend;
+    }
+
+    /// Checkpoints jobs of this environment into `dir` as `config` says;
+    /// the handle follows the checkpoints triggered and completed.
+    /// (In progress: checkpoints are taken and completed; restoring a job
+    /// from them comes next. See `docs/checkpoints.md`.)
+    pub fn enable_checkpointing(
+        &self,
+        config: CheckpointConfig,
+        dir: impl Into<std::path::PathBuf>,
+    ) -> CheckpointHandle {
+        let (triggered, triggered_rx) = tokio::sync::watch::channel(0);
+        let (completed, completed_rx) = tokio::sync::watch::channel(0);
+        self.lock().config.checkpointing = Some(CheckpointSetup {
+            config,
+            dir: dir.into(),
+            triggered: Arc::new(triggered),
+            completed: Arc::new(completed),
+        });
+        CheckpointHandle { triggered: triggered_rx, completed: completed_rx }
     }
 
     /// The state backend jobs of this environment use.

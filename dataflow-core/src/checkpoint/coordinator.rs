@@ -163,6 +163,12 @@ impl Coordinator {
         }
     }
 
+    /// The job started at `now`: the first trigger comes one interval later.
+    pub fn start(&mut self, now: Timestamp) {
+        self.last_trigger = Some(now);
+        self.now = self.now.max(now);
+    }
+
     /// The ids of the pending checkpoints, oldest first.
     pub fn pending(&self) -> Vec<u64> {
         self.pending.keys().copied().collect()

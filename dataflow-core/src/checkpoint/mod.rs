@@ -8,8 +8,12 @@
 //! queued ahead of it.
 
 pub mod coordinator;
+mod hub;
 pub mod restart;
 pub mod storage;
+
+pub use hub::CheckpointHandle;
+pub(crate) use hub::{Acks, CheckpointSetup, Hub, Part};
 
 use crate::time::Timestamp;
 

@@ -146,6 +146,11 @@ impl LocalStorage {
         self.root.join(format!("chk-{id}"))
     }
 
+    /// One more than the newest checkpoint folder's id (1 if none).
+    pub(crate) fn next_id(&self) -> Result<u64, Error> {
+        Ok(self.ids()?.first().map_or(1, |id| id + 1))
+    }
+
     /// The ids of every checkpoint folder, newest first.
     fn ids(&self) -> Result<Vec<u64>, Error> {
         let entries = match std::fs::read_dir(&self.root) {

@@ -104,8 +104,10 @@ impl<O: AsyncFnOperator> Push<O::In> for AsyncDriver<O> {
     }
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
-        // Everything before a control element leaves before it.
+        // Everything before a control element leaves before it (so a
+        // barrier finds no call in flight: an async function keeps no state).
         while self.complete_one().await? {}
+        self.emitter.checkpoint(control, || Ok(None))?;
         self.emitter.control(control, |_| Ok(())).await
     }
 

@@ -37,6 +37,8 @@ pub(crate) struct BuildCtx {
     pub(crate) counters: Arc<OperatorCounters>,
     pub(crate) batch_size: usize,
     pub(crate) sides: Vec<Box<dyn SideTarget>>,
+    /// Where the instance acknowledges checkpoint barriers (with checkpointing).
+    pub(crate) acks: Option<crate::checkpoint::Acks>,
 }
 
 /// How a channel writer for one edge is configured.
@@ -147,7 +149,7 @@ impl<T: Data> SourceFactory for SourceNode<T> {
     fn task(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<TaskFuture, Error> {
         let source = super::push::guard(&ctx.info, || (self.make)(&ctx.info))?;
         let head = cast::<Outputs<T>>(outputs, "source outputs")?;
-        Ok(Box::pin(run_source(source, head, ctx.info, ctx.counters, ctx.batch_size)))
+        Ok(Box::pin(run_source(source, head, ctx.info, ctx.counters, ctx.batch_size, ctx.acks)))
     }
 }
 
@@ -245,7 +247,7 @@ where
 
     fn instantiate(&self, ctx: BuildCtx, _outputs: AnyBox) -> Result<AnyBox, Error> {
         let sink = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
-        let driver: Box<dyn Push<T>> = Box::new(SinkDriver::new(sink, ctx.info, ctx.counters));
+        let driver: Box<dyn Push<T>> = Box::new(SinkDriver::new(sink, ctx.info, ctx.counters, ctx.acks));
         Ok(Box::new(driver))
     }
 

@@ -9,6 +9,7 @@
 use super::factory::{AnyBox, BuildCtx, Port, TaskFuture, WriterSpec};
 use super::metrics::{JobResult, OperatorCounters, OperatorStats};
 use super::task::Wakeups;
+use crate::checkpoint::Hub;
 use crate::error::Error;
 use crate::graph::{Graph, NodeKind, Partitioning, PhysicalPlan, resolve};
 use crate::operator::OperatorInfo;
@@ -31,6 +32,7 @@ pub(crate) struct JobConfig {
     pub(crate) bad_record_policy: crate::operator::BadRecordPolicy,
     pub(crate) clock: std::sync::Arc<dyn crate::time::Clock>,
     pub(crate) state_backend: dataflow_state::table::StateBackendConfig,
+    pub(crate) checkpointing: Option<crate::checkpoint::CheckpointSetup>,
 }
 
 fn in_port(kind: &NodeKind, input: usize) -> Option<&dyn Port> {
@@ -57,11 +59,14 @@ struct Built {
     plan: PhysicalPlan,
     tasks: Vec<(Arc<str>, TaskFuture)>,
     counters: Vec<Vec<Arc<OperatorCounters>>>,
+    hub: Option<Arc<Hub>>,
 }
 
 fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
     let (plan, res) = resolve(graph, cfg.parallelism, cfg.max_parallelism)?;
     let p = &res.parallelism;
+    let instances = p.iter().sum();
+    let hub = cfg.checkpointing.clone().map(|setup| Hub::new(setup, instances, cfg.clock.clone()));
     let n = graph.nodes.len();
     // senders[edge][upstream subtask][downstream subtask]
     let mut senders: Vec<Vec<Vec<Option<AnyBox>>>> =
@@ -147,8 +152,15 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
                 state_backend: cfg.state_backend.clone(),
                 operator_index: u,
             };
-            let ctx =
-                BuildCtx { info: Arc::new(info), counters: counters[u][i].clone(), batch_size: cfg.batch_size, sides };
+            // Every operator instance has an acknowledgement slot.
+            let acks = hub.as_ref().map(|h| h.acks(p[..u].iter().sum::<usize>() + i));
+            let ctx = BuildCtx {
+                info: Arc::new(info),
+                counters: counters[u][i].clone(),
+                batch_size: cfg.batch_size,
+                sides,
+                acks,
+            };
             let mut gate = |input| gates.remove(&(u, input, i)).ok_or_else(|| missing("an input gate"));
             match &node.kind {
                 NodeKind::Source(f) => tasks.push((task, f.task(ctx, outputs)?)),
@@ -167,7 +179,7 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
             }
         }
     }
-    Ok(Built { plan, tasks, counters })
+    Ok(Built { plan, tasks, counters, hub })
 }
 
 /// Aborts every task when dropped, so a dropped or failed job leaves
@@ -211,7 +223,8 @@ impl Drop for JobStateDir {
 /// Builds the job and runs it to the end.
 pub(crate) async fn run(graph: Graph, mut cfg: JobConfig) -> Result<JobResult, Error> {
     let _state_dir = JobStateDir::new(&mut cfg.state_backend);
-    let Built { plan, tasks, counters } = build(&graph, &cfg)?;
+    let Built { plan, tasks, counters, hub } = build(&graph, &cfg)?;
+    let _coordinator = AbortAll(hub.iter().map(|h| tokio::spawn(h.clone().run()).abort_handle()).collect());
     tracing::info!(tasks = plan.tasks(), channels = plan.channels(), "job started");
     let mut running = FuturesUnordered::new();
     let mut aborts = AbortAll(Vec::new());
@@ -253,6 +266,11 @@ pub(crate) async fn run(graph: Graph, mut cfg: JobConfig) -> Result<JobResult, E
         } else {
             failure.get_or_insert(err);
         }
+    }
+    if let Some(hub) = &hub {
+        // The snapshots still being written complete (or decline) their
+        // checkpoints before the job reports its end.
+        hub.settle().await;
     }
     if let Some(e) = failure.or(first_secondary) {
         tracing::error!(error = %e, "job failed");

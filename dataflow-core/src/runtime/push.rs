@@ -9,12 +9,14 @@
 
 use super::metrics::OperatorCounters;
 use crate::batch::Batch;
+use crate::checkpoint::{Acks, CheckpointBarrier, Part};
 use crate::connectors::Sink;
 use crate::element::{Control, Data};
 use crate::error::Error;
 use crate::operator::{BoxError, Collector, ErasedBatch, Operator, OperatorInfo, TagKey};
 use crate::time::{Timestamp, Wakeup, Watermark};
 use async_trait::async_trait;
+use dataflow_state::table::StateSnapshot;
 use futures::FutureExt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -307,11 +309,34 @@ pub(crate) struct Emitter<T: Data> {
     pub(crate) info: Arc<OperatorInfo>,
     pub(crate) counters: Arc<OperatorCounters>,
     sides: Vec<Box<dyn SideTarget>>,
+    acks: Option<Acks>,
 }
 
 impl<T: Data> Emitter<T> {
     pub(crate) fn new(next: Outputs<T>, ctx: super::factory::BuildCtx) -> Self {
-        Self { out: Collector::new(), next, info: ctx.info, counters: ctx.counters, sides: ctx.sides }
+        let (info, counters, sides, acks) = (ctx.info, ctx.counters, ctx.sides, ctx.acks);
+        Self { out: Collector::new(), next, info, counters, sides, acks }
+    }
+
+    /// Acknowledges barrier `b` with `part` (with checkpointing).
+    pub(crate) fn acknowledge(&self, b: CheckpointBarrier, part: Part) {
+        if let Some(acks) = &self.acks {
+            acks.acknowledge(&self.info, b, part);
+        }
+    }
+
+    /// On a barrier: takes the synchronous part of the operator's snapshot
+    /// and acknowledges it (the write goes on off the task).
+    pub(crate) fn checkpoint(
+        &self,
+        control: Control,
+        snapshot: impl FnOnce() -> Result<Option<StateSnapshot>, BoxError>,
+    ) -> Result<(), Error> {
+        if let Control::Barrier(b) = control {
+            let part = guard(&self.info, snapshot)?.map_or(Part::Nothing, Part::State);
+            self.acknowledge(b, part);
+        }
+        Ok(())
     }
 
     /// Runs user code on `records` input records and hands on what it emitted.
@@ -418,8 +443,8 @@ macro_rules! operator_hook {
     ($op:expr, $control:expr, $out:expr) => {
         match $control {
             Control::Watermark(w) => $op.on_watermark(w, $out),
-            // Checkpoints (writing the snapshot) are wired by the coordinator.
-            Control::Barrier(b) => $op.snapshot(&b).map(drop),
+            // Snapshots are taken before, by `Emitter::checkpoint`.
+            Control::Barrier(_) => Ok(()),
             Control::EndOfInput => $op.finish($out),
             Control::Status(_) => Ok(()),
         }
@@ -455,6 +480,10 @@ impl<O: Operator> Push<O::In> for OperatorDriver<O> {
             // The operator makes its own watermarks: this one stops here.
             return self.emitter.process(0, |out| op.on_watermark(w, out)).await;
         }
+        self.emitter.checkpoint(control, || match control {
+            Control::Barrier(b) => op.snapshot(&b),
+            _ => Ok(None),
+        })?;
         self.emitter.control(control, |out| operator_hook!(op, control, out)).await
     }
 
@@ -492,12 +521,13 @@ pub(crate) struct SinkDriver<T, S> {
     sink: S,
     info: Arc<OperatorInfo>,
     counters: Arc<OperatorCounters>,
+    acks: Option<Acks>,
     _t: std::marker::PhantomData<fn(T)>,
 }
 
 impl<T, S> SinkDriver<T, S> {
-    pub(crate) fn new(sink: S, info: Arc<OperatorInfo>, counters: Arc<OperatorCounters>) -> Self {
-        Self { sink, info, counters, _t: std::marker::PhantomData }
+    pub(crate) fn new(sink: S, info: Arc<OperatorInfo>, counters: Arc<OperatorCounters>, acks: Option<Acks>) -> Self {
+        Self { sink, info, counters, acks, _t: std::marker::PhantomData }
     }
 }
 
@@ -515,6 +545,10 @@ impl<T: Data, S: Sink<T>> Push<T> for SinkDriver<T, S> {
     async fn control(&mut self, control: Control) -> Result<(), Error> {
         if control == Control::EndOfInput {
             guard_async(&self.info, self.sink.finish()).await?;
+        }
+        if let (Control::Barrier(b), Some(acks)) = (control, &self.acks) {
+            // Sinks keep no state yet (two-phase commit comes with recovery).
+            acks.acknowledge(&self.info, b, Part::Nothing);
         }
         Ok(())
     }
@@ -552,6 +586,10 @@ impl<O: crate::TwoInputOperator> super::task::TwoInputPush<O::In1, O::In2> for T
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
         let op = &mut self.op;
+        self.emitter.checkpoint(control, || match control {
+            Control::Barrier(b) => op.snapshot(&b),
+            _ => Ok(None),
+        })?;
         self.emitter.control(control, |out| operator_hook!(op, control, out)).await
     }
 

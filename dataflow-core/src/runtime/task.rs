@@ -14,7 +14,7 @@
 use super::channel::{InputGate, Message, Received};
 use super::metrics::OperatorCounters;
 use super::push::{Outputs, Push, guard_async};
-use crate::checkpoint::CheckpointBarrier;
+use crate::checkpoint::{Acks, CheckpointBarrier, Part};
 use crate::connectors::{Source, SourceContext, SourceStatus};
 use crate::element::{Control, Data};
 use crate::error::Error;
@@ -192,10 +192,23 @@ pub(crate) async fn run_source<T: Data>(
     info: Arc<OperatorInfo>,
     counters: Arc<OperatorCounters>,
     batch_size: usize,
+    acks: Option<Acks>,
 ) -> Result<(), Error> {
     let mut ctx = SourceContext::new(batch_size);
     let wakeups = Wakeups::new(info.clock.clone());
+    let barriers = acks.as_ref().map(Acks::barriers);
+    let mut injected = 0;
     loop {
+        // A triggered checkpoint (also one triggered before this task
+        // started): the barrier goes after the records handed out so far,
+        // with the source's position as this instance's part.
+        let triggered = barriers.as_ref().and_then(|rx| *rx.borrow()).filter(|b| b.id > injected);
+        if let (Some(b), Some(acks)) = (triggered, &acks) {
+            injected = b.id;
+            let part = source.position().map_or(Part::Nothing, Part::Position);
+            acks.acknowledge(&info, b, part);
+            head.control(Control::Barrier(b)).await?;
+        }
         wakeups.fire_due(&mut head).await?;
         // An operator of the chain (watermark alignment) holds the source back.
         while let Some(mut resume) = head.paused() {

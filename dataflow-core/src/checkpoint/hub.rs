@@ -1,0 +1,203 @@
+//! Checkpoints in a running job: the coordinator's loop triggers barriers
+//! on the job's clock, every operator instance acknowledges each barrier
+//! with what it wrote, and the checkpoint completes when the last one has.
+//!
+//! Every operator instance (sources and sinks included) has a slot. On
+//! barrier `n` it takes the synchronous part of its snapshot and calls
+//! [`Acks::acknowledge`], which writes the asynchronous part on a blocking
+//! thread into checkpoint `n`'s folder and then acknowledges to the
+//! [`Coordinator`]; the task goes on meanwhile. Sources inject the barrier
+//! between two batches, with their position as their part.
+
+use super::CheckpointBarrier;
+use super::coordinator::{CheckpointConfig, Coordinator, Decision};
+use super::storage::{CheckpointStorage, LocalStorage, StateFile};
+use crate::error::Error;
+use crate::operator::OperatorInfo;
+use crate::time::Clock;
+use dataflow_state::table::StateSnapshot;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::sync::{Notify, watch};
+
+/// Checkpointing as the environment configures it, with the watches its
+/// [`CheckpointHandle`] reads.
+#[derive(Clone, Debug)]
+pub(crate) struct CheckpointSetup {
+    pub(crate) config: CheckpointConfig,
+    pub(crate) dir: PathBuf,
+    pub(crate) triggered: Arc<watch::Sender<u64>>,
+    pub(crate) completed: Arc<watch::Sender<u64>>,
+}
+
+/// What a job's checkpoints are doing, for whoever enabled them: the id of
+/// the latest triggered and of the latest completed checkpoint (0: none).
+///
+/// ```
+/// use dataflow_core::checkpoint::coordinator::CheckpointConfig;
+/// let env = dataflow_core::StreamEnvironment::new();
+/// let h = env.enable_checkpointing(CheckpointConfig::every(std::time::Duration::from_secs(1)), std::env::temp_dir().join("chk-doc"));
+/// assert_eq!(*h.completed().borrow(), 0);
+/// ```
+#[derive(Clone, Debug)]
+pub struct CheckpointHandle {
+    pub(crate) triggered: watch::Receiver<u64>,
+    pub(crate) completed: watch::Receiver<u64>,
+}
+
+impl CheckpointHandle {
+    /// The id of the latest triggered checkpoint, as it changes.
+    pub fn triggered(&self) -> watch::Receiver<u64> {
+        self.triggered.clone()
+    }
+
+    /// The id of the latest completed checkpoint, as it changes.
+    pub fn completed(&self) -> watch::Receiver<u64> {
+        self.completed.clone()
+    }
+}
+
+/// What an operator instance wrote for a checkpoint.
+pub(crate) enum Part {
+    /// Nothing (no state).
+    Nothing,
+    /// The synchronous part of a state snapshot.
+    State(StateSnapshot),
+    /// A source's position.
+    Position(Vec<u8>),
+}
+
+/// The checkpoint state of one job run.
+pub(crate) struct Hub {
+    coordinator: Mutex<Coordinator>,
+    storage: Arc<LocalStorage>,
+    clock: Arc<dyn Clock>,
+    barrier: watch::Sender<Option<CheckpointBarrier>>,
+    setup: CheckpointSetup,
+    wake: Notify,
+    writes: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Hub {
+    /// A hub for `slots` acknowledging operator instances.
+    pub(crate) fn new(setup: CheckpointSetup, slots: usize, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let storage = Arc::new(LocalStorage::new(&setup.dir));
+        let seen = setup.triggered.borrow().max(*setup.completed.borrow()) + 1;
+        let first = storage.next_id().unwrap_or(1).max(seen);
+        let mut coordinator = Coordinator::starting_at(setup.config.clone(), slots, storage.clone(), first);
+        coordinator.start(clock.now_millis());
+        Arc::new(Self {
+            coordinator: Mutex::new(coordinator),
+            storage,
+            clock,
+            barrier: watch::channel(None).0,
+            setup,
+            wake: Notify::new(),
+            writes: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The acknowledgement slot `slot`.
+    pub(crate) fn acks(self: &Arc<Self>, slot: usize) -> Acks {
+        Acks { hub: self.clone(), slot }
+    }
+
+    /// The coordinator's loop: triggers checkpoints on the job's clock,
+    /// the first one interval after the hub was made. Runs until dropped.
+    pub(crate) async fn run(self: Arc<Self>) {
+        loop {
+            let next = lock(&self.coordinator).next_trigger_time();
+            let wait = match next {
+                Some(t) => self.clock.wait_until(t),
+                None => Box::pin(std::future::pending()),
+            };
+            tokio::select! {
+                _ = wait => {}
+                _ = self.wake.notified() => {}
+            }
+            let decisions = lock(&self.coordinator).poll(self.clock.now_millis());
+            for d in decisions {
+                if let Decision::Trigger { id, timestamp } = d {
+                    self.barrier.send_replace(Some(CheckpointBarrier { id, timestamp }));
+                    self.setup.triggered.send_replace(id);
+                }
+            }
+        }
+    }
+
+    /// Waits for the snapshot writes still running (at the end of the job).
+    pub(crate) async fn settle(&self) {
+        loop {
+            let writes = std::mem::take(&mut *lock(&self.writes));
+            if writes.is_empty() {
+                return;
+            }
+            for w in writes {
+                let _ = w.await;
+            }
+        }
+    }
+
+    fn write(&self, id: u64, name: &str, info: &OperatorInfo, part: Part) -> Result<Vec<StateFile>, Error> {
+        let operator = format!("{}:{}", info.operator_index, info.name);
+        let subtask = info.subtask as u32;
+        let dir = self.storage.checkpoint_dir(id)?;
+        match part {
+            Part::Nothing => return Ok(Vec::new()),
+            Part::State(s) => {
+                s.write_to(&dir.join(name))?;
+            }
+            Part::Position(p) => {
+                let path = dir.join(name);
+                std::fs::write(&path, p)
+                    .map_err(|e| Error::CheckpointIo { file: path.display().to_string(), message: e.to_string() })?;
+            }
+        }
+        Ok(vec![StateFile::of(&dir, name, &operator, subtask)?])
+    }
+}
+
+/// One operator instance's way to acknowledge barriers.
+#[derive(Clone)]
+pub(crate) struct Acks {
+    hub: Arc<Hub>,
+    slot: usize,
+}
+
+impl Acks {
+    /// The barriers the coordinator triggers (for sources).
+    pub(crate) fn barriers(&self) -> watch::Receiver<Option<CheckpointBarrier>> {
+        self.hub.barrier.subscribe()
+    }
+
+    /// Writes `part` for barrier `b` off the task, then acknowledges it.
+    /// A failed write declines the checkpoint (the job goes on).
+    pub(crate) fn acknowledge(&self, info: &OperatorInfo, b: CheckpointBarrier, part: Part) {
+        let hub = self.hub.clone();
+        let slot = self.slot;
+        let info = info.clone();
+        let name = format!("op{}-{}", info.operator_index, info.subtask);
+        let write = tokio::task::spawn_blocking(move || {
+            let written = hub.write(b.id, &name, &info, part);
+            let mut coordinator = lock(&hub.coordinator);
+            let now = hub.clock.now_millis();
+            match written.and_then(|files| coordinator.acknowledge(b.id, slot, files, now)) {
+                Ok(Some(id)) => {
+                    hub.setup.completed.send_replace(id);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(checkpoint = b.id, operator = %info, error = %e, "cannot write a checkpoint part");
+                    coordinator.decline(b.id, &e.to_string());
+                }
+            }
+            drop(coordinator);
+            hub.wake.notify_one();
+        });
+        lock(&self.hub.writes).push(write);
+    }
+}
