@@ -366,6 +366,12 @@ pub trait TwoInputOperator: Send + 'static {
         Ok(None)
     }
 
+    /// Restores this operator's state from snapshot files (see
+    /// [`Operator::restore`]).
+    fn restore(&mut self, _files: &[&Path]) -> Result<(), BoxError> {
+        Ok(())
+    }
+
     /// Both inputs ended.
     fn finish(&mut self, _out: &mut Collector<Self::Out>) -> Result<(), BoxError> {
         Ok(())

@@ -39,6 +39,9 @@ pub(crate) struct BuildCtx {
     pub(crate) sides: Vec<Box<dyn SideTarget>>,
     /// Where the instance acknowledges checkpoint barriers (with checkpointing).
     pub(crate) acks: Option<crate::checkpoint::Acks>,
+    /// The checkpoint files of this operator to restore from (every
+    /// subtask's: keyed state takes its key groups out of them).
+    pub(crate) restore: Vec<std::path::PathBuf>,
 }
 
 /// How a channel writer for one edge is configured.
@@ -147,7 +150,14 @@ impl<T: Data> SourceFactory for SourceNode<T> {
     }
 
     fn task(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<TaskFuture, Error> {
-        let source = super::push::guard(&ctx.info, || (self.make)(&ctx.info))?;
+        let mut source = super::push::guard(&ctx.info, || (self.make)(&ctx.info))?;
+        // A source resumes from its own subtask's position.
+        let own = format!("op{}-{}", ctx.info.operator_index, ctx.info.subtask);
+        if let Some(file) = ctx.restore.iter().find(|f| f.file_name().is_some_and(|n| n.to_string_lossy() == own)) {
+            let position = std::fs::read(file)
+                .map_err(|e| Error::CheckpointIo { file: file.display().to_string(), message: e.to_string() })?;
+            super::push::guard(&ctx.info, || source.seek(&position))?;
+        }
         let head = cast::<Outputs<T>>(outputs, "source outputs")?;
         Ok(Box::pin(run_source(source, head, ctx.info, ctx.counters, ctx.batch_size, ctx.acks)))
     }

@@ -10,6 +10,7 @@ use super::factory::{AnyBox, BuildCtx, Port, TaskFuture, WriterSpec};
 use super::metrics::{JobResult, OperatorCounters, OperatorStats};
 use super::task::Wakeups;
 use crate::checkpoint::Hub;
+use crate::checkpoint::storage::{CheckpointStorage, LocalStorage};
 use crate::error::Error;
 use crate::graph::{Graph, NodeKind, Partitioning, PhysicalPlan, resolve};
 use crate::operator::OperatorInfo;
@@ -67,6 +68,21 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
     let p = &res.parallelism;
     let instances = p.iter().sum();
     let hub = cfg.checkpointing.clone().map(|setup| Hub::new(setup, instances, cfg.clock.clone()));
+    // A job with checkpoints resumes from the latest complete one.
+    let latest = match &cfg.checkpointing {
+        Some(setup) => LocalStorage::new(&setup.dir).latest()?,
+        None => None,
+    };
+    if let Some(cp) = &latest {
+        tracing::info!(checkpoint = cp.metadata.id, skipped = ?cp.skipped, "restoring from a checkpoint");
+    }
+    let restore_files = |info: &OperatorInfo| -> Vec<std::path::PathBuf> {
+        let operator = format!("{}:{}", info.operator_index, info.name);
+        latest
+            .iter()
+            .flat_map(|cp| cp.metadata.files.iter().filter(|f| f.operator == operator).map(|f| cp.dir.join(&f.name)))
+            .collect()
+    };
     let n = graph.nodes.len();
     // senders[edge][upstream subtask][downstream subtask]
     let mut senders: Vec<Vec<Vec<Option<AnyBox>>>> =
@@ -154,12 +170,14 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
             };
             // Every operator instance has an acknowledgement slot.
             let acks = hub.as_ref().map(|h| h.acks(p[..u].iter().sum::<usize>() + i));
+            let restore = restore_files(&info);
             let ctx = BuildCtx {
                 info: Arc::new(info),
                 counters: counters[u][i].clone(),
                 batch_size: cfg.batch_size,
                 sides,
                 acks,
+                restore,
             };
             let mut gate = |input| gates.remove(&(u, input, i)).ok_or_else(|| missing("an input gate"));
             match &node.kind {

@@ -310,12 +310,23 @@ pub(crate) struct Emitter<T: Data> {
     pub(crate) counters: Arc<OperatorCounters>,
     sides: Vec<Box<dyn SideTarget>>,
     acks: Option<Acks>,
+    restore: Vec<std::path::PathBuf>,
 }
 
 impl<T: Data> Emitter<T> {
     pub(crate) fn new(next: Outputs<T>, ctx: super::factory::BuildCtx) -> Self {
-        let (info, counters, sides, acks) = (ctx.info, ctx.counters, ctx.sides, ctx.acks);
-        Self { out: Collector::new(), next, info, counters, sides, acks }
+        let (info, counters, sides, acks, restore) = (ctx.info, ctx.counters, ctx.sides, ctx.acks, ctx.restore);
+        Self { out: Collector::new(), next, info, counters, sides, acks, restore }
+    }
+
+    /// Restores the operator from the checkpoint files it was built with
+    /// (if any), after it opened.
+    pub(crate) fn restore(&self, f: impl FnOnce(&[&std::path::Path]) -> Result<(), BoxError>) -> Result<(), Error> {
+        if self.restore.is_empty() {
+            return Ok(());
+        }
+        let files: Vec<&std::path::Path> = self.restore.iter().map(|p| p.as_path()).collect();
+        guard(&self.info, || f(&files))
     }
 
     /// Acknowledges barrier `b` with `part` (with checkpointing).
@@ -460,6 +471,7 @@ pub(crate) struct OperatorDriver<O: Operator> {
 impl<O: Operator> OperatorDriver<O> {
     pub(crate) fn open(mut op: O, emitter: Emitter<O::Out>) -> Result<Self, Error> {
         guard(&emitter.info, || op.open(&emitter.info))?;
+        emitter.restore(|files| op.restore(files))?;
         Ok(Self { op, emitter })
     }
 }
@@ -568,6 +580,7 @@ pub(crate) struct TwoInputDriver<O: crate::TwoInputOperator> {
 impl<O: crate::TwoInputOperator> TwoInputDriver<O> {
     pub(crate) fn open(mut op: O, emitter: Emitter<O::Out>) -> Result<Self, Error> {
         guard(&emitter.info, || op.open(&emitter.info))?;
+        emitter.restore(|files| op.restore(files))?;
         Ok(Self { op, emitter })
     }
 }
