@@ -2,6 +2,7 @@
 
 use super::Stream;
 use crate::checkpoint::coordinator::CheckpointConfig;
+use crate::checkpoint::restart::RestartStrategy;
 use crate::checkpoint::{CheckpointHandle, CheckpointSetup};
 use crate::connectors::{ElementSource, IterSource, Source, StreamSource};
 use crate::element::{Data, StreamElement};
@@ -89,6 +90,7 @@ impl StreamEnvironment {
             clock: Arc::new(SystemClock),
             state_backend: StateBackendConfig::InMemory,
             checkpointing: None,
+            restart: RestartStrategy::NoRestart,
         };
         let inner = Inner { graph: Graph::default(), config, executed: false, alignment_groups: Default::default() };
         Self { inner: Arc::new(Mutex::new(inner)) }
@@ -197,6 +199,19 @@ impl StreamEnvironment {
             completed: Arc::new(completed),
         });
         CheckpointHandle { triggered: triggered_rx, completed: completed_rx }
+    }
+
+    /// Sets how a job with checkpointing restarts after a failure: from its
+    /// latest complete checkpoint, as `strategy` allows. The default is
+    /// not to restart (Flink restarts with a fixed delay by default).
+    ///
+    /// ```
+    /// use dataflow_core::checkpoint::restart::RestartStrategy;
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// env.set_restart_strategy(RestartStrategy::fixed_delay(3, std::time::Duration::from_secs(1)));
+    /// ```
+    pub fn set_restart_strategy(&self, strategy: RestartStrategy) {
+        self.lock().config.restart = strategy;
     }
 
     /// The state backend jobs of this environment use.

@@ -10,6 +10,7 @@ use super::factory::{AnyBox, BuildCtx, Port, TaskFuture, WriterSpec};
 use super::metrics::{JobResult, OperatorCounters, OperatorStats};
 use super::task::Wakeups;
 use crate::checkpoint::Hub;
+use crate::checkpoint::restart::{RestartDecision, wait_to_restart};
 use crate::checkpoint::storage::{CheckpointStorage, LocalStorage};
 use crate::error::Error;
 use crate::graph::{Graph, NodeKind, Partitioning, PhysicalPlan, resolve};
@@ -34,6 +35,7 @@ pub(crate) struct JobConfig {
     pub(crate) clock: std::sync::Arc<dyn crate::time::Clock>,
     pub(crate) state_backend: dataflow_state::table::StateBackendConfig,
     pub(crate) checkpointing: Option<crate::checkpoint::CheckpointSetup>,
+    pub(crate) restart: crate::checkpoint::restart::RestartStrategy,
 }
 
 fn in_port(kind: &NodeKind, input: usize) -> Option<&dyn Port> {
@@ -238,10 +240,35 @@ impl Drop for JobStateDir {
     }
 }
 
-/// Builds the job and runs it to the end.
-pub(crate) async fn run(graph: Graph, mut cfg: JobConfig) -> Result<JobResult, Error> {
+/// Runs the job to the end; after a failure, restarts it from its latest
+/// complete checkpoint as long as the restart strategy allows (only with
+/// checkpointing: without one there is nothing to restart from).
+pub(crate) async fn run(graph: Graph, cfg: JobConfig) -> Result<JobResult, Error> {
+    let mut tracker = cfg.restart.tracker();
+    loop {
+        let err = match run_once(&graph, cfg.clone()).await {
+            Ok(result) => return Ok(result),
+            Err(e @ Error::InvalidGraph(_)) => return Err(e),
+            Err(e) if cfg.checkpointing.is_none() => return Err(e),
+            Err(e) => e,
+        };
+        match tracker.on_failure(cfg.clock.now_millis()) {
+            RestartDecision::RestartAt(at) => {
+                tracing::warn!(error = %err, restart_at = at, attempts = tracker.attempts(), "job failed: restarting from the latest checkpoint");
+                wait_to_restart(cfg.clock.as_ref(), at).await;
+            }
+            RestartDecision::GiveUp { attempts } => {
+                tracing::error!(error = %err, attempts, "job failed: no restart left");
+                return Err(err);
+            }
+        }
+    }
+}
+
+/// Builds the job and runs it to the end, once.
+async fn run_once(graph: &Graph, mut cfg: JobConfig) -> Result<JobResult, Error> {
     let _state_dir = JobStateDir::new(&mut cfg.state_backend);
-    let Built { plan, tasks, counters, hub } = build(&graph, &cfg)?;
+    let Built { plan, tasks, counters, hub } = build(graph, &cfg)?;
     let _coordinator = AbortAll(hub.iter().map(|h| tokio::spawn(h.clone().run()).abort_handle()).collect());
     tracing::info!(tasks = plan.tasks(), channels = plan.channels(), "job started");
     let mut running = FuturesUnordered::new();
