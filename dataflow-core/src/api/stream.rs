@@ -527,6 +527,35 @@ impl<T: Data> Stream<T> {
         let path = path.as_ref().to_path_buf();
         self.sink("write_lines", move |_| FileSink::new(path.clone())).set_parallelism(1)
     }
+
+    /// Writes every value as a line of part files in `dir`, exactly once
+    /// with checkpointing: a part becomes visible only when the checkpoint
+    /// after it completes (see
+    /// [`TransactionalFileSink`](crate::connectors::two_phase::TransactionalFileSink)).
+    /// Read what is visible with
+    /// [`read_committed`](crate::connectors::two_phase::read_committed).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(2);
+    /// env.from_iter(0..4).write_transactional_files(dir.path());
+    /// env.execute().await.unwrap(); // the end of input commits
+    /// let mut lines = dataflow_core::connectors::two_phase::read_committed(dir.path()).unwrap();
+    /// lines.sort();
+    /// assert_eq!(lines, ["0", "1", "2", "3"]);
+    /// # });
+    /// ```
+    pub fn write_transactional_files(&self, dir: impl AsRef<Path>) -> SinkNode
+    where
+        T: std::fmt::Display,
+    {
+        use crate::connectors::two_phase::{TransactionalFileSink, TransactionalSink};
+        let dir = dir.as_ref().to_path_buf();
+        self.sink("transactional files", move |info| {
+            TransactionalSink::new(TransactionalFileSink::new(dir.clone(), info.subtask))
+        })
+    }
 }
 
 /// A handle to a sink in the graph, to configure it.

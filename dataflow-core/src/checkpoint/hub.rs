@@ -63,8 +63,8 @@ pub(crate) enum Part {
     Nothing,
     /// The synchronous part of a state snapshot.
     State(StateSnapshot),
-    /// A source's position.
-    Position(Vec<u8>),
+    /// Bytes: a source's position, a sink's committables.
+    Bytes(Vec<u8>),
 }
 
 /// The checkpoint state of one job run.
@@ -76,7 +76,13 @@ pub(crate) struct Hub {
     setup: CheckpointSetup,
     wake: Notify,
     writes: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Commits that wait for the job to end well (transactional sinks'
+    /// last parts).
+    at_end: Mutex<Vec<EndCommit>>,
 }
+
+/// A commit to run once every task of the job ended well.
+pub(crate) type EndCommit = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send>>;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -98,6 +104,7 @@ impl Hub {
             setup,
             wake: Notify::new(),
             writes: Mutex::new(Vec::new()),
+            at_end: Mutex::new(Vec::new()),
         })
     }
 
@@ -142,6 +149,15 @@ impl Hub {
         }
     }
 
+    /// Runs the commits that waited for the job to end well.
+    pub(crate) async fn commit_at_end(&self) -> Result<(), Error> {
+        let commits = std::mem::take(&mut *lock(&self.at_end));
+        for commit in commits {
+            commit.await?;
+        }
+        Ok(())
+    }
+
     fn write(&self, id: u64, name: &str, info: &OperatorInfo, part: Part) -> Result<Vec<StateFile>, Error> {
         let operator = format!("{}:{}", info.operator_index, info.name);
         let subtask = info.subtask as u32;
@@ -151,7 +167,7 @@ impl Hub {
             Part::State(s) => {
                 s.write_to(&dir.join(name))?;
             }
-            Part::Position(p) => {
+            Part::Bytes(p) => {
                 let path = dir.join(name);
                 std::fs::write(&path, p)
                     .map_err(|e| Error::CheckpointIo { file: path.display().to_string(), message: e.to_string() })?;
@@ -169,6 +185,17 @@ pub(crate) struct Acks {
 }
 
 impl Acks {
+    /// Runs `commit` once the whole job ended well (dropped if it fails).
+    pub(crate) fn commit_at_end(&self, commit: EndCommit) {
+        lock(&self.hub.at_end).push(commit);
+    }
+
+    /// The id of the latest completed checkpoint, as it changes (for
+    /// sinks that commit on completion).
+    pub(crate) fn completed(&self) -> watch::Receiver<u64> {
+        self.hub.setup.completed.subscribe()
+    }
+
     /// The barriers the coordinator triggers (for sources).
     pub(crate) fn barriers(&self) -> watch::Receiver<Option<CheckpointBarrier>> {
         self.hub.barrier.subscribe()

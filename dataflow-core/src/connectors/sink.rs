@@ -47,6 +47,28 @@ pub trait Sink<T>: Send + 'static {
     async fn finish(&mut self) -> Result<(), BoxError> {
         Ok(())
     }
+
+    /// Checkpoint barrier `checkpoint` (with checkpointing): seal what was
+    /// written since the previous one, durably but invisibly; the bytes
+    /// returned are this sink's part of the checkpoint. The default keeps
+    /// nothing (a sink that is not transactional: after a failure it
+    /// writes again what followed the restored checkpoint).
+    async fn pre_commit(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>, BoxError> {
+        Ok(None)
+    }
+
+    /// Checkpoint `checkpoint` (and every earlier one) completed: make what
+    /// was sealed for it visible.
+    async fn commit(&mut self, _checkpoint: u64) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    /// The job starts with checkpointing: `part` is what
+    /// [`Self::pre_commit`] returned for the checkpoint it resumes from
+    /// (`None`: no checkpoint, or none from this sink).
+    async fn recover(&mut self, _part: Option<Vec<u8>>) -> Result<(), BoxError> {
+        Ok(())
+    }
 }
 
 /// The values a [`CollectSink`] gathered, readable after the job ends.

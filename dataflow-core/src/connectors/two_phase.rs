@@ -384,3 +384,74 @@ pub fn read_committed(dir: impl AsRef<Path>) -> Result<Vec<String>, Error> {
     }
     Ok(lines)
 }
+
+/// A [`TwoPhaseCommitSink`] as a [`Sink`](super::Sink) a job runs: its
+/// committables are its part of each checkpoint, committed when the
+/// checkpoint completes and recovered when the job resumes.
+///
+/// ```
+/// use dataflow_core::connectors::two_phase::{read_committed, TransactionalFileSink, TransactionalSink};
+/// use dataflow_core::connectors::Sink;
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let mut s = TransactionalSink::new(TransactionalFileSink::new(dir.path(), 0));
+/// let mut batch = dataflow_core::Batch::new();
+/// batch.push_with(7u32, None);
+/// s.write_batch(&mut batch).await.unwrap();
+/// let part = s.pre_commit(1).await.unwrap();
+/// assert!(part.is_some() && read_committed(dir.path()).unwrap().is_empty());
+/// s.commit(1).await.unwrap();
+/// assert_eq!(read_committed(dir.path()).unwrap(), ["7"]);
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct TransactionalSink<T, S: TwoPhaseCommitSink<T>> {
+    sink: S,
+    /// What each pending checkpoint would commit.
+    pending: std::collections::BTreeMap<u64, Vec<S::Committable>>,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T, S: TwoPhaseCommitSink<T>> TransactionalSink<T, S> {
+    /// Runs `sink` with the job's checkpoints.
+    pub fn new(sink: S) -> Self {
+        Self { sink, pending: std::collections::BTreeMap::new(), _t: PhantomData }
+    }
+}
+
+#[async_trait]
+impl<T: Send + 'static, S: TwoPhaseCommitSink<T>> super::Sink<T> for TransactionalSink<T, S> {
+    async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError> {
+        self.sink.write_batch(batch).await
+    }
+
+    async fn finish(&mut self) -> Result<(), BoxError> {
+        self.sink.finish().await
+    }
+
+    async fn pre_commit(&mut self, checkpoint: u64) -> Result<Option<Vec<u8>>, BoxError> {
+        let committables = self.sink.pre_commit(checkpoint).await?;
+        let part = postcard::to_stdvec(&committables)?;
+        self.pending.insert(checkpoint, committables);
+        Ok(Some(part))
+    }
+
+    async fn commit(&mut self, checkpoint: u64) -> Result<(), BoxError> {
+        while let Some(entry) = self.pending.first_entry()
+            && *entry.key() <= checkpoint
+        {
+            self.sink.commit(entry.remove()).await?;
+        }
+        Ok(())
+    }
+
+    async fn recover(&mut self, part: Option<Vec<u8>>) -> Result<(), BoxError> {
+        let committables = match part {
+            Some(bytes) => {
+                postcard::from_bytes(&bytes).map_err(|e| format!("a sink's checkpoint part does not decode: {e}"))?
+            }
+            None => Vec::new(),
+        };
+        self.sink.recover(committables).await
+    }
+}

@@ -257,7 +257,7 @@ where
 
     fn instantiate(&self, ctx: BuildCtx, _outputs: AnyBox) -> Result<AnyBox, Error> {
         let sink = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
-        let driver: Box<dyn Push<T>> = Box::new(SinkDriver::new(sink, ctx.info, ctx.counters, ctx.acks));
+        let driver: Box<dyn Push<T>> = Box::new(SinkDriver::new(sink, ctx)?);
         Ok(Box::new(driver))
     }
 

@@ -321,6 +321,9 @@ async fn run_once(graph: &Graph, mut cfg: JobConfig) -> Result<JobResult, Error>
         tracing::error!(error = %e, "job failed");
         return Err(e);
     }
+    if let Some(hub) = &hub {
+        hub.commit_at_end().await?;
+    }
     tracing::info!("job finished");
     let operators = graph
         .nodes

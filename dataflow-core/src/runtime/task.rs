@@ -205,7 +205,7 @@ pub(crate) async fn run_source<T: Data>(
         let triggered = barriers.as_ref().and_then(|rx| *rx.borrow()).filter(|b| b.id > injected);
         if let (Some(b), Some(acks)) = (triggered, &acks) {
             injected = b.id;
-            let part = source.position().map_or(Part::Nothing, Part::Position);
+            let part = source.position().map_or(Part::Nothing, Part::Bytes);
             acks.acknowledge(&info, b, part);
             head.control(Control::Barrier(b)).await?;
         }
