@@ -9,7 +9,8 @@
 
 use super::channel::{ChannelSender, InputGate, gate};
 use super::metrics::OperatorCounters;
-use super::push::{Emitter, OperatorDriver, Outputs, Push, SideOutputs, SideTarget, SinkDriver, TwoInputDriver};
+use super::push::{Emitter, OperatorDriver, Outputs, Push, SideOutputs, SideTarget, TwoInputDriver};
+use super::sink_driver::SinkDriver;
 use super::task::{TwoInputPush, Wakeups, run_one_input, run_source, run_two_input};
 use super::writer::{ChannelWriter, KeyRoute, Route};
 use crate::connectors::{Sink, Source};

@@ -12,6 +12,7 @@ pub(crate) mod factory;
 pub(crate) mod job;
 pub(crate) mod metrics;
 pub(crate) mod push;
+pub(crate) mod sink_driver;
 pub(crate) mod task;
 pub(crate) mod writer;
 

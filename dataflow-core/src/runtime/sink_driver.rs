@@ -1,0 +1,124 @@
+//! The driver of a [`Sink`] at the end of a chain: writes batches, and
+//! with checkpointing seals the sink's output at each barrier, commits it
+//! once the checkpoint completed, and recovers it when the job resumes.
+
+use super::metrics::OperatorCounters;
+use super::push::{Push, PushFuture, guard_async};
+use crate::batch::Batch;
+use crate::checkpoint::{Acks, Part};
+use crate::connectors::Sink;
+use crate::element::{Control, Data};
+use crate::error::Error;
+use crate::operator::OperatorInfo;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// A [`Sink`] instance at the end of a chain. With checkpointing it seals
+/// what the sink wrote at each barrier (its part of the checkpoint),
+/// commits once the checkpoint completed, and first recovers from the
+/// checkpoint the job resumed from.
+pub(crate) struct SinkDriver<T, S> {
+    /// `None` once handed to the job's end (see `Acks::commit_at_end`).
+    sink: Option<S>,
+    info: Arc<OperatorInfo>,
+    counters: Arc<OperatorCounters>,
+    acks: Option<Acks>,
+    /// The latest completed checkpoint, and the latest committed here.
+    completed: Option<tokio::sync::watch::Receiver<u64>>,
+    committed: u64,
+    /// This sink's part of the restored checkpoint, until recovered.
+    recover: Option<Option<Vec<u8>>>,
+    _t: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T, S> SinkDriver<T, S> {
+    pub(crate) fn new(sink: S, ctx: super::factory::BuildCtx) -> Result<Self, Error> {
+        let own = format!("op{}-{}", ctx.info.operator_index, ctx.info.subtask);
+        let part = ctx.restore.iter().find(|f| f.file_name().is_some_and(|n| n.to_string_lossy() == own));
+        let part = match part {
+            Some(file) => Some(
+                std::fs::read(file)
+                    .map_err(|e| Error::CheckpointIo { file: file.display().to_string(), message: e.to_string() })?,
+            ),
+            None => None,
+        };
+        let recover = ctx.acks.is_some().then_some(part);
+        let completed = ctx.acks.as_ref().map(Acks::completed);
+        Ok(Self {
+            sink: Some(sink),
+            info: ctx.info,
+            counters: ctx.counters,
+            acks: ctx.acks,
+            completed,
+            committed: 0,
+            recover,
+            _t: std::marker::PhantomData,
+        })
+    }
+}
+
+impl<T: Data, S: Sink<T>> SinkDriver<T, S> {
+    fn sink(&mut self) -> Result<&mut S, Error> {
+        self.sink.as_mut().ok_or_else(|| Error::Internal(format!("sink {} used after its end of input", self.info)))
+    }
+
+    /// Recovers (once), then commits what completed checkpoints sealed.
+    async fn catch_up(&mut self) -> Result<(), Error> {
+        let info = self.info.clone();
+        if let Some(part) = self.recover.take() {
+            guard_async(&info, self.sink()?.recover(part)).await?;
+        }
+        let completed = self.completed.as_ref().map_or(0, |c| *c.borrow());
+        if completed > self.committed && self.sink.is_some() {
+            guard_async(&info, self.sink()?.commit(completed)).await?;
+            self.committed = completed;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<T: Data, S: Sink<T>> Push<T> for SinkDriver<T, S> {
+    fn push<'a>(&'a mut self, batch: &'a mut Batch<T>) -> PushFuture<'a> {
+        self.counters.add_in(batch.len());
+        PushFuture::boxed(async move {
+            self.catch_up().await?;
+            let info = self.info.clone();
+            guard_async(&info, self.sink()?.write_batch(batch)).await?;
+            batch.clear();
+            Ok(())
+        })
+    }
+
+    async fn control(&mut self, control: Control) -> Result<(), Error> {
+        self.catch_up().await?;
+        let info = self.info.clone();
+        if control == Control::EndOfInput {
+            let sealed = match &self.acks {
+                Some(_) => guard_async(&info, self.sink()?.pre_commit(u64::MAX)).await?.is_some(),
+                None => false,
+            };
+            match (sealed, self.acks.clone(), self.sink.take()) {
+                // With checkpointing, a transactional sink seals its last
+                // part now and commits it only once the whole job ended
+                // well: a failure elsewhere restarts from a checkpoint,
+                // and what followed it must not be visible yet.
+                (true, Some(acks), Some(mut sink)) => {
+                    let info = info.clone();
+                    acks.commit_at_end(Box::pin(async move { guard_async(&info, sink.commit(u64::MAX)).await }));
+                }
+                (_, _, Some(mut sink)) => guard_async(&info, sink.finish()).await?,
+                (_, _, None) => {}
+            }
+        }
+        if let (Control::Barrier(b), Some(acks)) = (control, self.acks.clone()) {
+            let part = guard_async(&info, self.sink()?.pre_commit(b.id)).await?;
+            acks.acknowledge(&info, b, part.map_or(Part::Nothing, Part::Bytes));
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        self.catch_up().await
+    }
+}
