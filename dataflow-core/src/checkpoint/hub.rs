@@ -177,6 +177,11 @@ impl Hub {
     }
 }
 
+/// The name of an operator instance's part in a checkpoint's folder.
+pub(crate) fn part_name(info: &OperatorInfo) -> String {
+    format!("op{}-{}", info.operator_index, info.subtask)
+}
+
 /// One operator instance's way to acknowledge barriers.
 #[derive(Clone)]
 pub(crate) struct Acks {
@@ -207,7 +212,7 @@ impl Acks {
         let hub = self.hub.clone();
         let slot = self.slot;
         let info = info.clone();
-        let name = format!("op{}-{}", info.operator_index, info.subtask);
+        let name = part_name(&info);
         let write = tokio::task::spawn_blocking(move || {
             let written = hub.write(b.id, &name, &info, part);
             let mut coordinator = lock(&hub.coordinator);

@@ -13,7 +13,7 @@ pub mod restart;
 pub mod storage;
 
 pub use hub::CheckpointHandle;
-pub(crate) use hub::{Acks, CheckpointSetup, Hub, Part};
+pub(crate) use hub::{Acks, CheckpointSetup, Hub, Part, part_name};
 
 use crate::time::Timestamp;
 

@@ -45,6 +45,20 @@ pub(crate) struct BuildCtx {
     pub(crate) restore: Vec<std::path::PathBuf>,
 }
 
+impl BuildCtx {
+    /// This instance's own part of the restored checkpoint (a source's
+    /// position, a sink's committables), if there is one.
+    pub(crate) fn own_part(&self) -> Result<Option<Vec<u8>>, Error> {
+        let own = crate::checkpoint::part_name(&self.info);
+        let Some(file) = self.restore.iter().find(|f| f.file_name().is_some_and(|n| n.to_string_lossy() == own)) else {
+            return Ok(None);
+        };
+        let bytes = std::fs::read(file)
+            .map_err(|e| Error::CheckpointIo { file: file.display().to_string(), message: e.to_string() })?;
+        Ok(Some(bytes))
+    }
+}
+
 /// How a channel writer for one edge is configured.
 pub(crate) struct WriterSpec {
     pub(crate) partitioning: Partitioning,
@@ -153,10 +167,7 @@ impl<T: Data> SourceFactory for SourceNode<T> {
     fn task(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<TaskFuture, Error> {
         let mut source = super::push::guard(&ctx.info, || (self.make)(&ctx.info))?;
         // A source resumes from its own subtask's position.
-        let own = format!("op{}-{}", ctx.info.operator_index, ctx.info.subtask);
-        if let Some(file) = ctx.restore.iter().find(|f| f.file_name().is_some_and(|n| n.to_string_lossy() == own)) {
-            let position = std::fs::read(file)
-                .map_err(|e| Error::CheckpointIo { file: file.display().to_string(), message: e.to_string() })?;
+        if let Some(position) = ctx.own_part()? {
             super::push::guard(&ctx.info, || source.seek(&position))?;
         }
         let head = cast::<Outputs<T>>(outputs, "source outputs")?;

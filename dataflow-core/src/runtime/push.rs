@@ -340,10 +340,10 @@ impl<T: Data> Emitter<T> {
     pub(crate) fn checkpoint(
         &self,
         control: Control,
-        snapshot: impl FnOnce() -> Result<Option<StateSnapshot>, BoxError>,
+        snapshot: impl FnOnce(&CheckpointBarrier) -> Result<Option<StateSnapshot>, BoxError>,
     ) -> Result<(), Error> {
         if let Control::Barrier(b) = control {
-            let part = guard(&self.info, snapshot)?.map_or(Part::Nothing, Part::State);
+            let part = guard(&self.info, || snapshot(&b))?.map_or(Part::Nothing, Part::State);
             self.acknowledge(b, part);
         }
         Ok(())
@@ -491,10 +491,7 @@ impl<O: Operator> Push<O::In> for OperatorDriver<O> {
             // The operator makes its own watermarks: this one stops here.
             return self.emitter.process(0, |out| op.on_watermark(w, out)).await;
         }
-        self.emitter.checkpoint(control, || match control {
-            Control::Barrier(b) => op.snapshot(&b),
-            _ => Ok(None),
-        })?;
+        self.emitter.checkpoint(control, |b| op.snapshot(b))?;
         self.emitter.control(control, |out| operator_hook!(op, control, out)).await
     }
 
@@ -556,10 +553,7 @@ impl<O: crate::TwoInputOperator> super::task::TwoInputPush<O::In1, O::In2> for T
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
         let op = &mut self.op;
-        self.emitter.checkpoint(control, || match control {
-            Control::Barrier(b) => op.snapshot(&b),
-            _ => Ok(None),
-        })?;
+        self.emitter.checkpoint(control, |b| op.snapshot(b))?;
         self.emitter.control(control, |out| operator_hook!(op, control, out)).await
     }
 

@@ -33,16 +33,7 @@ pub(crate) struct SinkDriver<T, S> {
 
 impl<T, S> SinkDriver<T, S> {
     pub(crate) fn new(sink: S, ctx: super::factory::BuildCtx) -> Result<Self, Error> {
-        let own = format!("op{}-{}", ctx.info.operator_index, ctx.info.subtask);
-        let part = ctx.restore.iter().find(|f| f.file_name().is_some_and(|n| n.to_string_lossy() == own));
-        let part = match part {
-            Some(file) => Some(
-                std::fs::read(file)
-                    .map_err(|e| Error::CheckpointIo { file: file.display().to_string(), message: e.to_string() })?,
-            ),
-            None => None,
-        };
-        let recover = ctx.acks.is_some().then_some(part);
+        let recover = if ctx.acks.is_some() { Some(ctx.own_part()?) } else { None };
         let completed = ctx.acks.as_ref().map(Acks::completed);
         Ok(Self {
             sink: Some(sink),
@@ -57,20 +48,20 @@ impl<T, S> SinkDriver<T, S> {
     }
 }
 
-impl<T: Data, S: Sink<T>> SinkDriver<T, S> {
-    fn sink(&mut self) -> Result<&mut S, Error> {
-        self.sink.as_mut().ok_or_else(|| Error::Internal(format!("sink {} used after its end of input", self.info)))
-    }
+/// The sink, unless it was handed to the job's end already.
+fn live<'a, S>(sink: &'a mut Option<S>, info: &OperatorInfo) -> Result<&'a mut S, Error> {
+    sink.as_mut().ok_or_else(|| Error::Internal(format!("sink {info} used after its end of input")))
+}
 
+impl<T: Data, S: Sink<T>> SinkDriver<T, S> {
     /// Recovers (once), then commits what completed checkpoints sealed.
     async fn catch_up(&mut self) -> Result<(), Error> {
-        let info = self.info.clone();
         if let Some(part) = self.recover.take() {
-            guard_async(&info, self.sink()?.recover(part)).await?;
+            guard_async(&self.info, live(&mut self.sink, &self.info)?.recover(part)).await?;
         }
         let completed = self.completed.as_ref().map_or(0, |c| *c.borrow());
-        if completed > self.committed && self.sink.is_some() {
-            guard_async(&info, self.sink()?.commit(completed)).await?;
+        if let Some(sink) = self.sink.as_mut().filter(|_| completed > self.committed) {
+            guard_async(&self.info, sink.commit(completed)).await?;
             self.committed = completed;
         }
         Ok(())
@@ -83,8 +74,7 @@ impl<T: Data, S: Sink<T>> Push<T> for SinkDriver<T, S> {
         self.counters.add_in(batch.len());
         PushFuture::boxed(async move {
             self.catch_up().await?;
-            let info = self.info.clone();
-            guard_async(&info, self.sink()?.write_batch(batch)).await?;
+            guard_async(&self.info, live(&mut self.sink, &self.info)?.write_batch(batch)).await?;
             batch.clear();
             Ok(())
         })
@@ -92,28 +82,30 @@ impl<T: Data, S: Sink<T>> Push<T> for SinkDriver<T, S> {
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
         self.catch_up().await?;
-        let info = self.info.clone();
+        let info = &self.info;
         if control == Control::EndOfInput {
-            let sealed = match &self.acks {
-                Some(_) => guard_async(&info, self.sink()?.pre_commit(u64::MAX)).await?.is_some(),
+            let acks = self.acks.as_ref();
+            let sealed = match acks {
+                Some(_) => guard_async(info, live(&mut self.sink, info)?.pre_commit(u64::MAX)).await?.is_some(),
                 None => false,
             };
-            match (sealed, self.acks.clone(), self.sink.take()) {
-                // With checkpointing, a transactional sink seals its last
-                // part now and commits it only once the whole job ended
-                // well: a failure elsewhere restarts from a checkpoint,
-                // and what followed it must not be visible yet.
-                (true, Some(acks), Some(mut sink)) => {
-                    let info = info.clone();
-                    acks.commit_at_end(Box::pin(async move { guard_async(&info, sink.commit(u64::MAX)).await }));
+            if let Some(mut sink) = self.sink.take() {
+                match acks.filter(|_| sealed) {
+                    // With checkpointing, a transactional sink seals its
+                    // last part now and commits it only once the whole job
+                    // ended well: a failure elsewhere restarts from a
+                    // checkpoint, and what followed it must not be visible.
+                    Some(acks) => {
+                        let info = info.clone();
+                        acks.commit_at_end(Box::pin(async move { guard_async(&info, sink.commit(u64::MAX)).await }));
+                    }
+                    None => guard_async(info, sink.finish()).await?,
                 }
-                (_, _, Some(mut sink)) => guard_async(&info, sink.finish()).await?,
-                (_, _, None) => {}
             }
         }
-        if let (Control::Barrier(b), Some(acks)) = (control, self.acks.clone()) {
-            let part = guard_async(&info, self.sink()?.pre_commit(b.id)).await?;
-            acks.acknowledge(&info, b, part.map_or(Part::Nothing, Part::Bytes));
+        if let (Control::Barrier(b), Some(acks)) = (control, &self.acks) {
+            let part = guard_async(info, live(&mut self.sink, info)?.pre_commit(b.id)).await?;
+            acks.acknowledge(info, b, part.map_or(Part::Nothing, Part::Bytes));
         }
         Ok(())
     }
