@@ -25,7 +25,7 @@ pub const WINDOW_MS: u64 = 60_000;
 pub const DISORDER_MS: u64 = 2_000;
 
 /// One event of the window benchmark.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TimedEvent {
     pub key: u32,
     /// Event time, ms.
@@ -53,7 +53,7 @@ pub fn window_start(ts: u64) -> u64 {
 /// What every contender must agree on: the number of (key, window) results,
 /// the sum of their counts (= the number of events) and a checksum over
 /// `(key, window, count)`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WindowTotals {
     pub results: u64,
     pub events: u64,

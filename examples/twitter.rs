@@ -54,7 +54,7 @@ pub const WINDOW_MS: i64 = 300_000;
 pub const BATCH: usize = 64;
 
 /// One tweet: when it was written (event time), when it reached us, and its hashtags.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tweet {
     /// A sequence number, in event-time order.
     pub id: u64,

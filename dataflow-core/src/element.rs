@@ -189,5 +189,5 @@ impl<T> From<Control> for StreamElement<T> {
 /// fn takes<T: dataflow_core::Data>(_: T) {}
 /// takes(String::from("any owned, Clone + Send type"));
 /// ```
-pub trait Data: Clone + Send + 'static {}
-impl<T: Clone + Send + 'static> Data for T {}
+pub trait Data: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static {}
+impl<T: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static> Data for T {}

@@ -10,8 +10,8 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let env = StreamEnvironment::new().with_parallelism(2);
 //! let counts = env
-//!     .from_iter(vec!["to be or not to be"])
-//!     .flat_map(|line: &str| line.split(' ').map(String::from).collect::<Vec<_>>())
+//!     .from_iter(vec![String::from("to be or not to be")])
+//!     .flat_map(|line: String| line.split(' ').map(String::from).collect::<Vec<_>>())
 //!     .key_by(|word| word.clone())
 //!     .count()
 //!     .collect();

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// What a record asks the operator to do with its key's timers.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 enum Cmd {
     Register(TimeDomain, Timestamp),
     Delete(TimeDomain, Timestamp),

@@ -10,8 +10,8 @@ use std::path::Path;
 
 type R = Result<(), BoxError>;
 
-async fn write(sink: &mut TransactionalFileSink<&'static str>, values: &[&'static str]) -> R {
-    let mut batch = Batch::from(values.to_vec());
+async fn write(sink: &mut TransactionalFileSink<String>, values: &[&str]) -> R {
+    let mut batch = Batch::from(values.iter().map(|v| v.to_string()).collect::<Vec<_>>());
     sink.write_batch(&mut batch).await?;
     assert!(batch.is_empty());
     Ok(())
@@ -81,7 +81,7 @@ async fn commit_twice_is_idempotent() -> R {
     sink.commit(committables.clone()).await?;
     sink.commit(committables.clone()).await?;
     // A new sink, which never pre-committed them, may commit them too.
-    TransactionalFileSink::<&str>::new(dir.path(), 0).commit(committables).await?;
+    TransactionalFileSink::<String>::new(dir.path(), 0).commit(committables).await?;
     assert_eq!(read_committed(dir.path())?, ["x"]);
     assert_eq!(files(dir.path()), ["part-0-0"]);
     Ok(())
@@ -172,7 +172,7 @@ async fn an_empty_part_yields_no_committable() -> R {
 #[tokio::test]
 async fn a_committable_whose_files_are_both_gone_is_an_error_naming_the_file() -> R {
     let dir = tempfile::tempdir()?;
-    let mut sink = TransactionalFileSink::<&str>::new(dir.path(), 0);
+    let mut sink = TransactionalFileSink::<String>::new(dir.path(), 0);
     let lost = FileCommittable { pending: ".part-0-7.pending".into(), file: "part-0-7".into() };
     let err = sink.commit(vec![lost.clone()]).await.unwrap_err();
     assert!(err.to_string().contains("part-0-7"), "{err}");
@@ -186,7 +186,7 @@ async fn a_committable_whose_files_are_both_gone_is_an_error_naming_the_file() -
 async fn a_committable_naming_a_path_outside_the_directory_is_refused() -> R {
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join(".part-0-0.pending"), "x\n")?;
-    let mut sink = TransactionalFileSink::<&str>::new(dir.path(), 0);
+    let mut sink = TransactionalFileSink::<String>::new(dir.path(), 0);
     for (pending, file) in [("../.p", "part-0-0"), (".part-0-0.pending", "../part-0-0"), ("part-0-0", "part-0-0")] {
         let c = FileCommittable { pending: pending.into(), file: file.into() };
         let err = sink.commit(vec![c]).await.unwrap_err();

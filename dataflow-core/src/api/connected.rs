@@ -73,7 +73,7 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
     /// ```
     /// let env = dataflow_core::StreamEnvironment::new();
     /// let a = env.from_iter(vec![1u8]);
-    /// let b = env.from_iter(vec!["two"]);
+    /// let b = env.from_iter(vec![String::from("two")]);
     /// let _s = a.connect(&b).map(|x| x.to_string(), |s| s.to_string());
     /// ```
     pub fn map<O, F1, F2>(&self, f1: F1, f2: F2) -> Stream<O>

@@ -297,7 +297,7 @@ impl StreamEnvironment {
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let env = dataflow_core::StreamEnvironment::new();
-    /// let out = env.from_iter(vec!["a", "b"]).collect();
+    /// let out = env.from_iter(["a", "b"].map(String::from)).collect();
     /// env.execute().await.unwrap();
     /// assert_eq!(out.take(), ["a", "b"]);
     /// # });

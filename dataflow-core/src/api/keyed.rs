@@ -17,8 +17,8 @@ use std::sync::Arc;
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(2);
 /// let counts = env
-///     .from_iter(vec!["a", "b", "a"])
-///     .key_by(|w| w.to_string())
+///     .from_iter(["a", "b", "a"].map(String::from))
+///     .key_by(|w| w.clone())
 ///     .count()
 ///     .collect();
 /// env.execute().await.unwrap();
@@ -144,7 +144,7 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(1);
-    /// let out = env.from_iter(vec!["a", "bb"]).key_by(|_| ()).fold(String::new(), |acc, s| acc.push_str(s)).collect();
+    /// let out = env.from_iter(["a", "bb"].map(String::from)).key_by(|_| ()).fold(String::new(), |acc, s| acc.push_str(&s)).collect();
     /// env.execute().await.unwrap();
     /// assert_eq!(out.take(), [((), "a".to_string()), ((), "abb".to_string())]);
     /// # });

@@ -36,8 +36,8 @@ pub(crate) struct Upstream {
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let env = StreamEnvironment::new().with_parallelism(1);
 /// let words = env
-///     .from_iter(vec!["a b", "b c"])
-///     .flat_map(|line: &str| line.split(' ').map(String::from).collect::<Vec<_>>())
+///     .from_iter(["a b", "b c"].map(String::from))
+///     .flat_map(|line: String| line.split(' ').map(String::from).collect::<Vec<_>>())
 ///     .filter(|w| w != "c")
 ///     .collect();
 /// env.execute().await.unwrap();

@@ -225,7 +225,7 @@ impl<T: Data, F: FnMut(T) + Send + 'static> Sink<T> for CallbackSink<F> {
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("out.txt");
 /// let env = StreamEnvironment::new();
-/// env.from_iter(vec!["a", "b"]).write_lines(&path);
+/// env.from_iter(["a", "b"].map(String::from)).write_lines(&path);
 /// env.execute().await.unwrap();
 /// assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\nb\n");
 /// # });

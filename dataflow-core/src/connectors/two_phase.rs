@@ -177,7 +177,7 @@ struct Part {
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let dir = tempfile::tempdir()?;
 /// let mut sink = TransactionalFileSink::new(dir.path(), 3);
-/// sink.write_batch(&mut Batch::from(vec!["a"])).await?;
+/// sink.write_batch(&mut Batch::from(vec![String::from("a")])).await?;
 /// let committables = sink.pre_commit(1).await?;
 /// assert_eq!(committables, [FileCommittable { pending: ".part-3-0.pending".into(), file: "part-3-0".into() }]);
 /// sink.commit(committables).await?;

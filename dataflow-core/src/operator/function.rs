@@ -270,7 +270,7 @@ pub fn bad_records_tag() -> OutputTag<BadRecordReport> {
 /// };
 /// assert_eq!(r.position, 7);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct BadRecordReport {
     /// The operator that rejected the record.
     pub operator: String,

@@ -20,10 +20,10 @@
 //! let env = StreamEnvironment::new().with_parallelism(1);
 //! // (word, event time in ms)
 //! let events = vec![("a", 1_000), ("b", 2_000), ("a", 9_000), ("a", 12_000)];
-//! let counts = env.from_iter(events)
+//! let counts = env.from_iter(events.into_iter().map(|(w, t)| (w.to_string(), t)))
 //!     .assign_timestamps_and_watermarks(WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_secs(1))
-//!         .with_timestamp_assigner(|e: &(&str, i64), _| e.1))
-//!     .key_by(|e: &(&str, i64)| e.0.to_string())
+//!         .with_timestamp_assigner(|e: &(String, i64), _| e.1))
+//!     .key_by(|e: &(String, i64)| e.0.clone())
 //!     .window(TumblingEventTimeWindows::of(Duration::from_secs(10)))
 //!     .count()
 //!     .collect();
