@@ -163,6 +163,16 @@ impl<T> Batch<T> {
         (!self.timestamps.is_empty()).then_some(&self.timestamps[..])
     }
 
+    /// The batch's values and timestamps (empty, or one per value).
+    pub(crate) fn parts(&self) -> (&[T], &[Timestamp]) {
+        (&self.values, &self.timestamps)
+    }
+
+    /// A batch from [`parts`](Self::parts); `None` if the lengths disagree.
+    pub(crate) fn from_parts(values: Vec<T>, timestamps: Vec<Timestamp>) -> Option<Self> {
+        (timestamps.is_empty() || timestamps.len() == values.len()).then_some(Self { values, timestamps })
+    }
+
     /// The timestamp of record `i`.
     #[inline]
     pub fn timestamp(&self, i: usize) -> Option<Timestamp> {

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How barriers are handled in tasks with several input channels.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum CheckpointingMode {
     /// Exactly once; the first barrier is taken at once and the records it
     /// overtakes become channel state (the default).

@@ -129,7 +129,7 @@ impl Hub {
             let decisions = lock(&self.coordinator).poll(self.clock.now_millis());
             for d in decisions {
                 if let Decision::Trigger { id, timestamp } = d {
-                    self.barrier.send_replace(Some(CheckpointBarrier { id, timestamp }));
+                    self.barrier.send_replace(Some(CheckpointBarrier { id, timestamp, mode: self.setup.config.mode }));
                     self.setup.triggered.send_replace(id);
                 }
             }
@@ -158,23 +158,40 @@ impl Hub {
         Ok(())
     }
 
-    fn write(&self, id: u64, name: &str, info: &OperatorInfo, part: Part) -> Result<Vec<StateFile>, Error> {
-        let operator = format!("{}:{}", info.operator_index, info.name);
-        let subtask = info.subtask as u32;
+    fn write(&self, id: u64, file: &PartFile, part: Part) -> Result<Vec<StateFile>, Error> {
         let dir = self.storage.checkpoint_dir(id)?;
+        let path = dir.join(&file.name);
         match part {
             Part::Nothing => return Ok(Vec::new()),
             Part::State(s) => {
-                s.write_to(&dir.join(name))?;
+                s.write_to(&path)?;
             }
+            Part::Bytes(p) if p.is_empty() => return Ok(Vec::new()),
             Part::Bytes(p) => {
-                let path = dir.join(name);
                 std::fs::write(&path, p)
                     .map_err(|e| Error::CheckpointIo { file: path.display().to_string(), message: e.to_string() })?;
             }
         }
-        Ok(vec![StateFile::of(&dir, name, &operator, subtask)?])
+        Ok(vec![StateFile::of(&dir, &file.name, &file.operator, file.subtask)?])
     }
+}
+
+/// Where a part goes: its file name and the operator it is listed under.
+struct PartFile {
+    name: String,
+    operator: String,
+    subtask: u32,
+}
+
+/// The `operator` under which a task's channel state is listed in
+/// `_metadata` (apart from the operator's own state files).
+pub(crate) fn channel_state_operator(info: &OperatorInfo) -> String {
+    format!("{}:{}#channels", info.operator_index, info.name)
+}
+
+/// The name of a task's channel-state file (the task named by its head).
+pub(crate) fn channel_state_name(info: &OperatorInfo) -> String {
+    format!("ch{}-{}", info.operator_index, info.subtask)
 }
 
 /// The name of an operator instance's part in a checkpoint's folder.
@@ -209,12 +226,31 @@ impl Acks {
     /// Writes `part` for barrier `b` off the task, then acknowledges it.
     /// A failed write declines the checkpoint (the job goes on).
     pub(crate) fn acknowledge(&self, info: &OperatorInfo, b: CheckpointBarrier, part: Part) {
+        let file = PartFile {
+            name: part_name(info),
+            operator: format!("{}:{}", info.operator_index, info.name),
+            subtask: info.subtask as u32,
+        };
+        self.submit(info, b, file, part);
+    }
+
+    /// Acknowledges barrier `b` with a task's channel state (`info`: its
+    /// head), written off the task; empty channel state writes no file.
+    pub(crate) fn acknowledge_channels(&self, info: &OperatorInfo, b: CheckpointBarrier, channel_state: Vec<u8>) {
+        let file = PartFile {
+            name: channel_state_name(info),
+            operator: channel_state_operator(info),
+            subtask: info.subtask as u32,
+        };
+        self.submit(info, b, file, Part::Bytes(channel_state));
+    }
+
+    fn submit(&self, info: &OperatorInfo, b: CheckpointBarrier, file: PartFile, part: Part) {
         let hub = self.hub.clone();
         let slot = self.slot;
-        let info = info.clone();
-        let name = part_name(&info);
+        let info = info.to_string();
         let write = tokio::task::spawn_blocking(move || {
-            let written = hub.write(b.id, &name, &info, part);
+            let written = hub.write(b.id, &file, part);
             let mut coordinator = lock(&hub.coordinator);
             let now = hub.clock.now_millis();
             match written.and_then(|files| coordinator.acknowledge(b.id, slot, files, now)) {

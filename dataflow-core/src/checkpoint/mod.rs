@@ -1,26 +1,29 @@
 //! Checkpoints: barriers, the coordinator's decisions ([`coordinator`]),
 //! where complete checkpoints are stored ([`storage`]), and what happens
-//! after a failure ([`restart`]). Wiring them into the running job (barrier
-//! alignment, channel state, recovery) and savepoints land next.
+//! after a failure ([`restart`]). How tasks align barriers and log
+//! in-flight records is in `runtime::alignment`; see `docs/checkpoints.md`.
 //!
-//! A barrier travels on the priority lane of a channel
-//! (`runtime::channel`), so in unaligned mode it can overtake the records
-//! queued ahead of it.
+//! A barrier always travels in-band, at its place among the records of
+//! each channel. In unaligned mode (and aligned with a timeout) a copy
+//! also travels on the channel's priority lane (`runtime::channel`), so a
+//! task can take its snapshot before the records queued ahead of it.
 
 pub mod coordinator;
 mod hub;
 pub mod restart;
 pub mod storage;
 
+pub use coordinator::CheckpointingMode;
 pub use hub::CheckpointHandle;
-pub(crate) use hub::{Acks, CheckpointSetup, Hub, Part, part_name};
+pub(crate) use hub::{Acks, CheckpointSetup, Hub, Part, channel_state_name, channel_state_operator, part_name};
 
 use crate::time::Timestamp;
 
 /// Checkpoint barrier `id`, injected by the sources.
 ///
 /// ```
-/// let b = dataflow_core::checkpoint::CheckpointBarrier { id: 3, timestamp: 0 };
+/// use dataflow_core::checkpoint::{CheckpointBarrier, CheckpointingMode};
+/// let b = CheckpointBarrier { id: 3, timestamp: 0, mode: CheckpointingMode::Aligned };
 /// assert_eq!(b.id, 3);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,4 +32,14 @@ pub struct CheckpointBarrier {
     pub id: u64,
     /// Processing time at which the checkpoint was triggered.
     pub timestamp: Timestamp,
+    /// How tasks handle this barrier (a savepoint is always aligned).
+    pub mode: CheckpointingMode,
+}
+
+impl CheckpointBarrier {
+    /// Whether a copy of the barrier travels on the priority lane, ahead
+    /// of the records queued in the channel.
+    pub(crate) fn overtakes(&self) -> bool {
+        matches!(self.mode, CheckpointingMode::Unaligned | CheckpointingMode::AlignedWithTimeout(_))
+    }
 }

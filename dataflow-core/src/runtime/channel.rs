@@ -104,15 +104,21 @@ impl<T> ChannelSender<T> {
         }
     }
 
-    /// Sends a control element on the priority lane: it is not subject to
-    /// the capacity and overtakes the data queued on this channel.
-    #[allow(dead_code)] // used by unaligned checkpoints
-    pub(crate) fn send_priority(&self, control: Control) -> Result<(), Disconnected> {
+    /// Sends an overtaking barrier without waiting: `records` (what the
+    /// sender still buffered) and the barrier go at the end of the data
+    /// queue whatever its capacity, and a copy of the barrier goes on the
+    /// priority lane, which the receiver serves first (unaligned
+    /// checkpoints: the in-band copy marks where the barrier stands).
+    pub(crate) fn send_overtaking(&self, records: Batch<T>, barrier: Control) -> Result<(), Disconnected> {
         let mut st = self.shared.lock();
         if !st.receiver_alive {
             return Err(Disconnected);
         }
-        st.priority.push_back((self.channel, control));
+        if !records.is_empty() {
+            st.queues[self.channel].push_back(Message::Records(records));
+        }
+        st.queues[self.channel].push_back(Message::Control(barrier));
+        st.priority.push_back((self.channel, barrier));
         drop(st);
         self.shared.receiver_wake.notify_one();
         Ok(())
@@ -221,11 +227,20 @@ mod tests {
 
     #[tokio::test]
     async fn priority_lane_overtakes_queued_data() {
-        let (senders, mut g) = gate::<u32>(1, 4);
+        let (senders, mut g) = gate::<u32>(1, 1);
         senders[0].send(batch(2)).await.unwrap();
-        senders[0].send_priority(Control::EndOfInput).unwrap();
-        assert!(matches!(g.recv().await, Ok(Received::Priority(0, Control::EndOfInput))));
-        assert!(matches!(g.recv().await, Ok(Received::Data(0, Message::Records(_)))));
+        let b = Control::Barrier(crate::checkpoint::CheckpointBarrier {
+            id: 1,
+            timestamp: 0,
+            mode: crate::checkpoint::CheckpointingMode::Unaligned,
+        });
+        // Not blocked by the capacity of 1: the buffered batch and the
+        // in-band barrier go behind the queued batch.
+        senders[0].send_overtaking(Batch::from(vec![9]), b).unwrap();
+        assert!(matches!(g.recv().await, Ok(Received::Priority(0, c)) if c == b));
+        assert!(matches!(g.recv().await, Ok(Received::Data(0, Message::Records(r))) if r.values() == [0, 1]));
+        assert!(matches!(g.recv().await, Ok(Received::Data(0, Message::Records(r))) if r.values() == [9]));
+        assert!(matches!(g.recv().await, Ok(Received::Data(0, Message::Control(c))) if c == b));
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use super::channel::{ChannelSender, InputGate, gate};
 use super::metrics::OperatorCounters;
 use super::push::{Emitter, OperatorDriver, Outputs, Push, SideOutputs, SideTarget, TwoInputDriver};
 use super::sink_driver::SinkDriver;
-use super::task::{TwoInputPush, Wakeups, run_one_input, run_source, run_two_input};
+use super::task::{TaskCtx, TwoInputPush, run_one_input, run_source, run_two_input};
 use super::writer::{ChannelWriter, KeyRoute, Route};
 use crate::connectors::{Sink, Source};
 use crate::element::Data;
@@ -142,14 +142,14 @@ pub(crate) trait OneInputFactory: Send + Sync {
     /// A `Box<dyn Push<In>>` for the instance.
     fn instantiate(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<AnyBox, Error>;
     /// The task loop for an instance heading a chain.
-    fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>, wakeups: Wakeups) -> Result<TaskFuture, Error>;
+    fn task(&self, head: AnyBox, gate: AnyBox, task: TaskCtx) -> Result<TaskFuture, Error>;
 }
 
 /// Builds the task of a two-input node.
 pub(crate) trait TwoInputFactory: Send + Sync {
     fn in_ports(&self) -> [&dyn Port; 2];
     fn out_port(&self) -> &dyn Port;
-    fn task(&self, ctx: BuildCtx, outputs: AnyBox, gates: [AnyBox; 2], task: Arc<str>) -> Result<TaskFuture, Error>;
+    fn task(&self, ctx: BuildCtx, outputs: AnyBox, gates: [AnyBox; 2], task: TaskCtx) -> Result<TaskFuture, Error>;
 }
 
 /// A function that makes one source instance per subtask.
@@ -237,15 +237,15 @@ where
         Ok(Box::new(op.driver(Emitter::new(outputs, ctx))?))
     }
 
-    fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>, wakeups: Wakeups) -> Result<TaskFuture, Error> {
-        one_input_task::<O::In>(head, gate, task, wakeups)
+    fn task(&self, head: AnyBox, gate: AnyBox, task: TaskCtx) -> Result<TaskFuture, Error> {
+        one_input_task::<O::In>(head, gate, task)
     }
 }
 
-fn one_input_task<T: Data>(head: AnyBox, gate: AnyBox, task: Arc<str>, wakeups: Wakeups) -> Result<TaskFuture, Error> {
+fn one_input_task<T: Data>(head: AnyBox, gate: AnyBox, task: TaskCtx) -> Result<TaskFuture, Error> {
     let head = cast::<Box<dyn Push<T>>>(head, "a chain head")?;
     let gate = cast::<InputGate<T>>(gate, "an input gate")?;
-    Ok(Box::pin(run_one_input(gate, head, task, wakeups)))
+    Ok(Box::pin(run_one_input(gate, head, task)))
 }
 
 pub(crate) struct SinkNode<T, S, F> {
@@ -273,8 +273,8 @@ where
         Ok(Box::new(driver))
     }
 
-    fn task(&self, head: AnyBox, gate: AnyBox, task: Arc<str>, wakeups: Wakeups) -> Result<TaskFuture, Error> {
-        one_input_task::<T>(head, gate, task, wakeups)
+    fn task(&self, head: AnyBox, gate: AnyBox, task: TaskCtx) -> Result<TaskFuture, Error> {
+        one_input_task::<T>(head, gate, task)
     }
 }
 
@@ -296,15 +296,14 @@ where
         &TypedPort::<O::Out>::NEW
     }
 
-    fn task(&self, ctx: BuildCtx, outputs: AnyBox, gates: [AnyBox; 2], task: Arc<str>) -> Result<TaskFuture, Error> {
+    fn task(&self, ctx: BuildCtx, outputs: AnyBox, gates: [AnyBox; 2], task: TaskCtx) -> Result<TaskFuture, Error> {
         let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
         let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
-        let wakeups = Wakeups::new(ctx.info.clock.clone());
         let head: Box<dyn TwoInputPush<O::In1, O::In2>> =
             Box::new(TwoInputDriver::open(op, Emitter::new(outputs, ctx))?);
         let [g1, g2] = gates;
         let g1 = cast::<InputGate<O::In1>>(g1, "an input gate")?;
         let g2 = cast::<InputGate<O::In2>>(g2, "an input gate")?;
-        Ok(Box::pin(run_two_input(g1, g2, head, task, wakeups)))
+        Ok(Box::pin(run_two_input(g1, g2, head, task)))
     }
 }

@@ -8,8 +8,8 @@
 
 use super::factory::{AnyBox, BuildCtx, Port, TaskFuture, WriterSpec};
 use super::metrics::{JobResult, OperatorCounters, OperatorStats};
-use super::task::Wakeups;
-use crate::checkpoint::Hub;
+use super::task::{TaskCheckpoint, TaskCtx, Wakeups};
+use crate::checkpoint::{Hub, channel_state_name, channel_state_operator};
 use crate::checkpoint::restart::{RestartDecision, wait_to_restart};
 use crate::checkpoint::storage::{CheckpointStorage, LocalStorage};
 use crate::error::Error;
@@ -68,8 +68,19 @@ struct Built {
 fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
     let (plan, res) = resolve(graph, cfg.parallelism, cfg.max_parallelism)?;
     let p = &res.parallelism;
-    let instances = p.iter().sum();
-    let hub = cfg.checkpointing.clone().map(|setup| Hub::new(setup, instances, cfg.clock.clone()));
+    let instances: usize = p.iter().sum();
+    // Acknowledgement slots: one per operator instance, then one per task
+    // with inputs (its channel state), numbered by its head.
+    let has_inputs = |u: usize| res.is_head[u] && !matches!(graph.nodes[u].kind, NodeKind::Source(_));
+    let channel_slot: Vec<usize> = (0..graph.nodes.len())
+        .scan(instances, |next, u| {
+            let first = *next;
+            *next += if has_inputs(u) { p[u] } else { 0 };
+            Some(first)
+        })
+        .collect();
+    let slots = instances + (0..graph.nodes.len()).filter(|&u| has_inputs(u)).map(|u| p[u]).sum::<usize>();
+    let hub = cfg.checkpointing.clone().map(|setup| Hub::new(setup, slots, cfg.clock.clone()));
     // A job with checkpoints resumes from the latest complete one.
     let latest = match &cfg.checkpointing {
         Some(setup) => LocalStorage::new(&setup.dir).latest()?,
@@ -84,6 +95,12 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
             .iter()
             .flat_map(|cp| cp.metadata.files.iter().filter(|f| f.operator == operator).map(|f| cp.dir.join(&f.name)))
             .collect()
+    };
+    // A task's own channel state, to replay before new input.
+    let channel_state = |info: &OperatorInfo| -> Option<std::path::PathBuf> {
+        let (operator, name) = (channel_state_operator(info), channel_state_name(info));
+        let cp = latest.as_ref()?;
+        cp.metadata.files.iter().find(|f| f.operator == operator && f.name == name).map(|f| cp.dir.join(&f.name))
     };
     let n = graph.nodes.len();
     // senders[edge][upstream subtask][downstream subtask]
@@ -173,6 +190,15 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
             // Every operator instance has an acknowledgement slot.
             let acks = hub.as_ref().map(|h| h.acks(p[..u].iter().sum::<usize>() + i));
             let restore = restore_files(&info);
+            let task_ctx = TaskCtx {
+                name: task.clone(),
+                wakeups: Wakeups::new(cfg.clock.clone()),
+                checkpoint: hub.as_ref().filter(|_| has_inputs(u)).map(|h| TaskCheckpoint {
+                    acks: h.acks(channel_slot[u] + i),
+                    restore: channel_state(&info),
+                    info: Arc::new(info.clone()),
+                }),
+            };
             let ctx = BuildCtx {
                 info: Arc::new(info),
                 counters: counters[u][i].clone(),
@@ -187,14 +213,14 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
                 NodeKind::OneInput(f) => {
                     let push = f.instantiate(ctx, outputs)?;
                     if res.is_head[u] {
-                        tasks.push((task.clone(), f.task(push, gate(0)?, task, Wakeups::new(cfg.clock.clone()))?));
+                        tasks.push((task, f.task(push, gate(0)?, task_ctx)?));
                     } else {
                         pushes.insert((u, i), push);
                     }
                 }
                 NodeKind::TwoInput(f) => {
                     let gates = [gate(0)?, gate(1)?];
-                    tasks.push((task.clone(), f.task(ctx, outputs, gates, task)?));
+                    tasks.push((task, f.task(ctx, outputs, gates, task_ctx)?));
                 }
             }
         }

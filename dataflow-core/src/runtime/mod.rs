@@ -6,8 +6,10 @@
 //! * `task`: the loops of source, one-input and two-input tasks;
 //! * `factory` and `job`: turning the graph into running tasks.
 
+pub(crate) mod alignment;
 pub(crate) mod async_driver;
 pub(crate) mod channel;
+pub(crate) mod channel_state;
 pub(crate) mod factory;
 pub(crate) mod job;
 pub(crate) mod metrics;

@@ -4,23 +4,25 @@
 //! is a source, an input gate per input. It takes one message at a time,
 //! serving priority-lane control elements first, and turns per-channel
 //! control elements into task-level ones with [`InputControl`] (watermark
-//! minimum, idleness, barriers, end of input). Barriers are aligned: once a
-//! channel delivered the barrier being collected, its later messages wait
-//! in a [`Stash`] until every live channel has delivered it, so nothing
-//! after a barrier is processed before the snapshot it triggers. Before it
+//! minimum, idleness, barriers, end of input). Barriers are handled by
+//! `runtime::alignment`: in aligned mode a channel's messages after its
+//! barrier wait in a [`Stash`] until every live channel has delivered it;
+//! in unaligned mode the records in flight are logged as channel state,
+//! which a restored task replays before any new input. Before it
 //! would wait for input a task flushes its output buffers, so a quiet input
 //! never strands records downstream.
 
+use super::alignment::{Barriers, Stash};
 use super::channel::{InputGate, Message, Received};
+use super::channel_state::{self, Replay};
 use super::metrics::OperatorCounters;
 use super::push::{Outputs, Push, guard_async};
-use crate::checkpoint::{Acks, CheckpointBarrier, Part};
+use crate::checkpoint::{Acks, Part};
 use crate::connectors::{Source, SourceContext, SourceStatus};
 use crate::element::{Control, Data};
 use crate::error::Error;
 use crate::operator::OperatorInfo;
 use crate::time::{Clock, InputWatermarks, Timestamp, Wakeup, Watermark};
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::Poll;
 
@@ -29,13 +31,17 @@ pub(crate) struct InputControl {
     watermarks: InputWatermarks,
     ended: Vec<bool>,
     live: usize,
-    /// The barrier being collected, and which channels delivered it.
-    barrier: Option<(CheckpointBarrier, Vec<bool>)>,
+    barriers: Barriers,
 }
 
 impl InputControl {
     pub(crate) fn new(channels: usize) -> Self {
-        Self { watermarks: InputWatermarks::new(channels), ended: vec![false; channels], live: channels, barrier: None }
+        Self {
+            watermarks: InputWatermarks::new(channels),
+            ended: vec![false; channels],
+            live: channels,
+            barriers: Barriers::new(),
+        }
     }
 
     /// Whether every channel has ended.
@@ -70,83 +76,28 @@ impl InputControl {
                         out.extend(status.map(Control::Status));
                     }
                     // The barrier being collected may now have every live channel.
-                    self.release_barrier(out);
+                    self.barriers.on_ended(channel, out);
                     if self.live == 0 {
                         out.push(Control::EndOfInput);
                     }
                 }
             }
-            Control::Barrier(b) => {
-                // Pass a barrier on once every live channel delivered it;
-                // meanwhile the channels that did are blocked (see
-                // `blocks`). A newer barrier replaces an older one still
-                // being collected. Unaligned mode comes with checkpoints.
-                match &mut self.barrier {
-                    Some((cur, _)) if cur.id > b.id => return,
-                    Some((cur, seen)) if cur.id == b.id => seen[channel] = true,
-                    _ => {
-                        let mut seen = vec![false; self.ended.len()];
-                        seen[channel] = true;
-                        self.barrier = Some((b, seen));
-                    }
-                }
-                self.release_barrier(out);
-            }
+            Control::Barrier(b) => self.barriers.on_barrier(channel, b, false, &self.ended, 0, out),
         }
     }
 
-    /// Whether `channel` delivered the barrier being collected, so its
-    /// messages must wait until the barrier passes (alignment).
+    /// Handles a control element from `channel`'s priority lane (a
+    /// barrier overtaking the channel's queue) at processing time `now`.
+    pub(crate) fn on_priority(&mut self, channel: usize, control: Control, now: Timestamp, out: &mut Vec<Control>) {
+        if let Control::Barrier(b) = control {
+            self.barriers.on_barrier(channel, b, true, &self.ended, now, out);
+        }
+    }
+
+    /// Whether `channel` delivered the barrier being aligned, so its
+    /// messages must wait until the barrier passes.
     pub(crate) fn blocks(&self, channel: usize) -> bool {
-        self.barrier.as_ref().is_some_and(|(_, seen)| seen[channel])
-    }
-
-    /// Passes the barrier on once every channel that has not ended delivered it.
-    fn release_barrier(&mut self, out: &mut Vec<Control>) {
-        let complete = match &self.barrier {
-            Some((_, seen)) => seen.iter().zip(&self.ended).all(|(&s, &e)| s || e),
-            None => false,
-        };
-        if complete && let Some((b, _)) = self.barrier.take() {
-            out.push(Control::Barrier(b));
-        }
-    }
-}
-
-/// The messages of blocked channels (see [`InputControl::blocks`]), in
-/// order per channel, until their channel is unblocked.
-pub(crate) struct Stash<M> {
-    queues: Vec<VecDeque<M>>,
-    held: usize,
-}
-
-impl<M> Stash<M> {
-    pub(crate) fn new(channels: usize) -> Self {
-        Self { queues: (0..channels).map(|_| VecDeque::new()).collect(), held: 0 }
-    }
-
-    /// Holds `message` of `channel` back. A channel with held messages
-    /// keeps its order: its next messages are held too until those are
-    /// taken.
-    pub(crate) fn hold(&mut self, channel: usize, message: M) {
-        self.queues[channel].push_back(message);
-        self.held += 1;
-    }
-
-    /// Whether messages of `channel` must be held (blocked, or behind held
-    /// ones).
-    pub(crate) fn holds(&self, input: &InputControl, channel: usize) -> bool {
-        input.blocks(channel) || !self.queues[channel].is_empty()
-    }
-
-    /// The first held message of a channel that is no longer blocked.
-    pub(crate) fn take_ready(&mut self, input: &InputControl) -> Option<(usize, M)> {
-        if self.held == 0 {
-            return None;
-        }
-        let ch = (0..self.queues.len()).find(|&ch| !input.blocks(ch) && !self.queues[ch].is_empty())?;
-        self.held -= 1;
-        self.queues[ch].pop_front().map(|m| (ch, m))
+        self.barriers.blocks(channel)
     }
 }
 
@@ -261,29 +212,97 @@ pub(crate) async fn run_source<T: Data>(
     }
 }
 
+/// What a task loop needs besides its chain and its gates.
+pub(crate) struct TaskCtx {
+    pub(crate) name: Arc<str>,
+    pub(crate) wakeups: Wakeups,
+    /// With checkpointing: where the task acknowledges its channel state.
+    pub(crate) checkpoint: Option<TaskCheckpoint>,
+}
+
+/// A task's part in checkpoints: its channel state.
+pub(crate) struct TaskCheckpoint {
+    pub(crate) acks: Acks,
+    /// The chain head's info (names the channel-state file).
+    pub(crate) info: Arc<OperatorInfo>,
+    /// The channel state to replay, when the job resumes from a checkpoint.
+    pub(crate) restore: Option<std::path::PathBuf>,
+}
+
+impl TaskCtx {
+    fn disconnected(&self) -> Error {
+        Error::Disconnected { task: self.name.to_string() }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.wakeups.clock.now_millis()
+    }
+
+    /// The next wake-up: the chain's, or the alignment deadline.
+    fn wake(&self, chain: Option<Timestamp>, input: &InputControl) -> Wakeup {
+        let deadline = input.barriers.deadline();
+        self.wakeups.next(match (chain, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
+    }
+
+    /// The restored channel state, if the task resumes from a checkpoint.
+    fn replay(&self) -> Result<Option<Replay>, Error> {
+        self.checkpoint.as_ref().and_then(|c| c.restore.as_deref()).map(Replay::open).transpose()
+    }
+
+    /// Acknowledges the channel state of a checkpoint that completed here.
+    fn acknowledge(&self, input: &mut InputControl) {
+        if let Some(done) = input.barriers.take_completed()
+            && let Some(c) = &self.checkpoint
+        {
+            c.acks.acknowledge_channels(&c.info, done.barrier, done.channel_state);
+        }
+    }
+
+    /// Logs `batch` from `channel` if it is in flight for a checkpoint.
+    fn log<T: Data>(&self, input: &mut InputControl, channel: usize, batch: &crate::Batch<T>) -> Result<(), Error> {
+        match input.barriers.log_for(channel) {
+            Some(log) => channel_state::append(log, channel, batch, &self.name),
+            None => Ok(()),
+        }
+    }
+
+    /// The alignment deadline passed: go on unaligned.
+    fn on_time(&self, input: &mut InputControl, out: &mut Vec<Control>) {
+        if input.barriers.deadline().is_some() {
+            input.barriers.on_time(self.now(), out);
+        }
+    }
+}
+
+/// The next message, or `None` when a wake-up (the alignment deadline) is due.
 async fn next_message<T: Data>(
     gate: &mut InputGate<T>,
     head: &mut Box<dyn Push<T>>,
-    task: &str,
-    wakeups: &Wakeups,
-) -> Result<Received<T>, Error> {
-    let disconnected = |_| Error::Disconnected { task: task.to_string() };
-    wakeups.fire_due(head.as_mut()).await?;
-    if let Some(m) = gate.try_recv().map_err(disconnected)? {
-        return Ok(m);
+    ctx: &TaskCtx,
+    input: &InputControl,
+) -> Result<Option<Received<T>>, Error> {
+    ctx.wakeups.fire_due(head.as_mut()).await?;
+    if let Some(m) = gate.try_recv().map_err(|_| ctx.disconnected())? {
+        return Ok(Some(m));
     }
     head.flush().await?;
     loop {
-        let mut wake = wakeups.next(head.next_wakeup());
+        let mut wake = ctx.wake(head.next_wakeup(), input);
         tokio::select! {
-            r = gate.recv() => return r.map_err(disconnected),
+            r = gate.recv() => return r.map(Some).map_err(|_| ctx.disconnected()),
             r = head.drive_pending(), if head.has_pending() => {
                 r?;
                 head.flush().await?;
             }
             _ = &mut wake => {
-                wakeups.fire_due(head.as_mut()).await?;
+                ctx.wakeups.fire_due(head.as_mut()).await?;
                 head.flush().await?;
+                if input.barriers.deadline().is_some() {
+                    return Ok(None);
+                }
             }
         }
     }
@@ -293,36 +312,49 @@ async fn next_message<T: Data>(
 pub(crate) async fn run_one_input<T: Data>(
     mut gate: InputGate<T>,
     mut head: Box<dyn Push<T>>,
-    task: Arc<str>,
-    wakeups: Wakeups,
+    ctx: TaskCtx,
 ) -> Result<(), Error> {
     let mut input = InputControl::new(gate.channels());
     let mut stash = Stash::new(gate.channels());
     let mut controls = Vec::new();
+    // The restored channel state goes first.
+    if let Some(mut replay) = ctx.replay()? {
+        while replay.next_channel()?.is_some() {
+            head.push(&mut replay.batch::<T>()?).await?;
+        }
+    }
     while !input.finished() {
-        let (ch, message) = match stash.take_ready(&input) {
-            Some(held) => held,
-            None => match next_message(&mut gate, &mut head, &task, &wakeups).await? {
-                Received::Data(ch, m) => {
+        ctx.on_time(&mut input, &mut controls);
+        let next = match stash.take_ready(&input) {
+            Some(held) => Some(held),
+            None => match next_message(&mut gate, &mut head, &ctx, &input).await? {
+                Some(Received::Data(ch, m)) => {
                     if stash.holds(&input, ch) {
                         stash.hold(ch, m);
                         continue;
                     }
-                    (ch, m)
+                    Some((ch, m))
                 }
                 // The priority lane is never held back.
-                Received::Priority(ch, c) => (ch, Message::Control(c)),
+                Some(Received::Priority(ch, c)) => {
+                    input.on_priority(ch, c, ctx.now(), &mut controls);
+                    None
+                }
+                None => None,
             },
         };
-        match message {
-            Message::Records(mut batch) => head.push(&mut batch).await?,
-            Message::Control(c) => {
-                input.on_control(ch, c, &mut controls);
-                for c in controls.drain(..) {
-                    head.control(c).await?;
-                }
+        match next {
+            Some((ch, Message::Records(mut batch))) => {
+                ctx.log(&mut input, ch, &batch)?;
+                head.push(&mut batch).await?;
             }
+            Some((ch, Message::Control(c))) => input.on_control(ch, c, &mut controls),
+            None => {}
         }
+        for c in controls.drain(..) {
+            head.control(c).await?;
+        }
+        ctx.acknowledge(&mut input);
         tokio::task::consume_budget().await;
     }
     Ok(())
@@ -353,30 +385,37 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
     mut gate1: InputGate<A>,
     mut gate2: InputGate<B>,
     mut head: Box<dyn TwoInputPush<A, B>>,
-    task: Arc<str>,
-    wakeups: Wakeups,
+    ctx: TaskCtx,
 ) -> Result<(), Error> {
     let (n1, n2) = (gate1.channels(), gate2.channels());
     let mut input = InputControl::new(n1 + n2);
     let mut stash = Stash::new(n1 + n2);
     let mut controls = Vec::new();
-    let disconnected = |_| Error::Disconnected { task: task.to_string() };
+    if let Some(mut replay) = ctx.replay()? {
+        while let Some(ch) = replay.next_channel()? {
+            match ch < n1 {
+                true => head.push1(&mut replay.batch::<A>()?).await?,
+                false => head.push2(&mut replay.batch::<B>()?).await?,
+            }
+        }
+    }
     let mut prefer_first = true;
     while !input.finished() {
         let (open1, open2) = (!input.range_finished(0..n1), !input.range_finished(n1..n1 + n2));
         // Alternate which input is tried first so neither starves.
         prefer_first = !prefer_first;
-        if let Some(now) = wakeups.due(head.next_wakeup()) {
+        if let Some(now) = ctx.wakeups.due(head.next_wakeup()) {
             head.on_processing_time(now).await?;
         }
-        let (ch, message) = match stash.take_ready(&input) {
-            Some(held) => held,
+        ctx.on_time(&mut input, &mut controls);
+        let next = match stash.take_ready(&input) {
+            Some(held) => Some(held),
             None => {
                 let mut ready = None;
                 for first in [prefer_first, !prefer_first] {
                     ready = match first {
-                        true if open1 => gate1.try_recv().map_err(disconnected)?.map(Either::Left),
-                        false if open2 => gate2.try_recv().map_err(disconnected)?.map(Either::Right),
+                        true if open1 => gate1.try_recv().map_err(|_| ctx.disconnected())?.map(Either::Left),
+                        false if open2 => gate2.try_recv().map_err(|_| ctx.disconnected())?.map(Either::Right),
                         _ => None,
                     };
                     if ready.is_some() {
@@ -387,11 +426,11 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
                     Some(m) => m,
                     None => {
                         head.flush().await?;
-                        let mut wake = wakeups.next(head.next_wakeup());
+                        let mut wake = ctx.wake(head.next_wakeup(), &input);
                         tokio::select! {
                             _ = &mut wake => continue,
-                            r = gate1.recv(), if open1 => Either::Left(r.map_err(disconnected)?),
-                            r = gate2.recv(), if open2 => Either::Right(r.map_err(disconnected)?),
+                            r = gate1.recv(), if open1 => Either::Left(r.map_err(|_| ctx.disconnected())?),
+                            r = gate2.recv(), if open2 => Either::Right(r.map_err(|_| ctx.disconnected())?),
                             r = head.drive_pending(), if head.has_pending() => {
                                 r?;
                                 continue;
@@ -400,36 +439,45 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
                     }
                 };
                 // Channels of the second input are numbered after the first's.
-                let (ch, held, priority) = match msg {
-                    Either::Left(Received::Data(ch, m)) => (ch, Either::Left(m), false),
-                    Either::Left(Received::Priority(ch, c)) => (ch, Either::Left(Message::Control(c)), true),
-                    Either::Right(Received::Data(ch, m)) => (n1 + ch, Either::Right(m), false),
-                    Either::Right(Received::Priority(ch, c)) => (n1 + ch, Either::Right(Message::Control(c)), true),
+                let (ch, m) = match msg {
+                    Either::Left(Received::Data(ch, m)) => (ch, Either::Left(m)),
+                    Either::Right(Received::Data(ch, m)) => (n1 + ch, Either::Right(m)),
+                    // The priority lane is never held back.
+                    Either::Left(Received::Priority(ch, c)) | Either::Right(Received::Priority(ch, c)) => {
+                        let ch = if matches!(msg, Either::Left(_)) { ch } else { n1 + ch };
+                        input.on_priority(ch, c, ctx.now(), &mut controls);
+                        for c in controls.drain(..) {
+                            head.control(c).await?;
+                        }
+                        ctx.acknowledge(&mut input);
+                        continue;
+                    }
                 };
-                if !priority && stash.holds(&input, ch) {
-                    stash.hold(ch, held);
+                if stash.holds(&input, ch) {
+                    stash.hold(ch, m);
                     continue;
                 }
-                (ch, held)
+                Some((ch, m))
             }
         };
-        let control = match message {
-            Either::Left(Message::Records(mut b)) => {
+        match next {
+            Some((ch, Either::Left(Message::Records(mut b)))) => {
+                ctx.log(&mut input, ch, &b)?;
                 head.push1(&mut b).await?;
-                None
             }
-            Either::Right(Message::Records(mut b)) => {
+            Some((ch, Either::Right(Message::Records(mut b)))) => {
+                ctx.log(&mut input, ch, &b)?;
                 head.push2(&mut b).await?;
-                None
             }
-            Either::Left(Message::Control(c)) | Either::Right(Message::Control(c)) => Some(c),
-        };
-        if let Some(c) = control {
-            input.on_control(ch, c, &mut controls);
-            for c in controls.drain(..) {
-                head.control(c).await?;
+            Some((ch, Either::Left(Message::Control(c)) | Either::Right(Message::Control(c)))) => {
+                input.on_control(ch, c, &mut controls);
             }
+            None => {}
         }
+        for c in controls.drain(..) {
+            head.control(c).await?;
+        }
+        ctx.acknowledge(&mut input);
         tokio::task::consume_budget().await;
     }
     Ok(())
@@ -439,6 +487,7 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
 mod tests {
     use super::*;
     use crate::batch::Batch;
+    use crate::checkpoint::CheckpointBarrier;
     use crate::runtime::channel::gate;
     use crate::runtime::push::PushFuture;
     use std::sync::Mutex;
@@ -494,8 +543,12 @@ mod tests {
             s.send(Message::Control(Control::EndOfInput)).await.unwrap();
         }
         let log = Arc::new(Mutex::new(Vec::new()));
-        let wakeups = Wakeups::new(Arc::new(crate::time::ManualClock::new(0)));
-        run_one_input(g, Box::new(Log(log.clone())), "t".into(), wakeups).await.unwrap();
+        let ctx = TaskCtx {
+            name: "t".into(),
+            wakeups: Wakeups::new(Arc::new(crate::time::ManualClock::new(0))),
+            checkpoint: None,
+        };
+        run_one_input(g, Box::new(Log(log.clone())), ctx).await.unwrap();
         let log = log.lock().unwrap().clone();
         // Before barrier 1: r1 (channel 0) and r3, r4 (channel 1); r2 and
         // barrier 2's side of channel 0 wait; r5 comes after barrier 1, and
@@ -511,7 +564,7 @@ mod tests {
     }
 
     fn barrier(id: u64) -> Control {
-        Control::Barrier(CheckpointBarrier { id, timestamp: 0 })
+        Control::Barrier(CheckpointBarrier { id, timestamp: 0, mode: crate::checkpoint::CheckpointingMode::Aligned })
     }
 
     #[test]

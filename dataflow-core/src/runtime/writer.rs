@@ -145,6 +145,18 @@ impl<T: Data> Push<T> for ChannelWriter<T> {
     }
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
+        if let Control::Barrier(b) = control
+            && b.overtakes()
+        {
+            // Unaligned: the barrier does not wait for the queued output;
+            // what is buffered goes just ahead of its in-band copy.
+            for (ch, s) in self.senders.iter().enumerate() {
+                let records = std::mem::take(&mut self.buffers[ch]);
+                s.send_overtaking(records, control).map_err(|_| Error::Disconnected { task: self.task.to_string() })?;
+            }
+            self.pending_since = None;
+            return Ok(());
+        }
         self.flush().await?;
         for s in &self.senders {
             s.send(Message::Control(control)).await.map_err(|_| Error::Disconnected { task: self.task.to_string() })?;
