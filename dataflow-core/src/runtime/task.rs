@@ -324,7 +324,11 @@ pub(crate) async fn run_one_input<T: Data>(
         }
     }
     while !input.finished() {
+        // Past the alignment deadline the snapshot is taken before anything else.
         ctx.on_time(&mut input, &mut controls);
+        for c in controls.drain(..) {
+            head.control(c).await?;
+        }
         let next = match stash.take_ready(&input) {
             Some(held) => Some(held),
             None => match next_message(&mut gate, &mut head, &ctx, &input).await? {
@@ -407,7 +411,11 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
         if let Some(now) = ctx.wakeups.due(head.next_wakeup()) {
             head.on_processing_time(now).await?;
         }
+        // Past the alignment deadline the snapshot is taken before anything else.
         ctx.on_time(&mut input, &mut controls);
+        for c in controls.drain(..) {
+            head.control(c).await?;
+        }
         let next = match stash.take_ready(&input) {
             Some(held) => Some(held),
             None => {
