@@ -126,24 +126,34 @@ fn a_completed_checkpoint_is_a_consistent_cut() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(0));
     let env = StreamEnvironment::new().with_parallelism(2).with_clock(clock.clone());
-    let config = CheckpointConfig { mode: CheckpointingMode::Aligned, ..CheckpointConfig::every(Duration::from_millis(100)) };
+    let config = CheckpointConfig {
+        mode: CheckpointingMode::Aligned,
+        retained: 2,
+        ..CheckpointConfig::every(Duration::from_millis(100))
+    };
     let handle = env.enable_checkpointing(config, dir.path());
     job(&env, &handle, &clock, true, false);
     tokio::runtime::Runtime::new().unwrap().block_on(env.execute()).unwrap();
-    assert_eq!(*handle.completed().borrow(), 1, "checkpoint 1 did not complete");
+    // Checkpoint 1, and the final checkpoint once both sources finished.
+    assert_eq!(*handle.completed().borrow(), 2, "checkpoints 1 and 2 did not complete");
+    let storage = LocalStorage::new(dir.path());
+    let positions = |cp: &dataflow_core::checkpoint::storage::CompleteCheckpoint| -> Vec<u64> {
+        let mut f: Vec<_> = cp.metadata.files.iter().filter(|f| f.operator.ends_with(":numbers")).cloned().collect();
+        f.sort_by_key(|f| f.subtask);
+        f.iter().map(|f| u64::from_be_bytes(std::fs::read(cp.dir.join(&f.name)).unwrap().try_into().unwrap())).collect()
+    };
+    let last = storage.latest().unwrap().expect("a complete checkpoint");
+    assert_eq!(positions(&last), [N, 2 * N], "the final checkpoint has the sources at their end");
+    std::fs::remove_dir_all(&last.dir).unwrap();
 
-    let latest = LocalStorage::new(dir.path()).latest().unwrap().expect("a complete checkpoint");
+    let latest = storage.latest().unwrap().expect("checkpoint 1");
     let files = |op: &str| -> Vec<_> {
         let mut f: Vec<_> = latest.metadata.files.iter().filter(|f| f.operator.ends_with(op)).cloned().collect();
         f.sort_by_key(|f| f.subtask);
         f
     };
     // The sources stood exactly after K records each.
-    let positions: Vec<u64> = files(":numbers")
-        .iter()
-        .map(|f| u64::from_be_bytes(std::fs::read(latest.dir.join(&f.name)).unwrap().try_into().unwrap()))
-        .collect();
-    assert_eq!(positions, [K, N + K]);
+    assert_eq!(positions(&latest), [K, N + K]);
 
     // The keyed state: restored (both subtasks' files into one subtask),
     // probed with a zero per key, equals the sums over the records before
@@ -274,4 +284,28 @@ fn transactional_files_hold_every_record_exactly_once() {
         twice.len(),
         &twice[..twice.len().min(5)]
     );
+}
+
+/// A job that finished ends with a final checkpoint (every source at its
+/// end, the sinks' last output sealed): run again with the same checkpoint
+/// directory, as after a crash just before the process exited, it resumes
+/// from there and publishes nothing twice.
+#[test]
+fn a_finished_job_run_again_publishes_nothing_twice() {
+    use dataflow_core::connectors::two_phase::read_committed;
+    let (dir, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let clock = Arc::new(ManualClock::new(0));
+        let env = StreamEnvironment::new().with_parallelism(2).with_clock(clock.clone());
+        let handle = env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(100)), dir.path());
+        numbers(&env, &handle, &clock, false, false).map(|e: Ev| e.1).write_transactional_files(out.path());
+        rt.block_on(env.execute()).unwrap();
+        let mut lines: Vec<u64> = read_committed(out.path()).unwrap().iter().map(|l| l.parse().unwrap()).collect();
+        lines.sort();
+        runs.push(lines);
+    }
+    assert_eq!(runs[0], (0..2 * N).collect::<Vec<_>>());
+    assert_eq!(runs[1], runs[0]);
 }

@@ -101,3 +101,25 @@ fn retention_keeps_the_configured_number() {
     left.sort();
     assert_eq!(left, ["chk-4", "chk-5"]);
 }
+
+/// Once every source finished, the final checkpoint triggers at once,
+/// whatever the interval and the pending ones; no regular one follows it;
+/// if it is aborted, another final one is triggered.
+#[test]
+fn the_final_checkpoint_triggers_at_once_and_again_after_an_abort() {
+    let config = CheckpointConfig { timeout: ms(50), ..CheckpointConfig::every(ms(100)) };
+    let (_d, storage, mut c) = setup(config, 1);
+    c.start(0);
+    assert_eq!(triggers(&c.poll(100)), [1]);
+    c.request_final();
+    assert_eq!(triggers(&c.poll(101)), [2], "at once, beside pending checkpoint 1");
+    assert_eq!(c.final_id(), Some(2));
+    assert!(triggers(&c.poll(120)).is_empty());
+    // Both time out: a new final checkpoint follows.
+    let d = c.poll(160);
+    assert_eq!(triggers(&d), [3]);
+    assert_eq!(c.final_id(), Some(3));
+    assert_eq!(c.acknowledge(3, 0, vec![file(&storage, 3, 0)], 170).unwrap(), Some(3));
+    assert!(triggers(&c.poll(1_000)).is_empty(), "nothing after the final checkpoint");
+    assert_eq!(c.final_id(), Some(3));
+}

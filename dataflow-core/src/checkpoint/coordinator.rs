@@ -125,6 +125,10 @@ pub struct Coordinator {
     last_trigger: Option<Timestamp>,
     last_completion: Option<Timestamp>,
     now: Timestamp,
+    /// The final checkpoint: asked for (every source finished), and the
+    /// id of the one pending or completed.
+    final_requested: bool,
+    final_id: Option<u64>,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -160,6 +164,8 @@ impl Coordinator {
             last_trigger: None,
             last_completion: None,
             now: Timestamp::MIN,
+            final_requested: false,
+            final_id: None,
         }
     }
 
@@ -177,6 +183,10 @@ impl Coordinator {
     /// When the next trigger may happen (for the runtime's timer), if one
     /// can happen without an acknowledgement first.
     pub fn next_trigger_time(&self) -> Option<Timestamp> {
+        if self.final_requested {
+            // Only the final checkpoint is left to trigger, at once.
+            return self.final_id.is_none().then_some(Timestamp::MIN);
+        }
         if self.pending.len() >= self.config.max_concurrent.max(1) {
             return None;
         }
@@ -204,6 +214,9 @@ impl Coordinator {
         }
         if self.next_trigger_time().is_some_and(|t| now >= t) {
             let id = self.next_id;
+            if self.final_requested {
+                self.final_id = Some(id);
+            }
             self.next_id += 1;
             self.last_trigger = Some(now);
             self.pending.insert(id, Pending { triggered_at: now, acknowledged: BTreeMap::new() });
@@ -251,6 +264,18 @@ impl Coordinator {
         Ok(Some(id))
     }
 
+    /// Every source finished: the next checkpoint, triggered at once, is
+    /// the final one (the job ends once it completed; see
+    /// `docs/checkpoints.md`). If it is aborted, another final one follows.
+    pub fn request_final(&mut self) {
+        self.final_requested = true;
+    }
+
+    /// The final checkpoint, once triggered (pending or completed).
+    pub fn final_id(&self) -> Option<u64> {
+        self.final_id
+    }
+
     /// A task could not take its part of checkpoint `id` (its snapshot
     /// failed): the checkpoint is aborted.
     pub fn decline(&mut self, id: u64, reason: &str) {
@@ -269,6 +294,9 @@ impl Coordinator {
 
     fn abort(&mut self, id: u64) {
         self.pending.remove(&id);
+        if self.final_id == Some(id) {
+            self.final_id = None;
+        }
         if let Err(e) = self.storage.discard(id) {
             tracing::warn!(checkpoint = id, error = %e, "cannot remove the files of an aborted checkpoint");
         }

@@ -79,6 +79,11 @@ pub(crate) struct Hub {
     /// Commits that wait for the job to end well (transactional sinks'
     /// last parts).
     at_end: Mutex<Vec<EndCommit>>,
+    /// Source instances of the job, and how many of them finished.
+    sources: usize,
+    finished_sources: Mutex<usize>,
+    /// The final checkpoint's id once triggered (0: none).
+    final_id: watch::Sender<u64>,
 }
 
 /// A commit to run once every task of the job ended well.
@@ -89,8 +94,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Hub {
-    /// A hub for `slots` acknowledging operator instances.
-    pub(crate) fn new(setup: CheckpointSetup, slots: usize, clock: Arc<dyn Clock>) -> Arc<Self> {
+    /// A hub for `slots` acknowledging operator instances, `sources` of
+    /// them sources.
+    pub(crate) fn new(setup: CheckpointSetup, slots: usize, sources: usize, clock: Arc<dyn Clock>) -> Arc<Self> {
         let storage = Arc::new(LocalStorage::new(&setup.dir));
         let seen = setup.triggered.borrow().max(*setup.completed.borrow()) + 1;
         let first = storage.next_id().unwrap_or(1).max(seen);
@@ -105,6 +111,9 @@ impl Hub {
             wake: Notify::new(),
             writes: Mutex::new(Vec::new()),
             at_end: Mutex::new(Vec::new()),
+            sources,
+            finished_sources: Mutex::new(0),
+            final_id: watch::channel(0).0,
         })
     }
 
@@ -126,7 +135,11 @@ impl Hub {
                 _ = wait => {}
                 _ = self.wake.notified() => {}
             }
-            let decisions = lock(&self.coordinator).poll(self.clock.now_millis());
+            let (decisions, final_id) = {
+                let mut c = lock(&self.coordinator);
+                (c.poll(self.clock.now_millis()), c.final_id().unwrap_or(0))
+            };
+            self.final_id.send_if_modified(|f| std::mem::replace(f, final_id) != final_id);
             for d in decisions {
                 if let Decision::Trigger { id, timestamp } = d {
                     self.barrier.send_replace(Some(CheckpointBarrier { id, timestamp, mode: self.setup.config.mode }));
@@ -216,6 +229,19 @@ impl Acks {
     /// sinks that commit on completion).
     pub(crate) fn completed(&self) -> watch::Receiver<u64> {
         self.hub.setup.completed.subscribe()
+    }
+
+    /// A source instance finished: once all have, the final checkpoint is
+    /// triggered. Returns the final checkpoint's id as it is triggered (0
+    /// until then; a new id if one was aborted and another followed).
+    pub(crate) fn source_finished(&self) -> watch::Receiver<u64> {
+        let mut finished = lock(&self.hub.finished_sources);
+        *finished += 1;
+        if *finished == self.hub.sources {
+            lock(&self.hub.coordinator).request_final();
+            self.hub.wake.notify_one();
+        }
+        self.hub.final_id.subscribe()
     }
 
     /// The barriers the coordinator triggers (for sources).

@@ -80,7 +80,9 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
         })
         .collect();
     let slots = instances + (0..graph.nodes.len()).filter(|&u| has_inputs(u)).map(|u| p[u]).sum::<usize>();
-    let hub = cfg.checkpointing.clone().map(|setup| Hub::new(setup, slots, cfg.clock.clone()));
+    let sources: usize =
+        (0..graph.nodes.len()).filter(|&u| matches!(graph.nodes[u].kind, NodeKind::Source(_))).map(|u| p[u]).sum();
+    let hub = cfg.checkpointing.clone().map(|setup| Hub::new(setup, slots, sources, cfg.clock.clone()));
     // A job with checkpoints resumes from the latest complete one.
     let latest = match &cfg.checkpointing {
         Some(setup) => LocalStorage::new(&setup.dir).latest()?,

@@ -17,7 +17,7 @@ use super::channel::{InputGate, Message, Received};
 use super::channel_state::{self, Replay};
 use super::metrics::OperatorCounters;
 use super::push::{Outputs, Push, guard_async};
-use crate::checkpoint::{Acks, Part};
+use crate::checkpoint::{Acks, CheckpointBarrier, Part};
 use crate::connectors::{Source, SourceContext, SourceStatus};
 use crate::element::{Control, Data};
 use crate::error::Error;
@@ -25,6 +25,7 @@ use crate::operator::OperatorInfo;
 use crate::time::{Clock, InputWatermarks, Timestamp, Wakeup, Watermark};
 use std::sync::Arc;
 use std::task::Poll;
+use tokio::sync::watch;
 
 /// Task-level view of the control elements arriving on a task's channels.
 pub(crate) struct InputControl {
@@ -150,15 +151,8 @@ pub(crate) async fn run_source<T: Data>(
     let barriers = acks.as_ref().map(Acks::barriers);
     let mut injected = 0;
     loop {
-        // A triggered checkpoint (also one triggered before this task
-        // started): the barrier goes after the records handed out so far,
-        // with the source's position as this instance's part.
-        let triggered = barriers.as_ref().and_then(|rx| *rx.borrow()).filter(|b| b.id > injected);
-        if let (Some(b), Some(acks)) = (triggered, &acks) {
-            injected = b.id;
-            let part = source.position().map_or(Part::Nothing, Part::Bytes);
-            acks.acknowledge(&info, b, part);
-            head.control(Control::Barrier(b)).await?;
+        if let (Some(acks), Some(barriers)) = (&acks, &barriers) {
+            inject_triggered(source.as_mut(), &mut head, &info, acks, barriers, &mut injected).await?;
         }
         wakeups.fire_due(&mut head).await?;
         // An operator of the chain (watermark alignment) holds the source back.
@@ -206,9 +200,72 @@ pub(crate) async fn run_source<T: Data>(
         }
         if status == SourceStatus::Finished {
             head.control(Control::Watermark(Watermark::MAX)).await?;
+            if let Some(acks) = &acks {
+                let mut at_end = SourceAtEnd { source: source.as_mut(), info: &info, acks, wakeups: &wakeups };
+                at_end.wait_for_final_checkpoint(&mut head, &mut injected).await?;
+            }
             return head.control(Control::EndOfInput).await;
         }
         tokio::task::consume_budget().await;
+    }
+}
+
+/// Injects the latest triggered checkpoint's barrier if this source has
+/// not yet (also one triggered before the task started): the barrier goes
+/// after the records handed out so far, with the source's position as the
+/// instance's part.
+async fn inject_triggered<T: Data>(
+    source: &mut dyn Source<T>,
+    head: &mut Outputs<T>,
+    info: &OperatorInfo,
+    acks: &Acks,
+    barriers: &watch::Receiver<Option<CheckpointBarrier>>,
+    injected: &mut u64,
+) -> Result<(), Error> {
+    let triggered = (*barriers.borrow()).filter(|b| b.id > *injected);
+    if let Some(b) = triggered {
+        *injected = b.id;
+        let part = source.position().map_or(Part::Nothing, Part::Bytes);
+        acks.acknowledge(info, b, part);
+        head.control(Control::Barrier(b)).await?;
+    }
+    Ok(())
+}
+
+/// A finished source of a job with checkpoints. It ends only once the
+/// final checkpoint, taken after every source finished, completed: that
+/// checkpoint holds every source at its end and seals the sinks' last
+/// output, so a job restored from it emits nothing twice (Flink's
+/// FLIP-147). Meanwhile it still injects the barriers of other checkpoints.
+struct SourceAtEnd<'a, T> {
+    source: &'a mut dyn Source<T>,
+    info: &'a OperatorInfo,
+    acks: &'a Acks,
+    wakeups: &'a Wakeups,
+}
+
+impl<T: Data> SourceAtEnd<'_, T> {
+    async fn wait_for_final_checkpoint(&mut self, head: &mut Outputs<T>, injected: &mut u64) -> Result<(), Error> {
+        let mut finals = self.acks.source_finished();
+        let mut barriers = self.acks.barriers();
+        let mut completed = self.acks.completed();
+        loop {
+            inject_triggered(&mut *self.source, head, self.info, self.acks, &barriers, injected).await?;
+            let last = *finals.borrow_and_update();
+            if last != 0 && *injected >= last && *completed.borrow_and_update() >= last {
+                return Ok(());
+            }
+            head.flush().await?;
+            let mut wake = self.wakeups.next(head.next_wakeup());
+            // A closed watch means the job is ending anyway.
+            tokio::select! {
+                r = barriers.changed() => if r.is_err() { return Ok(()) },
+                r = completed.changed() => if r.is_err() { return Ok(()) },
+                r = finals.changed() => if r.is_err() { return Ok(()) },
+                r = head.drive_pending(), if head.has_pending() => r?,
+                _ = &mut wake => self.wakeups.fire_due(head).await?,
+            }
+        }
     }
 }
 
