@@ -142,7 +142,14 @@ impl Hub {
             self.final_id.send_if_modified(|f| std::mem::replace(f, final_id) != final_id);
             for d in decisions {
                 if let Decision::Trigger { id, timestamp } = d {
-                    self.barrier.send_replace(Some(CheckpointBarrier { id, timestamp, mode: self.setup.config.mode }));
+                    // The final checkpoint is aligned: no record is in
+                    // flight behind it, so nothing is processed after it
+                    // that a restore from it would replay.
+                    let mode = match id == final_id {
+                        true => super::CheckpointingMode::Aligned,
+                        false => self.setup.config.mode,
+                    };
+                    self.barrier.send_replace(Some(CheckpointBarrier { id, timestamp, mode }));
                     self.setup.triggered.send_replace(id);
                 }
             }

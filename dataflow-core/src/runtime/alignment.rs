@@ -10,11 +10,14 @@
 //!   until every live channel has; then the snapshot is taken and the
 //!   barrier passes on. Nothing is in flight, so the channel state is empty.
 //! - *unaligned*: the barrier's copy on the priority lane, which overtook
-//!   the queued records, takes the snapshot at once. From then on, every
-//!   record a channel delivers before its in-band barrier was sent before
-//!   the checkpoint but is processed after the snapshot: it is logged as
-//!   channel state (and processed as usual). The checkpoint is complete at
-//!   this task when every live channel delivered its in-band barrier.
+//!   the queued records, takes the snapshot at once. The records queued on
+//!   a channel ahead of its in-band barrier were sent before the checkpoint
+//!   but will be processed after the snapshot: they are in flight, and the
+//!   task copies them into the channel state as soon as that channel's
+//!   priority copy arrived (they stay queued and are processed as usual).
+//!   Until then, a channel's records are logged as the task takes them. So
+//!   the checkpoint completes at this task once every live channel's
+//!   barrier overtook its queue, however long the backlog behind it.
 //! - *aligned with a timeout*: aligned, until the timeout (counted from the
 //!   first copy of the barrier to arrive) passes; then as unaligned, with
 //!   the blocked channels released.
@@ -33,8 +36,11 @@ use std::collections::VecDeque;
 /// The checkpoint whose barrier this task is collecting.
 struct Pending {
     barrier: CheckpointBarrier,
-    /// Channels whose in-band barrier arrived, or that ended.
+    /// Channels whose in-flight records are all in the log (their in-band
+    /// barrier arrived or their queue was copied), or that ended.
     seen: Vec<bool>,
+    /// Channels whose priority copy arrived and whose queue is to be copied.
+    to_copy: Vec<bool>,
     /// Whether the snapshot was taken (the barrier passed on).
     taken: bool,
     /// Aligned with a timeout: when to stop waiting and go unaligned.
@@ -80,14 +86,21 @@ impl Barriers {
         }
         if b.id > self.newest {
             self.newest = b.id;
-            self.pending =
-                Some(Pending { barrier: b, seen: ended.to_vec(), taken: false, deadline: None, log: Vec::new() });
+            self.pending = Some(Pending {
+                barrier: b,
+                seen: ended.to_vec(),
+                to_copy: vec![false; ended.len()],
+                taken: false,
+                deadline: None,
+                log: Vec::new(),
+            });
         }
         // `None` here: this checkpoint already completed at this task.
         let Some(p) = &mut self.pending else { return };
         if !priority {
             p.seen[channel] = true;
         } else {
+            p.to_copy[channel] = !p.seen[channel];
             match b.mode {
                 CheckpointingMode::Unaligned => take(p, out),
                 CheckpointingMode::AlignedWithTimeout(d) => {
@@ -135,6 +148,25 @@ impl Barriers {
     /// flight (sent before the checkpoint, processed after its snapshot).
     pub(crate) fn log_for(&mut self, channel: usize) -> Option<&mut Vec<u8>> {
         self.pending.as_mut().filter(|p| p.taken && !p.seen[channel]).map(|p| &mut p.log)
+    }
+
+    /// The channels whose queued records to copy into the channel state
+    /// now (the snapshot was taken and their priority copy arrived), with
+    /// the checkpoint's id; each is handed out once. Report each copy with
+    /// [`copied`](Self::copied).
+    pub(crate) fn take_to_copy(&mut self) -> Option<(u64, Vec<usize>)> {
+        let p = self.pending.as_mut().filter(|p| p.taken)?;
+        let channels: Vec<usize> = (0..p.to_copy.len()).filter(|&c| std::mem::take(&mut p.to_copy[c])).collect();
+        (!channels.is_empty()).then_some((p.barrier.id, channels))
+    }
+
+    /// The records queued ahead of `channel`'s in-band barrier are in the
+    /// log (appended through [`log_for`](Self::log_for)).
+    pub(crate) fn copied(&mut self, channel: usize, out: &mut Vec<Control>) {
+        if let Some(p) = &mut self.pending {
+            p.seen[channel] = true;
+            self.advance(out);
+        }
     }
 
     /// The checkpoint that completed at this task, once.
@@ -226,6 +258,28 @@ mod tests {
         let done = x.take_completed().unwrap();
         assert_eq!((done.barrier.id, done.channel_state), (1, vec![7, 8]));
         assert!(x.log_for(1).is_none() && x.take_completed().is_none());
+    }
+
+    #[test]
+    fn queues_are_copied_once_the_priority_copy_arrived() {
+        let mut x = Barriers::new();
+        let mut out = Vec::new();
+        let ended = [false, false];
+        let mode = CheckpointingMode::Unaligned;
+        x.on_barrier(1, b(1, mode), true, &ended, 0, &mut out);
+        assert_eq!(x.take_to_copy(), Some((1, vec![1])));
+        assert_eq!(x.take_to_copy(), None, "handed out once");
+        x.log_for(1).unwrap().push(1);
+        x.copied(1, &mut out);
+        // Channel 1's later records (the copied ones, processed now) are not logged again.
+        assert!(x.log_for(1).is_none());
+        x.on_barrier(0, b(1, mode), true, &ended, 0, &mut out);
+        assert_eq!(x.take_to_copy(), Some((1, vec![0])));
+        x.copied(0, &mut out);
+        assert_eq!(x.take_completed().unwrap().channel_state, vec![1]);
+        // The in-band copies, arriving later, change nothing.
+        x.on_barrier(1, b(1, mode), false, &ended, 0, &mut out);
+        assert!(x.take_completed().is_none() && !x.blocks(1));
     }
 
     #[test]

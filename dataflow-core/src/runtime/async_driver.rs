@@ -107,8 +107,10 @@ impl<O: AsyncFnOperator> Push<O::In> for AsyncDriver<O> {
         // Everything before a control element leaves before it (so a
         // barrier finds no call in flight: an async function keeps no state).
         while self.complete_one().await? {}
-        self.emitter.checkpoint(control, |_| Ok(None))?;
-        self.emitter.control(control, |_| Ok(())).await
+        let taken = self.emitter.checkpoint(control, |_| Ok(None))?;
+        self.emitter.control(control, |_| Ok(())).await?;
+        taken.acknowledge(&self.emitter);
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), Error> {

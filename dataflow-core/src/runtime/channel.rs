@@ -104,6 +104,23 @@ impl<T> ChannelSender<T> {
         }
     }
 
+    /// Waits until the channel has room for a message (cancel-safe: it
+    /// only waits).
+    pub(crate) async fn writable(&self) -> Result<(), Disconnected> {
+        loop {
+            {
+                let st = self.shared.lock();
+                if !st.receiver_alive {
+                    return Err(Disconnected);
+                }
+                if st.queues[self.channel].len() < self.shared.capacity {
+                    return Ok(());
+                }
+            }
+            self.shared.sender_wake[self.channel].notified().await;
+        }
+    }
+
     /// Sends an overtaking barrier without waiting: `records` (what the
     /// sender still buffered) and the barrier go at the end of the data
     /// queue whatever its capacity, and a copy of the barrier goes on the
@@ -179,6 +196,25 @@ impl<T> InputGate<T> {
             return Err(Disconnected);
         }
         Ok(None)
+    }
+
+    /// Clones the records queued on `channel` ahead of the in-band copy of
+    /// barrier `id` (unaligned checkpoints: they are in flight). `None` if
+    /// that barrier is not queued there.
+    pub(crate) fn queued_before(&self, channel: usize, id: u64) -> Option<Vec<Batch<T>>>
+    where
+        T: Clone,
+    {
+        let st = self.shared.lock();
+        let mut records = Vec::new();
+        for m in &st.queues[channel] {
+            match m {
+                Message::Records(b) => records.push(b.clone()),
+                Message::Control(Control::Barrier(b)) if b.id == id => return Some(records),
+                Message::Control(_) => {}
+            }
+        }
+        None
     }
 
     /// Waits for the next message.

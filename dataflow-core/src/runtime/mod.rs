@@ -15,6 +15,7 @@ pub(crate) mod job;
 pub(crate) mod metrics;
 pub(crate) mod push;
 pub(crate) mod sink_driver;
+pub(crate) mod source_task;
 pub(crate) mod task;
 pub(crate) mod writer;
 

@@ -99,6 +99,13 @@ pub(crate) trait Push<T>: Send {
     fn paused(&self) -> Option<Wakeup> {
         None
     }
+
+    /// Waits until the channels this chain writes to have room (a source
+    /// waits here, cancel-safely, so a barrier can be injected while the
+    /// output is backpressured).
+    async fn writable(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// The earlier of two optional times.
@@ -174,6 +181,13 @@ impl<T: Data> Outputs<T> {
         self.targets.iter().find_map(|t| t.paused())
     }
 
+    pub(crate) async fn writable(&mut self) -> Result<(), Error> {
+        for t in &mut self.targets {
+            t.writable().await?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn on_processing_time(&mut self, now: Timestamp) -> Result<(), Error> {
         for t in &mut self.targets {
             if t.next_wakeup().is_some_and(|w| w <= now) {
@@ -218,6 +232,10 @@ impl<T: Data> Push<T> for Outputs<T> {
 
     fn paused(&self) -> Option<Wakeup> {
         Outputs::paused(self)
+    }
+
+    async fn writable(&mut self) -> Result<(), Error> {
+        Outputs::writable(self).await
     }
 }
 
@@ -300,6 +318,19 @@ pub(crate) fn panicked(info: &OperatorInfo, payload: Box<dyn std::any::Any + Sen
     }
 }
 
+/// A snapshot taken on a barrier, not yet acknowledged.
+#[must_use]
+pub(crate) struct Taken(Option<(CheckpointBarrier, Part)>);
+
+impl Taken {
+    /// Acknowledges the snapshot through `emitter`.
+    pub(crate) fn acknowledge<T: Data>(self, emitter: &Emitter<T>) {
+        if let Some((b, part)) = self.0 {
+            emitter.acknowledge(b, part);
+        }
+    }
+}
+
 /// The output side shared by every operator driver: the collector the
 /// operator fills, where it goes, and who to blame for a failure.
 pub(crate) struct Emitter<T: Data> {
@@ -335,18 +366,21 @@ impl<T: Data> Emitter<T> {
         }
     }
 
-    /// On a barrier: takes the synchronous part of the operator's snapshot
-    /// and acknowledges it (the write goes on off the task).
+    /// On a barrier: takes the synchronous part of the operator's snapshot,
+    /// to acknowledge with [`Taken::acknowledge`] once the barrier was
+    /// passed on (the barrier travels first; the write goes on off the task).
     pub(crate) fn checkpoint(
         &self,
         control: Control,
         snapshot: impl FnOnce(&CheckpointBarrier) -> Result<Option<StateSnapshot>, BoxError>,
-    ) -> Result<(), Error> {
-        if let Control::Barrier(b) = control {
-            let part = guard(&self.info, || snapshot(&b))?.map_or(Part::Nothing, Part::State);
-            self.acknowledge(b, part);
+    ) -> Result<Taken, Error> {
+        match control {
+            Control::Barrier(b) => {
+                let part = guard(&self.info, || snapshot(&b))?.map_or(Part::Nothing, Part::State);
+                Ok(Taken(Some((b, part))))
+            }
+            _ => Ok(Taken(None)),
         }
-        Ok(())
     }
 
     /// Runs user code on `records` input records and hands on what it emitted.
@@ -491,8 +525,10 @@ impl<O: Operator> Push<O::In> for OperatorDriver<O> {
             // The operator makes its own watermarks: this one stops here.
             return self.emitter.process(0, |out| op.on_watermark(w, out)).await;
         }
-        self.emitter.checkpoint(control, |b| op.snapshot(b))?;
-        self.emitter.control(control, |out| operator_hook!(op, control, out)).await
+        let taken = self.emitter.checkpoint(control, |b| op.snapshot(b))?;
+        self.emitter.control(control, |out| operator_hook!(op, control, out)).await?;
+        taken.acknowledge(&self.emitter);
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), Error> {
@@ -513,6 +549,10 @@ impl<O: Operator> Push<O::In> for OperatorDriver<O> {
 
     fn paused(&self) -> Option<Wakeup> {
         self.op.source_paused().or_else(|| self.emitter.next.paused())
+    }
+
+    async fn writable(&mut self) -> Result<(), Error> {
+        self.emitter.next.writable().await
     }
 
     async fn on_processing_time(&mut self, now: Timestamp) -> Result<(), Error> {
@@ -553,8 +593,10 @@ impl<O: crate::TwoInputOperator> super::task::TwoInputPush<O::In1, O::In2> for T
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
         let op = &mut self.op;
-        self.emitter.checkpoint(control, |b| op.snapshot(b))?;
-        self.emitter.control(control, |out| operator_hook!(op, control, out)).await
+        let taken = self.emitter.checkpoint(control, |b| op.snapshot(b))?;
+        self.emitter.control(control, |out| operator_hook!(op, control, out)).await?;
+        taken.acknowledge(&self.emitter);
+        Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), Error> {

@@ -1,4 +1,5 @@
-//! Task loops: a source task, a one-input task and a two-input task.
+//! Task loops of tasks with inputs: a one-input task and a two-input task
+//! (the source task is in `source_task`).
 //!
 //! A task owns a chain of operators (its head is a [`Push`]) and, unless it
 //! is a source, an input gate per input. It takes one message at a time,
@@ -15,17 +16,13 @@
 use super::alignment::{Barriers, Stash};
 use super::channel::{InputGate, Message, Received};
 use super::channel_state::{self, Replay};
-use super::metrics::OperatorCounters;
-use super::push::{Outputs, Push, guard_async};
-use crate::checkpoint::{Acks, CheckpointBarrier, Part};
-use crate::connectors::{Source, SourceContext, SourceStatus};
+use super::push::Push;
+use crate::checkpoint::Acks;
 use crate::element::{Control, Data};
 use crate::error::Error;
 use crate::operator::OperatorInfo;
-use crate::time::{Clock, InputWatermarks, Timestamp, Wakeup, Watermark};
+use crate::time::{Clock, InputWatermarks, Timestamp, Wakeup};
 use std::sync::Arc;
-use std::task::Poll;
-use tokio::sync::watch;
 
 /// Task-level view of the control elements arriving on a task's channels.
 pub(crate) struct InputControl {
@@ -121,7 +118,7 @@ impl Wakeups {
     }
 
     /// Calls the chain's processing-time callbacks that are due.
-    async fn fire_due<T: Data, P: Push<T> + ?Sized>(&self, head: &mut P) -> Result<(), Error> {
+    pub(crate) async fn fire_due<T: Data, P: Push<T> + ?Sized>(&self, head: &mut P) -> Result<(), Error> {
         match self.due(head.next_wakeup()) {
             Some(now) => head.on_processing_time(now).await,
             None => Ok(()),
@@ -129,142 +126,10 @@ impl Wakeups {
     }
 
     /// A future for the chain's next wake-up (pending forever if none).
-    fn next(&self, wakeup: Option<Timestamp>) -> Wakeup {
+    pub(crate) fn next(&self, wakeup: Option<Timestamp>) -> Wakeup {
         match wakeup {
             Some(t) => self.clock.wait_until(t),
             None => Box::pin(std::future::pending()),
-        }
-    }
-}
-
-/// Runs a source task: polls the source and pushes its batches into the chain.
-pub(crate) async fn run_source<T: Data>(
-    mut source: Box<dyn Source<T>>,
-    mut head: Outputs<T>,
-    info: Arc<OperatorInfo>,
-    counters: Arc<OperatorCounters>,
-    batch_size: usize,
-    acks: Option<Acks>,
-) -> Result<(), Error> {
-    let mut ctx = SourceContext::new(batch_size);
-    let wakeups = Wakeups::new(info.clock.clone());
-    let barriers = acks.as_ref().map(Acks::barriers);
-    let mut injected = 0;
-    loop {
-        if let (Some(acks), Some(barriers)) = (&acks, &barriers) {
-            inject_triggered(source.as_mut(), &mut head, &info, acks, barriers, &mut injected).await?;
-        }
-        wakeups.fire_due(&mut head).await?;
-        // An operator of the chain (watermark alignment) holds the source back.
-        while let Some(mut resume) = head.paused() {
-            head.flush().await?;
-            let mut wake = wakeups.next(head.next_wakeup());
-            tokio::select! {
-                _ = &mut resume => {}
-                r = head.drive_pending(), if head.has_pending() => r?,
-                _ = &mut wake => wakeups.fire_due(&mut head).await?,
-            }
-        }
-        let status = {
-            let mut poll = std::pin::pin!(guard_async(&info, source.poll_batch(&mut ctx)));
-            match futures::poll!(poll.as_mut()) {
-                Poll::Ready(r) => r?,
-                Poll::Pending => {
-                    head.flush().await?;
-                    loop {
-                        let mut wake = wakeups.next(head.next_wakeup());
-                        tokio::select! {
-                            r = poll.as_mut() => break r?,
-                            r = head.drive_pending(), if head.has_pending() => {
-                                r?;
-                                head.flush().await?;
-                            }
-                            _ = &mut wake => {
-                                wakeups.fire_due(&mut head).await?;
-                                head.flush().await?;
-                            }
-                        }
-                    }
-                }
-            }
-        };
-        if !ctx.records.is_empty() {
-            counters.add_out(ctx.records.len());
-            head.push(&mut ctx.records).await?;
-            if ctx.records.capacity() < batch_size {
-                ctx.records.reserve(batch_size);
-            }
-        }
-        if let Some(c) = ctx.control.take() {
-            head.control(c).await?;
-        }
-        if status == SourceStatus::Finished {
-            head.control(Control::Watermark(Watermark::MAX)).await?;
-            if let Some(acks) = &acks {
-                let mut at_end = SourceAtEnd { source: source.as_mut(), info: &info, acks, wakeups: &wakeups };
-                at_end.wait_for_final_checkpoint(&mut head, &mut injected).await?;
-            }
-            return head.control(Control::EndOfInput).await;
-        }
-        tokio::task::consume_budget().await;
-    }
-}
-
-/// Injects the latest triggered checkpoint's barrier if this source has
-/// not yet (also one triggered before the task started): the barrier goes
-/// after the records handed out so far, with the source's position as the
-/// instance's part.
-async fn inject_triggered<T: Data>(
-    source: &mut dyn Source<T>,
-    head: &mut Outputs<T>,
-    info: &OperatorInfo,
-    acks: &Acks,
-    barriers: &watch::Receiver<Option<CheckpointBarrier>>,
-    injected: &mut u64,
-) -> Result<(), Error> {
-    let triggered = (*barriers.borrow()).filter(|b| b.id > *injected);
-    if let Some(b) = triggered {
-        *injected = b.id;
-        let part = source.position().map_or(Part::Nothing, Part::Bytes);
-        acks.acknowledge(info, b, part);
-        head.control(Control::Barrier(b)).await?;
-    }
-    Ok(())
-}
-
-/// A finished source of a job with checkpoints. It ends only once the
-/// final checkpoint, taken after every source finished, completed: that
-/// checkpoint holds every source at its end and seals the sinks' last
-/// output, so a job restored from it emits nothing twice (Flink's
-/// FLIP-147). Meanwhile it still injects the barriers of other checkpoints.
-struct SourceAtEnd<'a, T> {
-    source: &'a mut dyn Source<T>,
-    info: &'a OperatorInfo,
-    acks: &'a Acks,
-    wakeups: &'a Wakeups,
-}
-
-impl<T: Data> SourceAtEnd<'_, T> {
-    async fn wait_for_final_checkpoint(&mut self, head: &mut Outputs<T>, injected: &mut u64) -> Result<(), Error> {
-        let mut finals = self.acks.source_finished();
-        let mut barriers = self.acks.barriers();
-        let mut completed = self.acks.completed();
-        loop {
-            inject_triggered(&mut *self.source, head, self.info, self.acks, &barriers, injected).await?;
-            let last = *finals.borrow_and_update();
-            if last != 0 && *injected >= last && *completed.borrow_and_update() >= last {
-                return Ok(());
-            }
-            head.flush().await?;
-            let mut wake = self.wakeups.next(head.next_wakeup());
-            // A closed watch means the job is ending anyway.
-            tokio::select! {
-                r = barriers.changed() => if r.is_err() { return Ok(()) },
-                r = completed.changed() => if r.is_err() { return Ok(()) },
-                r = finals.changed() => if r.is_err() { return Ok(()) },
-                r = head.drive_pending(), if head.has_pending() => r?,
-                _ = &mut wake => self.wakeups.fire_due(head).await?,
-            }
         }
     }
 }
@@ -326,12 +191,45 @@ impl TaskCtx {
         }
     }
 
+    /// Copies into the channel state the records queued ahead of the
+    /// in-band barrier on each channel whose barrier overtook its queue
+    /// (`copy` appends them to the log; `false`: the barrier was not there).
+    fn copy_queued(
+        &self,
+        input: &mut InputControl,
+        out: &mut Vec<Control>,
+        mut copy: impl FnMut(&mut Vec<u8>, usize, u64) -> Result<bool, Error>,
+    ) -> Result<(), Error> {
+        let Some((id, channels)) = input.barriers.take_to_copy() else { return Ok(()) };
+        for ch in channels {
+            if let Some(log) = input.barriers.log_for(ch)
+                && copy(log, ch, id)?
+            {
+                input.barriers.copied(ch, out);
+            }
+        }
+        Ok(())
+    }
+
     /// The alignment deadline passed: go on unaligned.
     fn on_time(&self, input: &mut InputControl, out: &mut Vec<Control>) {
         if input.barriers.deadline().is_some() {
             input.barriers.on_time(self.now(), out);
         }
     }
+}
+
+/// Appends the copied `batches` of `channel` to `log`; `false` if there
+/// were none to copy (the barrier was not queued).
+fn copy_batches<T: Data>(
+    batches: Option<Vec<crate::Batch<T>>>,
+    log: &mut Vec<u8>,
+    channel: usize,
+    task: &str,
+) -> Result<bool, Error> {
+    let Some(batches) = batches else { return Ok(false) };
+    batches.iter().try_for_each(|b| channel_state::append(log, channel, b, task))?;
+    Ok(true)
 }
 
 /// The next message, or `None` when a wake-up (the alignment deadline) is due.
@@ -381,11 +279,16 @@ pub(crate) async fn run_one_input<T: Data>(
         }
     }
     while !input.finished() {
-        // Past the alignment deadline the snapshot is taken before anything else.
+        // Past the alignment deadline the snapshot is taken before anything
+        // else, and in-flight records are copied before any is processed.
         ctx.on_time(&mut input, &mut controls);
+        ctx.copy_queued(&mut input, &mut controls, |log, ch, id| {
+            copy_batches(gate.queued_before(ch, id), log, ch, &ctx.name)
+        })?;
         for c in controls.drain(..) {
             head.control(c).await?;
         }
+        ctx.acknowledge(&mut input);
         let next = match stash.take_ready(&input) {
             Some(held) => Some(held),
             None => match next_message(&mut gate, &mut head, &ctx, &input).await? {
@@ -468,11 +371,19 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
         if let Some(now) = ctx.wakeups.due(head.next_wakeup()) {
             head.on_processing_time(now).await?;
         }
-        // Past the alignment deadline the snapshot is taken before anything else.
+        // As in `run_one_input`.
         ctx.on_time(&mut input, &mut controls);
+        ctx.copy_queued(&mut input, &mut controls, |log, ch, id| {
+            let name = &ctx.name;
+            match ch < n1 {
+                true => copy_batches(gate1.queued_before(ch, id), log, ch, name),
+                false => copy_batches(gate2.queued_before(ch - n1, id), log, ch, name),
+            }
+        })?;
         for c in controls.drain(..) {
             head.control(c).await?;
         }
+        ctx.acknowledge(&mut input);
         let next = match stash.take_ready(&input) {
             Some(held) => Some(held),
             None => {

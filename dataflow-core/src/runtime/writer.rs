@@ -164,6 +164,13 @@ impl<T: Data> Push<T> for ChannelWriter<T> {
         Ok(())
     }
 
+    async fn writable(&mut self) -> Result<(), Error> {
+        for s in &self.senders {
+            s.writable().await.map_err(|_| Error::Disconnected { task: self.task.to_string() })?;
+        }
+        Ok(())
+    }
+
     async fn flush(&mut self) -> Result<(), Error> {
         for ch in 0..self.buffers.len() {
             if !self.buffers[ch].is_empty() {

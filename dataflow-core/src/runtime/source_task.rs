@@ -1,0 +1,156 @@
+//! The task loop of a source: polls the source, pushes its batches into
+//! the chain, and with checkpoints injects barriers (also while the output
+//! is backpressured) and, once finished, waits for the final checkpoint.
+
+use super::push::{Outputs, guard_async};
+use super::metrics::OperatorCounters;
+use super::task::Wakeups;
+use crate::checkpoint::{Acks, CheckpointBarrier, Part};
+use crate::connectors::{Source, SourceContext, SourceStatus};
+use crate::element::{Control, Data};
+use crate::error::Error;
+use crate::operator::OperatorInfo;
+use crate::time::Watermark;
+use std::sync::Arc;
+use std::task::Poll;
+use tokio::sync::watch;
+
+/// Runs a source task: polls the source and pushes its batches into the chain.
+pub(crate) async fn run_source<T: Data>(
+    mut source: Box<dyn Source<T>>,
+    mut head: Outputs<T>,
+    info: Arc<OperatorInfo>,
+    counters: Arc<OperatorCounters>,
+    batch_size: usize,
+    acks: Option<Acks>,
+) -> Result<(), Error> {
+    let mut ctx = SourceContext::new(batch_size);
+    let wakeups = Wakeups::new(info.clock.clone());
+    let mut barriers = acks.as_ref().map(Acks::barriers);
+    let mut injected = 0;
+    loop {
+        if let (Some(acks), Some(barriers)) = (&acks, &mut barriers) {
+            inject_triggered(source.as_mut(), &mut head, &info, acks, barriers, &mut injected).await?;
+            // Under backpressure, wait for room before polling, and meanwhile
+            // inject the barriers that come (unaligned ones overtake the
+            // queued output).
+            tokio::select! {
+                r = head.writable() => r?,
+                r = barriers.changed() => if r.is_ok() { continue },
+            }
+        }
+        wakeups.fire_due(&mut head).await?;
+        // An operator of the chain (watermark alignment) holds the source back.
+        while let Some(mut resume) = head.paused() {
+            head.flush().await?;
+            let mut wake = wakeups.next(head.next_wakeup());
+            tokio::select! {
+                _ = &mut resume => {}
+                r = head.drive_pending(), if head.has_pending() => r?,
+                _ = &mut wake => wakeups.fire_due(&mut head).await?,
+            }
+        }
+        let status = {
+            let mut poll = std::pin::pin!(guard_async(&info, source.poll_batch(&mut ctx)));
+            match futures::poll!(poll.as_mut()) {
+                Poll::Ready(r) => r?,
+                Poll::Pending => {
+                    head.flush().await?;
+                    loop {
+                        let mut wake = wakeups.next(head.next_wakeup());
+                        tokio::select! {
+                            r = poll.as_mut() => break r?,
+                            r = head.drive_pending(), if head.has_pending() => {
+                                r?;
+                                head.flush().await?;
+                            }
+                            _ = &mut wake => {
+                                wakeups.fire_due(&mut head).await?;
+                                head.flush().await?;
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        if !ctx.records.is_empty() {
+            counters.add_out(ctx.records.len());
+            head.push(&mut ctx.records).await?;
+            if ctx.records.capacity() < batch_size {
+                ctx.records.reserve(batch_size);
+            }
+        }
+        if let Some(c) = ctx.control.take() {
+            head.control(c).await?;
+        }
+        if status == SourceStatus::Finished {
+            head.control(Control::Watermark(Watermark::MAX)).await?;
+            if let Some(acks) = &acks {
+                let mut at_end = SourceAtEnd { source: source.as_mut(), info: &info, acks, wakeups: &wakeups };
+                at_end.wait_for_final_checkpoint(&mut head, &mut injected).await?;
+            }
+            return head.control(Control::EndOfInput).await;
+        }
+        tokio::task::consume_budget().await;
+    }
+}
+
+/// Injects the latest triggered checkpoint's barrier if this source has
+/// not yet (also one triggered before the task started): the barrier goes
+/// after the records handed out so far, with the source's position as the
+/// instance's part.
+async fn inject_triggered<T: Data>(
+    source: &mut dyn Source<T>,
+    head: &mut Outputs<T>,
+    info: &OperatorInfo,
+    acks: &Acks,
+    barriers: &watch::Receiver<Option<CheckpointBarrier>>,
+    injected: &mut u64,
+) -> Result<(), Error> {
+    let triggered = (*barriers.borrow()).filter(|b| b.id > *injected);
+    if let Some(b) = triggered {
+        *injected = b.id;
+        head.control(Control::Barrier(b)).await?;
+        // The source was not polled since: its position is the barrier's.
+        let part = source.position().map_or(Part::Nothing, Part::Bytes);
+        acks.acknowledge(info, b, part);
+    }
+    Ok(())
+}
+
+/// A finished source of a job with checkpoints. It ends only once the
+/// final checkpoint, taken after every source finished, completed: that
+/// checkpoint holds every source at its end and seals the sinks' last
+/// output, so a job restored from it emits nothing twice (Flink's
+/// FLIP-147). Meanwhile it still injects the barriers of other checkpoints.
+struct SourceAtEnd<'a, T> {
+    source: &'a mut dyn Source<T>,
+    info: &'a OperatorInfo,
+    acks: &'a Acks,
+    wakeups: &'a Wakeups,
+}
+
+impl<T: Data> SourceAtEnd<'_, T> {
+    async fn wait_for_final_checkpoint(&mut self, head: &mut Outputs<T>, injected: &mut u64) -> Result<(), Error> {
+        let mut finals = self.acks.source_finished();
+        let mut barriers = self.acks.barriers();
+        let mut completed = self.acks.completed();
+        loop {
+            inject_triggered(&mut *self.source, head, self.info, self.acks, &barriers, injected).await?;
+            let last = *finals.borrow_and_update();
+            if last != 0 && *injected >= last && *completed.borrow_and_update() >= last {
+                return Ok(());
+            }
+            head.flush().await?;
+            let mut wake = self.wakeups.next(head.next_wakeup());
+            // A closed watch means the job is ending anyway.
+            tokio::select! {
+                r = barriers.changed() => if r.is_err() { return Ok(()) },
+                r = completed.changed() => if r.is_err() { return Ok(()) },
+                r = finals.changed() => if r.is_err() { return Ok(()) },
+                r = head.drive_pending(), if head.has_pending() => r?,
+                _ = &mut wake => self.wakeups.fire_due(head).await?,
+            }
+        }
+    }
+}
