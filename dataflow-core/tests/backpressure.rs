@@ -212,6 +212,11 @@ async fn aligned_waits_for_the_backlog() {
     assert!(consumed >= (CAPACITY + 1) * BATCH, "{consumed}");
     let latest = LocalStorage::new(dir.path()).latest().unwrap().unwrap();
     assert!(!latest.metadata.files.iter().any(|f| f.name.starts_with("ch")), "no channel state when aligned");
+    // The metrics say the same, and the alignment took a while.
+    let stats = run.handle.stats();
+    assert_eq!(stats.len(), 1);
+    assert_eq!((stats[0].id, stats[0].channel_state_bytes), (1, 0));
+    assert!(stats[0].state_bytes > 0 && stats[0].alignment > std::time::Duration::ZERO, "{stats:?}");
     run.permits.add_permits(Semaphore::MAX_PERMITS / 2);
     running.await.unwrap().unwrap();
 }
@@ -230,6 +235,9 @@ async fn unaligned_overtakes_the_backlog_and_replays_it_after_a_restore() {
     let latest = LocalStorage::new(dir.path()).latest().unwrap().unwrap();
     let channel_state: u64 = latest.metadata.files.iter().filter(|f| f.name.starts_with("ch")).map(|f| f.len).sum();
     assert!(channel_state > 0, "the overtaken backlog is channel state: {:?}", latest.metadata.files);
+    let stats = run.handle.stats();
+    assert_eq!((stats[0].id, stats[0].channel_state_bytes), (1, channel_state), "{stats:?}");
+    assert!(stats[0].state_bytes > 0 && stats[0].duration >= stats[0].asynchronous, "{stats:?}");
 
     // Fail the job after checkpoint 1, then restore: the snapshot, the
     // channel state and the rest of the source count every record once.

@@ -192,13 +192,15 @@ impl StreamEnvironment {
     ) -> CheckpointHandle {
         let (triggered, triggered_rx) = tokio::sync::watch::channel(0);
         let (completed, completed_rx) = tokio::sync::watch::channel(0);
+        let history = crate::checkpoint::stats::History::default();
         self.lock().config.checkpointing = Some(CheckpointSetup {
             config,
             dir: dir.into(),
             triggered: Arc::new(triggered),
             completed: Arc::new(completed),
+            history: history.clone(),
         });
-        CheckpointHandle { triggered: triggered_rx, completed: completed_rx }
+        CheckpointHandle { triggered: triggered_rx, completed: completed_rx, history }
     }
 
     /// Sets how a job with checkpointing restarts after a failure: from its

@@ -11,6 +11,7 @@
 
 use super::CheckpointBarrier;
 use super::coordinator::{CheckpointConfig, Coordinator, Decision};
+use super::stats::{CheckpointStats, Collector, History, PartStats};
 use super::storage::{CheckpointStorage, LocalStorage, StateFile};
 use crate::error::Error;
 use crate::operator::OperatorInfo;
@@ -18,6 +19,7 @@ use crate::time::Clock;
 use dataflow_state::table::StateSnapshot;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 /// Checkpointing as the environment configures it, with the watches its
@@ -28,6 +30,7 @@ pub(crate) struct CheckpointSetup {
     pub(crate) dir: PathBuf,
     pub(crate) triggered: Arc<watch::Sender<u64>>,
     pub(crate) completed: Arc<watch::Sender<u64>>,
+    pub(crate) history: History,
 }
 
 /// What a job's checkpoints are doing, for whoever enabled them: the id of
@@ -43,6 +46,7 @@ pub(crate) struct CheckpointSetup {
 pub struct CheckpointHandle {
     pub(crate) triggered: watch::Receiver<u64>,
     pub(crate) completed: watch::Receiver<u64>,
+    pub(crate) history: History,
 }
 
 impl CheckpointHandle {
@@ -54,6 +58,12 @@ impl CheckpointHandle {
     /// The id of the latest completed checkpoint, as it changes.
     pub fn completed(&self) -> watch::Receiver<u64> {
         self.completed.clone()
+    }
+
+    /// The metrics of the latest completed checkpoints (at most
+    /// [`stats::KEPT`](super::stats::KEPT)), oldest first.
+    pub fn stats(&self) -> Vec<CheckpointStats> {
+        self.history.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect()
     }
 }
 
@@ -84,6 +94,7 @@ pub(crate) struct Hub {
     finished_sources: Mutex<usize>,
     /// The final checkpoint's id once triggered (0: none).
     final_id: watch::Sender<u64>,
+    stats: Collector,
 }
 
 /// A commit to run once every task of the job ended well.
@@ -114,6 +125,7 @@ impl Hub {
             sources,
             finished_sources: Mutex::new(0),
             final_id: watch::channel(0).0,
+            stats: Collector::default(),
         })
     }
 
@@ -149,6 +161,7 @@ impl Hub {
                         true => super::CheckpointingMode::Aligned,
                         false => self.setup.config.mode,
                     };
+                    self.stats.triggered(id);
                     self.barrier.send_replace(Some(CheckpointBarrier { id, timestamp, mode }));
                     self.setup.triggered.send_replace(id);
                 }
@@ -258,36 +271,53 @@ impl Acks {
 
     /// Writes `part` for barrier `b` off the task, then acknowledges it.
     /// A failed write declines the checkpoint (the job goes on).
-    pub(crate) fn acknowledge(&self, info: &OperatorInfo, b: CheckpointBarrier, part: Part) {
+    /// `synchronous`: how long the synchronous part took.
+    pub(crate) fn acknowledge(&self, info: &OperatorInfo, b: CheckpointBarrier, part: Part, synchronous: Duration) {
         let file = PartFile {
             name: part_name(info),
             operator: format!("{}:{}", info.operator_index, info.name),
             subtask: info.subtask as u32,
         };
-        self.submit(info, b, file, part);
+        let stats = PartStats { synchronous, asynchronous: Duration::ZERO, alignment: Duration::ZERO, bytes: 0, channel_state: false };
+        self.submit(info, b, file, part, stats);
     }
 
     /// Acknowledges barrier `b` with a task's channel state (`info`: its
     /// head), written off the task; empty channel state writes no file.
-    pub(crate) fn acknowledge_channels(&self, info: &OperatorInfo, b: CheckpointBarrier, channel_state: Vec<u8>) {
+    /// `alignment`: how long the task aligned.
+    pub(crate) fn acknowledge_channels(
+        &self,
+        info: &OperatorInfo,
+        b: CheckpointBarrier,
+        channel_state: Vec<u8>,
+        alignment: Duration,
+    ) {
         let file = PartFile {
             name: channel_state_name(info),
             operator: channel_state_operator(info),
             subtask: info.subtask as u32,
         };
-        self.submit(info, b, file, Part::Bytes(channel_state));
+        let stats = PartStats { synchronous: Duration::ZERO, asynchronous: Duration::ZERO, alignment, bytes: 0, channel_state: true };
+        self.submit(info, b, file, Part::Bytes(channel_state), stats);
     }
 
-    fn submit(&self, info: &OperatorInfo, b: CheckpointBarrier, file: PartFile, part: Part) {
+    fn submit(&self, info: &OperatorInfo, b: CheckpointBarrier, file: PartFile, part: Part, mut stats: PartStats) {
         let hub = self.hub.clone();
         let slot = self.slot;
         let info = info.to_string();
         let write = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
             let written = hub.write(b.id, &file, part);
+            if let Ok(files) = &written {
+                stats.asynchronous = started.elapsed();
+                stats.bytes = files.iter().map(|f| f.len).sum();
+                hub.stats.part(b.id, stats);
+            }
             let mut coordinator = lock(&hub.coordinator);
             let now = hub.clock.now_millis();
             match written.and_then(|files| coordinator.acknowledge(b.id, slot, files, now)) {
                 Ok(Some(id)) => {
+                    hub.stats.completed(id, &hub.setup.history);
                     hub.setup.completed.send_replace(id);
                 }
                 Ok(None) => {}

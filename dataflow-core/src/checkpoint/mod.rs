@@ -11,10 +11,12 @@
 pub mod coordinator;
 mod hub;
 pub mod restart;
+pub mod stats;
 pub mod storage;
 
 pub use coordinator::CheckpointingMode;
 pub use hub::CheckpointHandle;
+pub use stats::CheckpointStats;
 pub(crate) use hub::{Acks, CheckpointSetup, Hub, Part, channel_state_name, channel_state_operator, part_name};
 
 use crate::time::Timestamp;

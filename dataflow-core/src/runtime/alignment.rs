@@ -32,6 +32,7 @@ use crate::element::Control;
 use super::task::InputControl;
 use crate::time::Timestamp;
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 /// The checkpoint whose barrier this task is collecting.
 struct Pending {
@@ -47,6 +48,10 @@ struct Pending {
     deadline: Option<Timestamp>,
     /// Encoded in-flight records (see `channel_state`).
     log: Vec<u8>,
+    /// When the first copy of the barrier arrived, and how long the task
+    /// aligned (until the snapshot was taken): a metric.
+    arrived: Instant,
+    alignment: Duration,
 }
 
 /// A checkpoint this task finished: its channel state is complete.
@@ -54,6 +59,8 @@ pub(crate) struct Completed {
     pub(crate) barrier: CheckpointBarrier,
     /// The encoded channel state (empty when nothing was in flight).
     pub(crate) channel_state: Vec<u8>,
+    /// How long the task aligned.
+    pub(crate) alignment: Duration,
 }
 
 /// The barriers of one task's input channels.
@@ -93,6 +100,8 @@ impl Barriers {
                 taken: false,
                 deadline: None,
                 log: Vec::new(),
+                arrived: Instant::now(),
+                alignment: Duration::ZERO,
             });
         }
         // `None` here: this checkpoint already completed at this task.
@@ -181,7 +190,7 @@ impl Barriers {
         }
         take(p, out);
         if let Some(p) = self.pending.take() {
-            self.completed = Some(Completed { barrier: p.barrier, channel_state: p.log });
+            self.completed = Some(Completed { barrier: p.barrier, channel_state: p.log, alignment: p.alignment });
         }
     }
 }
@@ -189,6 +198,7 @@ impl Barriers {
 /// Takes the snapshot: the barrier passes on to the chain (once).
 fn take(p: &mut Pending, out: &mut Vec<Control>) {
     if !std::mem::replace(&mut p.taken, true) {
+        p.alignment = p.arrived.elapsed();
         out.push(Control::Barrier(p.barrier));
     }
 }

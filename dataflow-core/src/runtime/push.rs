@@ -320,13 +320,13 @@ pub(crate) fn panicked(info: &OperatorInfo, payload: Box<dyn std::any::Any + Sen
 
 /// A snapshot taken on a barrier, not yet acknowledged.
 #[must_use]
-pub(crate) struct Taken(Option<(CheckpointBarrier, Part)>);
+pub(crate) struct Taken(Option<(CheckpointBarrier, Part, std::time::Duration)>);
 
 impl Taken {
     /// Acknowledges the snapshot through `emitter`.
     pub(crate) fn acknowledge<T: Data>(self, emitter: &Emitter<T>) {
-        if let Some((b, part)) = self.0 {
-            emitter.acknowledge(b, part);
+        if let (Some((b, part, synchronous)), Some(acks)) = (self.0, &emitter.acks) {
+            acks.acknowledge(&emitter.info, b, part, synchronous);
         }
     }
 }
@@ -359,13 +359,6 @@ impl<T: Data> Emitter<T> {
         guard(&self.info, || f(&files))
     }
 
-    /// Acknowledges barrier `b` with `part` (with checkpointing).
-    pub(crate) fn acknowledge(&self, b: CheckpointBarrier, part: Part) {
-        if let Some(acks) = &self.acks {
-            acks.acknowledge(&self.info, b, part);
-        }
-    }
-
     /// On a barrier: takes the synchronous part of the operator's snapshot,
     /// to acknowledge with [`Taken::acknowledge`] once the barrier was
     /// passed on (the barrier travels first; the write goes on off the task).
@@ -376,8 +369,9 @@ impl<T: Data> Emitter<T> {
     ) -> Result<Taken, Error> {
         match control {
             Control::Barrier(b) => {
+                let started = std::time::Instant::now();
                 let part = guard(&self.info, || snapshot(&b))?.map_or(Part::Nothing, Part::State);
-                Ok(Taken(Some((b, part))))
+                Ok(Taken(Some((b, part, started.elapsed()))))
             }
             _ => Ok(Taken(None)),
         }

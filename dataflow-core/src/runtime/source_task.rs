@@ -112,8 +112,9 @@ async fn inject_triggered<T: Data>(
         *injected = b.id;
         head.control(Control::Barrier(b)).await?;
         // The source was not polled since: its position is the barrier's.
+        let started = std::time::Instant::now();
         let part = source.position().map_or(Part::Nothing, Part::Bytes);
-        acks.acknowledge(info, b, part);
+        acks.acknowledge(info, b, part, started.elapsed());
     }
     Ok(())
 }

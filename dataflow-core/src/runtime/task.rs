@@ -179,7 +179,7 @@ impl TaskCtx {
         if let Some(done) = input.barriers.take_completed()
             && let Some(c) = &self.checkpoint
         {
-            c.acks.acknowledge_channels(&c.info, done.barrier, done.channel_state);
+            c.acks.acknowledge_channels(&c.info, done.barrier, done.channel_state, done.alignment);
         }
     }
 
