@@ -143,18 +143,18 @@ fn job(mode: CheckpointingMode, dir: &std::path::Path, permits: usize) -> Run {
         injected: itx.clone(),
         fail: f.clone(),
     })
-        .set_parallelism(1)
-        .map(|j: u64| (j % KEYS, j))
-        .set_parallelism(1)
-        .key_by(|_: &(u64, u64)| 0u8)
-        .reduce(|a: (u64, u64), b: (u64, u64)| (a.0, a.1 + b.1))
-        .sink("gated", move |info| Gated {
-            subtask: info.subtask,
-            permits: p.clone(),
-            out: o.clone(),
-            consumed: 0,
-            progress: progress_tx.clone(),
-        });
+    .set_parallelism(1)
+    .map(|j: u64| (j % KEYS, j))
+    .set_parallelism(1)
+    .key_by(|_: &(u64, u64)| 0u8)
+    .reduce(|a: (u64, u64), b: (u64, u64)| (a.0, a.1 + b.1))
+    .sink("gated", move |info| Gated {
+        subtask: info.subtask,
+        permits: p.clone(),
+        out: o.clone(),
+        consumed: 0,
+        progress: progress_tx.clone(),
+    });
     Run { env, clock, handle, emitted, injected, permits, fail, out, progress }
 }
 

@@ -106,3 +106,54 @@ fn retention_keeps_the_newest_complete_checkpoints() {
     storage.discard(6).unwrap(); // already gone: fine
     assert_eq!(storage.latest().unwrap().unwrap().metadata.id, 5);
 }
+
+/// A later checkpoint may list a file of an earlier one's folder (how
+/// incremental checkpoints share files). Retention then removes the
+/// earlier checkpoint (its `_metadata` and what nobody needs) but keeps
+/// the shared file for as long as a kept checkpoint lists it (the bug of
+/// Arroyo's issue #802 is deleting it), and damage to it is caught.
+#[test]
+fn retention_keeps_files_that_kept_checkpoints_share() {
+    use dataflow_core::checkpoint::storage::shared_name;
+    let root = tempfile::tempdir().unwrap();
+    let storage = LocalStorage::new(root.path());
+    checkpoint(&storage, 1);
+    // Checkpoint 2: its own offsets, and checkpoint 1's state file.
+    let dir2 = storage.checkpoint_dir(2).unwrap();
+    std::fs::write(dir2.join("offsets-0"), 2u64.to_be_bytes()).unwrap();
+    let shared = shared_name(1, "reduce-0");
+    let files = vec![
+        StateFile::of(&dir2, &shared, "reduce", 0).unwrap(),
+        StateFile::of(&dir2, "offsets-0", "source", 0).unwrap(),
+    ];
+    storage.complete(&CheckpointMetadata { id: 2, timestamp: 2000, files }).unwrap();
+
+    storage.retain(1).unwrap();
+    assert_eq!(files_of(&root.path().join("chk-1")), ["reduce-0"], "only the shared file stays");
+    let latest = storage.latest().unwrap().unwrap();
+    assert_eq!(latest.metadata.id, 2);
+    // Restore reads it through the later checkpoint's folder.
+    let mut h = KeyedOperatorHarness::new(
+        KeyedReduce::new(|a: u64, b: u64| a + b),
+        |v: &u64| v % 7,
+        StateBackendConfig::InMemory,
+    )
+    .unwrap();
+    h.restore(&[latest.dir.join(&shared).as_path()]).unwrap();
+
+    // Damage to the shared file makes checkpoint 2 unusable, naming the file.
+    let path = root.path().join("chk-1").join("reduce-0");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[5] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let found = storage.latest().unwrap();
+    assert!(found.is_none());
+    bytes[5] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+
+    // Once no kept checkpoint lists it, it goes too.
+    checkpoint(&storage, 3);
+    storage.retain(1).unwrap();
+    assert!(!root.path().join("chk-1").exists() && !root.path().join("chk-2").exists());
+    assert_eq!(storage.latest().unwrap().unwrap().metadata.id, 3);
+}

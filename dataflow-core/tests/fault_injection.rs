@@ -10,17 +10,17 @@
 //! once. At least once (fewer seeds): nothing is lost. Seeds are printed
 //! on failure.
 
-use dataflow_core::checkpoint::coordinator::CheckpointConfig;
-use dataflow_core::checkpoint::{CheckpointBarrier, CheckpointingMode};
-use dataflow_core::operator::{Collector, Operator, OperatorInfo};
-use dataflow_core::time::WatermarkStrategy;
-use dataflow_core::window::TumblingEventTimeWindows;
 use dataflow_core::Record;
-use dataflow_core::state::table::StateSnapshot;
+use dataflow_core::checkpoint::coordinator::CheckpointConfig;
 use dataflow_core::checkpoint::restart::RestartStrategy;
+use dataflow_core::checkpoint::{CheckpointBarrier, CheckpointingMode};
 use dataflow_core::connectors::two_phase::read_committed;
 use dataflow_core::connectors::{Source, SourceContext, SourceStatus};
+use dataflow_core::operator::{Collector, Operator, OperatorInfo};
+use dataflow_core::state::table::StateSnapshot;
 use dataflow_core::time::ManualClock;
+use dataflow_core::time::WatermarkStrategy;
+use dataflow_core::window::TumblingEventTimeWindows;
 use dataflow_core::{BoxError, StreamEnvironment};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -180,7 +180,8 @@ fn run(seed: u64, mode: CheckpointingMode) -> Result<(), String> {
         plan.push(second);
     }
     let plan: Plan = Arc::new(Mutex::new(plan));
-    let (chk, out, windows) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (chk, out, windows) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let clock = Arc::new(ManualClock::new(0));
     let env = StreamEnvironment::new().with_parallelism(p).with_clock(clock.clone());
     let config = CheckpointConfig { mode, ..CheckpointConfig::every(Duration::from_millis(100)) };
@@ -245,7 +246,11 @@ fn run(seed: u64, mode: CheckpointingMode) -> Result<(), String> {
     if exactly_once && got != expected {
         let extra = got.iter().filter(|l| !expected.contains(l)).take(3).collect::<Vec<_>>();
         let lost = expected.iter().filter(|l| !got.contains(l)).take(3).collect::<Vec<_>>();
-        return Err(format!("{what}: window counts differ: {} lines vs {}; extra {extra:?}, lost {lost:?}", got.len(), expected.len()));
+        return Err(format!(
+            "{what}: window counts differ: {} lines vs {}; extra {extra:?}, lost {lost:?}",
+            got.len(),
+            expected.len()
+        ));
     }
     // The rolling sums only grow: the largest per key is the final state,
     // which must count every record once.

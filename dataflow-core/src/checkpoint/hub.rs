@@ -278,7 +278,13 @@ impl Acks {
             operator: format!("{}:{}", info.operator_index, info.name),
             subtask: info.subtask as u32,
         };
-        let stats = PartStats { synchronous, asynchronous: Duration::ZERO, alignment: Duration::ZERO, bytes: 0, channel_state: false };
+        let stats = PartStats {
+            synchronous,
+            asynchronous: Duration::ZERO,
+            alignment: Duration::ZERO,
+            bytes: 0,
+            channel_state: false,
+        };
         self.submit(info, b, file, part, stats);
     }
 
@@ -297,7 +303,13 @@ impl Acks {
             operator: channel_state_operator(info),
             subtask: info.subtask as u32,
         };
-        let stats = PartStats { synchronous: Duration::ZERO, asynchronous: Duration::ZERO, alignment, bytes: 0, channel_state: true };
+        let stats = PartStats {
+            synchronous: Duration::ZERO,
+            asynchronous: Duration::ZERO,
+            alignment,
+            bytes: 0,
+            channel_state: true,
+        };
         self.submit(info, b, file, Part::Bytes(channel_state), stats);
     }
 

@@ -16,8 +16,8 @@ pub mod storage;
 
 pub use coordinator::CheckpointingMode;
 pub use hub::CheckpointHandle;
-pub use stats::CheckpointStats;
 pub(crate) use hub::{Acks, CheckpointSetup, Hub, Part, channel_state_name, channel_state_operator, part_name};
+pub use stats::CheckpointStats;
 
 use crate::time::Timestamp;
 

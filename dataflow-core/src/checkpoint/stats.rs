@@ -112,9 +112,18 @@ mod tests {
         let history = History::default();
         c.triggered(1);
         let ms = Duration::from_millis;
-        c.part(1, PartStats { synchronous: ms(2), asynchronous: ms(5), alignment: ms(0), bytes: 10, channel_state: false });
-        c.part(1, PartStats { synchronous: ms(1), asynchronous: ms(7), alignment: ms(3), bytes: 4, channel_state: true });
-        c.part(2, PartStats { synchronous: ms(9), asynchronous: ms(9), alignment: ms(9), bytes: 9, channel_state: true });
+        c.part(
+            1,
+            PartStats { synchronous: ms(2), asynchronous: ms(5), alignment: ms(0), bytes: 10, channel_state: false },
+        );
+        c.part(
+            1,
+            PartStats { synchronous: ms(1), asynchronous: ms(7), alignment: ms(3), bytes: 4, channel_state: true },
+        );
+        c.part(
+            2,
+            PartStats { synchronous: ms(9), asynchronous: ms(9), alignment: ms(9), bytes: 9, channel_state: true },
+        );
         c.completed(1, &history);
         let s = history.lock().unwrap()[0].clone();
         assert_eq!((s.id, s.synchronous, s.asynchronous, s.alignment), (1, ms(2), ms(7), ms(3)));

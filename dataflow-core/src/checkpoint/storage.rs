@@ -30,6 +30,7 @@
 use crate::error::Error;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -268,17 +269,77 @@ impl CheckpointStorage for LocalStorage {
     }
 
     fn discard(&self, id: u64) -> Result<(), Error> {
-        let dir = self.dir(id);
-        match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&dir, e)),
-            _ => Ok(()),
-        }
+        let referenced = self.referenced(id)?;
+        self.remove(id, &referenced)
     }
 
     fn retain(&self, keep: usize) -> Result<(), Error> {
         let ids = self.ids()?;
         let complete: Vec<u64> = ids.iter().copied().filter(|id| self.dir(*id).join(METADATA).exists()).collect();
         let Some(&oldest_kept) = complete.get(keep.max(1) - 1).or(complete.last()) else { return Ok(()) };
-        ids.into_iter().filter(|id| *id < oldest_kept).try_for_each(|id| self.discard(id))
+        let old: Vec<u64> = ids.into_iter().filter(|id| *id < oldest_kept).collect();
+        let referenced = self.referenced(oldest_kept)?;
+        old.into_iter().try_for_each(|id| self.remove(id, &referenced))
     }
+}
+
+impl LocalStorage {
+    /// The files of other checkpoints' folders that the complete
+    /// checkpoints from `from` on list (a file shared by a later
+    /// checkpoint is named `../chk-<id>/<file>` in its metadata).
+    fn referenced(&self, from: u64) -> Result<HashSet<(u64, String)>, Error> {
+        let mut referenced = HashSet::new();
+        for id in self.ids()?.into_iter().filter(|id| *id >= from) {
+            let path = self.dir(id).join(METADATA);
+            let Ok(bytes) = std::fs::read(&path) else { continue };
+            let Ok(metadata) = decode_metadata(&bytes) else { continue };
+            referenced.extend(metadata.files.iter().filter_map(|f| shared_file(&f.name)));
+        }
+        Ok(referenced)
+    }
+
+    /// Removes checkpoint `id`, except the files in `referenced`: its
+    /// `_metadata` goes first (it is no longer a checkpoint), then every
+    /// file no kept checkpoint needs, then the folder if it is empty.
+    fn remove(&self, id: u64, referenced: &HashSet<(u64, String)>) -> Result<(), Error> {
+        let dir = self.dir(id);
+        if !referenced.iter().any(|(r, _)| *r == id) {
+            return match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&dir, e)),
+                _ => Ok(()),
+            };
+        }
+        let metadata = dir.join(METADATA);
+        match std::fs::remove_file(&metadata) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&metadata, e)),
+            _ => sync_dir(&dir)?,
+        }
+        for entry in std::fs::read_dir(&dir).map_err(|e| io(&dir, e))? {
+            let entry = entry.map_err(|e| io(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !referenced.contains(&(id, name)) {
+                let path = entry.path();
+                std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The checkpoint and file name of a file shared from another
+/// checkpoint's folder (`../chk-<id>/<file>`).
+fn shared_file(name: &str) -> Option<(u64, String)> {
+    let rest = name.strip_prefix("../chk-")?;
+    let (id, file) = rest.split_once('/')?;
+    Some((id.parse().ok()?, file.to_string()))
+}
+
+/// How checkpoint metadata names `file`, written for checkpoint `id`, when
+/// a later checkpoint lists it too (incremental checkpoints share files).
+///
+/// ```
+/// assert_eq!(dataflow_core::checkpoint::storage::shared_name(3, "op2-0"), "../chk-3/op2-0");
+/// ```
+pub fn shared_name(id: u64, file: &str) -> String {
+    format!("../chk-{id}/{file}")
 }

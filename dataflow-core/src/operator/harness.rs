@@ -126,7 +126,11 @@ impl<O: KeyedFnOperator<K>, K: Key> KeyedOperatorHarness<O, K> {
     /// timers; write it with [`StateSnapshot::write_to`].
     pub fn snapshot(&mut self) -> Result<StateSnapshot, BoxError> {
         self.checkpoint += 1;
-        let barrier = CheckpointBarrier { id: self.checkpoint, timestamp: 0, mode: crate::checkpoint::CheckpointingMode::Aligned };
+        let barrier = CheckpointBarrier {
+            id: self.checkpoint,
+            timestamp: 0,
+            mode: crate::checkpoint::CheckpointingMode::Aligned,
+        };
         self.keyed.snapshot(&barrier)?.ok_or_else(|| "the operator has no state".into())
     }
 

@@ -27,9 +27,9 @@
 //! A newer barrier abandons an older checkpoint still in progress here
 //! (its channel state is never acknowledged; the coordinator aborts it).
 
+use super::task::InputControl;
 use crate::checkpoint::{CheckpointBarrier, CheckpointingMode};
 use crate::element::Control;
-use super::task::InputControl;
 use crate::time::Timestamp;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -148,9 +148,9 @@ impl Barriers {
 
     /// Whether `channel`'s messages must wait (aligned, after its barrier).
     pub(crate) fn blocks(&self, channel: usize) -> bool {
-        self.pending.as_ref().is_some_and(|p| {
-            p.seen[channel] && !p.taken && p.barrier.mode != CheckpointingMode::AtLeastOnce
-        })
+        self.pending
+            .as_ref()
+            .is_some_and(|p| p.seen[channel] && !p.taken && p.barrier.mode != CheckpointingMode::AtLeastOnce)
     }
 
     /// Where to log the records `channel` delivers now, if they are in

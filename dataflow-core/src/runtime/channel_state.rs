@@ -37,7 +37,10 @@ impl Replay {
     }
 
     fn corrupt(&self, reason: impl std::fmt::Display) -> Error {
-        Error::CheckpointCorrupt { file: self.file.display().to_string(), reason: format!("at byte {}: {reason}", self.at) }
+        Error::CheckpointCorrupt {
+            file: self.file.display().to_string(),
+            reason: format!("at byte {}: {reason}", self.at),
+        }
     }
 
     /// The channel number of the next entry, if any is left.

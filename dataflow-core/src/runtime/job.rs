@@ -9,9 +9,9 @@
 use super::factory::{AnyBox, BuildCtx, Port, TaskFuture, WriterSpec};
 use super::metrics::{JobResult, OperatorCounters, OperatorStats};
 use super::task::{TaskCheckpoint, TaskCtx, Wakeups};
-use crate::checkpoint::{Hub, channel_state_name, channel_state_operator};
 use crate::checkpoint::restart::{RestartDecision, wait_to_restart};
 use crate::checkpoint::storage::{CheckpointStorage, LocalStorage};
+use crate::checkpoint::{Hub, channel_state_name, channel_state_operator};
 use crate::error::Error;
 use crate::graph::{Graph, NodeKind, Partitioning, PhysicalPlan, resolve};
 use crate::operator::OperatorInfo;

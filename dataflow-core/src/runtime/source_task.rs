@@ -2,8 +2,8 @@
 //! the chain, and with checkpoints injects barriers (also while the output
 //! is backpressured) and, once finished, waits for the final checkpoint.
 
-use super::push::{Outputs, guard_async};
 use super::metrics::OperatorCounters;
+use super::push::{Outputs, guard_async};
 use super::task::Wakeups;
 use crate::checkpoint::{Acks, CheckpointBarrier, Part};
 use crate::connectors::{Source, SourceContext, SourceStatus};
