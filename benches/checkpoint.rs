@@ -53,7 +53,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
-use window_events::{DISORDER_MS, TimedEvent, WINDOW_MS, WindowTotals, gen_timed, stride};
+use window_events::{DISORDER_MS, TimedEvent, TotalsSink, WINDOW_MS, WindowTotals, gen_timed, stride};
 
 /// Events of one `checkpoint_throughput` run.
 const N: u64 = 30_000_000;
@@ -159,30 +159,6 @@ fn configure(
 
 fn ids(handle: &Option<CheckpointHandle>) -> (u64, u64) {
     handle.as_ref().map_or((0, 0), |h| (*h.triggered().borrow(), *h.completed().borrow()))
-}
-
-/// Folds `(key, window, count)` results into `WindowTotals` per subtask and
-/// merges them into `total` at the end (as in `window.rs`).
-struct TotalsSink {
-    acc: WindowTotals,
-    total: Arc<Mutex<WindowTotals>>,
-}
-
-#[async_trait::async_trait]
-impl Sink<(u32, TimeWindow, u64)> for TotalsSink {
-    async fn write_batch(&mut self, batch: &mut Batch<(u32, TimeWindow, u64)>) -> Result<(), BoxError> {
-        for &(key, window, count) in batch.values() {
-            self.acc.add(key, window.start as u64, count);
-        }
-        batch.clear();
-        Ok(())
-    }
-
-    async fn finish(&mut self) -> Result<(), BoxError> {
-        let mut total = self.total.lock().map_err(|_| "poisoned totals")?;
-        *total = total.merge(self.acc);
-        Ok(())
-    }
 }
 
 /// The window job of `window.rs` at parallelism [`P`] over `n` events,

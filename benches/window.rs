@@ -29,33 +29,9 @@ use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use timely_window::timely_window;
-use window_events::{DISORDER_MS, TimedEvent, WINDOW_MS, WindowTotals, gen_timed, stride, window_start};
+use window_events::{DISORDER_MS, TimedEvent, TotalsSink, WINDOW_MS, WindowTotals, gen_timed, stride, window_start};
 
 const N: u64 = 10_000_000;
-
-/// Folds `(key, window, count)` results into `WindowTotals` per subtask and
-/// merges them into `total` at the end.
-struct TotalsSink {
-    acc: WindowTotals,
-    total: Arc<Mutex<WindowTotals>>,
-}
-
-#[async_trait::async_trait]
-impl Sink<(u32, TimeWindow, u64)> for TotalsSink {
-    async fn write_batch(&mut self, batch: &mut Batch<(u32, TimeWindow, u64)>) -> Result<(), BoxError> {
-        for &(key, window, count) in batch.values() {
-            self.acc.add(key, window.start as u64, count);
-        }
-        batch.clear();
-        Ok(())
-    }
-
-    async fn finish(&mut self) -> Result<(), BoxError> {
-        let mut total = self.total.lock().map_err(|_| "poisoned totals")?;
-        *total = total.merge(self.acc);
-        Ok(())
-    }
-}
 
 fn ours_window(rt: &tokio::runtime::Runtime, p: usize, n: u64) -> WindowTotals {
     let env = environment(p);

@@ -15,6 +15,10 @@
 //! open until the end of the run.)
 
 use crate::events::gen_event;
+use dataflow_core::connectors::Sink;
+use dataflow_core::window::TimeWindow;
+use dataflow_core::{Batch, BoxError};
+use std::sync::{Arc, Mutex};
 
 /// Event time between consecutive events.
 pub const MS_PER_EVENT: u64 = 1;
@@ -77,5 +81,29 @@ impl WindowTotals {
             events: self.events + other.events,
             checksum: self.checksum.wrapping_add(other.checksum),
         }
+    }
+}
+
+/// Folds `(key, window, count)` results into `WindowTotals` per subtask and
+/// merges them into `total` at the end.
+pub struct TotalsSink {
+    pub acc: WindowTotals,
+    pub total: Arc<Mutex<WindowTotals>>,
+}
+
+#[async_trait::async_trait]
+impl Sink<(u32, TimeWindow, u64)> for TotalsSink {
+    async fn write_batch(&mut self, batch: &mut Batch<(u32, TimeWindow, u64)>) -> Result<(), BoxError> {
+        for &(key, window, count) in batch.values() {
+            self.acc.add(key, window.start as u64, count);
+        }
+        batch.clear();
+        Ok(())
+    }
+
+    async fn finish(&mut self) -> Result<(), BoxError> {
+        let mut total = self.total.lock().map_err(|_| "poisoned totals")?;
+        *total = total.merge(self.acc);
+        Ok(())
     }
 }
