@@ -45,7 +45,7 @@ use dataflow_core::checkpoint::coordinator::CheckpointConfig;
 use dataflow_core::checkpoint::{CheckpointHandle, CheckpointingMode};
 use dataflow_core::connectors::Sink;
 use dataflow_core::time::WatermarkStrategy;
-use dataflow_core::window::{TimeWindow, TumblingEventTimeWindows};
+use dataflow_core::window::TumblingEventTimeWindows;
 use dataflow_core::{Batch, BoxError, FjallStateConfig, StateBackendConfig, StreamEnvironment};
 use events::{Event, environment, gen_event, share};
 use std::cell::Cell;

@@ -18,10 +18,8 @@ mod timely_window;
 mod window_events;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use dataflow_core::connectors::Sink;
 use dataflow_core::time::WatermarkStrategy;
-use dataflow_core::window::{TimeWindow, TumblingEventTimeWindows};
-use dataflow_core::{Batch, BoxError};
+use dataflow_core::window::TumblingEventTimeWindows;
 use events::{environment, runtime};
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
