@@ -36,6 +36,16 @@ pub enum StateError {
         /// What is wrong, and where.
         reason: String,
     },
+    /// Snapshot files do not form chains: a delta file without the full
+    /// file of its chain, or with a file of its chain missing before it,
+    /// or two files at one place in a chain.
+    #[error("state file {file} does not fit its chain: {reason}")]
+    BrokenChain {
+        /// The file.
+        file: String,
+        /// What is missing or twice.
+        reason: String,
+    },
     /// A stored value could not be decoded as its state's type.
     #[error("state '{state}' in key group {key_group}: cannot decode a value: {message}")]
     Decode {

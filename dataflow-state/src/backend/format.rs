@@ -3,15 +3,34 @@
 //! ```text
 //! header   "DFSTATE\0" | version u16 | state count u16 |
 //!          per state: id u16 | name (u16 length + UTF-8) | value type (u16 length + UTF-8)
+//!          | chain (version 2 only, see below)
 //!          | header crc32c u32
 //! blocks   length u32 | crc32c u32 | entries (key length u32 | key | value length u32 | value)…
 //! end      length 0 u32 | entry count u64 | crc32c of the count u32
+//!
+//! chain    kind u8: 0 a stand-alone full file (nothing follows),
+//!                   1 the full file of a chain, 2 a delta of a chain;
+//!          for 1 and 2: key groups start u32 | end u32 (the writer's range)
+//!                       | sequence u64 | parent u64 | base u64
 //! ```
 //!
 //! All integers are big-endian. Entries are in key order, so a key-group
 //! range is one contiguous run. Every block and the header carry a CRC32C:
 //! a flipped bit or a truncated file is a [`StateError::Corrupt`] naming
 //! the file, never a panic.
+//!
+//! Version 2 (written since incremental snapshots) adds the chain field to
+//! the header ([`ChainInfo`]): whether the file holds every entry (full) or
+//! only what changed since the writer's previous snapshot (delta), which
+//! key groups its writer held, and its place in its chain (a full file
+//! followed by deltas, each one's `parent` the `sequence` of the file
+//! before it, each one's `base` the full file's). Version 1 files (no
+//! chain field) are still read, as stand-alone full files; any other
+//! version is a [`StateError::Corrupt`] saying which versions this build
+//! reads. What an entry of a delta means is its writer's business (the
+//! state tables mark deletions in their values, see
+//! [`crate::table`]); [`StateBackend::restore`](super::StateBackend::restore)
+//! refuses delta files.
 //!
 //! ```
 //! use dataflow_state::backend::{MemoryBackend, StateBackend, StateKey};
@@ -33,8 +52,11 @@ use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"DFSTATE\0";
-/// The format version this code writes and reads.
-pub const VERSION: u16 = 1;
+/// The format version this code writes (it also reads [`MIN_VERSION`] and
+/// later).
+pub const VERSION: u16 = 2;
+/// The oldest format version this code reads (version 1: no chain field).
+pub const MIN_VERSION: u16 = 1;
 const BLOCK: usize = 64 * 1024;
 
 /// One entry of a snapshot: key bytes and value bytes.
@@ -75,6 +97,76 @@ pub struct StateInfo {
     pub value_type: String,
 }
 
+/// Whether a file holds every entry of its writer or only the changes
+/// since its writer's previous snapshot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SnapshotKind {
+    /// Every entry (of the writer's key groups).
+    Full,
+    /// The entries changed since the writer's previous snapshot, and
+    /// deletions.
+    Delta,
+}
+
+/// Where a file stands in a chain of snapshots of one writer (a state
+/// table of one subtask): a full file, then deltas, each relative to the
+/// file before it.
+///
+/// ```
+/// use dataflow_state::backend::format::{ChainInfo, SnapshotKind};
+/// use dataflow_state::KeyGroupRange;
+/// let full = ChainInfo::full(KeyGroupRange::new(0, 64), 7);
+/// let delta = full.next_delta();
+/// assert_eq!((delta.kind, delta.sequence, delta.parent, delta.base), (SnapshotKind::Delta, 8, 7, 7));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChainInfo {
+    /// Full or delta.
+    pub kind: SnapshotKind,
+    /// The key groups of the writer (its subtask's); with `base` it names
+    /// the chain.
+    pub key_groups: KeyGroupRange,
+    /// The writer's snapshot counter: one more for each snapshot it takes,
+    /// full or delta.
+    pub sequence: u64,
+    /// A delta: the `sequence` of the snapshot its changes are relative
+    /// to (the file before it in its chain); a full file: its own.
+    pub parent: u64,
+    /// The `sequence` of the chain's full file (a full file: its own).
+    pub base: u64,
+}
+
+impl ChainInfo {
+    /// A full file at `sequence`, starting a chain.
+    pub fn full(key_groups: KeyGroupRange, sequence: u64) -> Self {
+        Self { kind: SnapshotKind::Full, key_groups, sequence, parent: sequence, base: sequence }
+    }
+
+    /// The delta that follows this file in its chain.
+    pub fn next_delta(&self) -> Self {
+        Self { kind: SnapshotKind::Delta, sequence: self.sequence + 1, parent: self.sequence, ..*self }
+    }
+}
+
+/// A snapshot file's header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileHeader {
+    /// The format version it was written in.
+    pub version: u16,
+    /// The states it describes.
+    pub states: Vec<StateInfo>,
+    /// Its place in a chain; `None` for a stand-alone full file (every
+    /// version 1 file, and files written by [`Snapshot::write_to`]).
+    pub chain: Option<ChainInfo>,
+}
+
+impl FileHeader {
+    /// Whether the file holds every entry of its writer.
+    pub fn is_full(&self) -> bool {
+        self.chain.is_none_or(|c| c.kind == SnapshotKind::Full)
+    }
+}
+
 fn io(file: &Path, e: std::io::Error) -> StateError {
     StateError::Io { file: file.display().to_string(), message: e.to_string() }
 }
@@ -100,9 +192,18 @@ impl Snapshot {
         self.view.for_each(f)
     }
 
-    /// Writes the snapshot to `file` (created or replaced), with the
-    /// states' descriptions in its header; returns the number of entries.
+    /// Writes the snapshot to `file` (created or replaced) as a
+    /// stand-alone full file, with the states' descriptions in its header;
+    /// returns the number of entries.
     pub fn write_to(&self, file: &Path, states: &[StateInfo]) -> Result<u64, StateError> {
+        self.write_file(file, states, None)
+    }
+
+    /// Writes the snapshot to `file` (created or replaced), with the
+    /// states' descriptions and its place in a chain (`None`: a
+    /// stand-alone full file) in its header; returns the number of
+    /// entries.
+    pub fn write_file(&self, file: &Path, states: &[StateInfo], chain: Option<&ChainInfo>) -> Result<u64, StateError> {
         let f = std::fs::File::create(file).map_err(|e| io(file, e))?;
         let mut w = BufWriter::new(f);
         let mut header = Vec::new();
@@ -114,6 +215,7 @@ impl Snapshot {
             put_str(&mut header, &s.name);
             put_str(&mut header, &s.value_type);
         }
+        put_chain(&mut header, chain);
         let crc = crc32c::crc32c(&header);
         header.extend_from_slice(&crc.to_be_bytes());
         w.write_all(&header).map_err(|e| io(file, e))?;
@@ -148,6 +250,22 @@ impl Snapshot {
     }
 }
 
+fn put_chain(out: &mut Vec<u8>, chain: Option<&ChainInfo>) {
+    let Some(c) = chain else {
+        out.push(0);
+        return;
+    };
+    out.push(match c.kind {
+        SnapshotKind::Full => 1,
+        SnapshotKind::Delta => 2,
+    });
+    out.extend_from_slice(&c.key_groups.start.to_be_bytes());
+    out.extend_from_slice(&c.key_groups.end.to_be_bytes());
+    out.extend_from_slice(&c.sequence.to_be_bytes());
+    out.extend_from_slice(&c.parent.to_be_bytes());
+    out.extend_from_slice(&c.base.to_be_bytes());
+}
+
 /// Reads exactly `n` bytes, or says the file is truncated.
 fn take(r: &mut impl Read, n: usize, file: &Path, what: &str) -> Result<Vec<u8>, StateError> {
     let mut buf = vec![0; n];
@@ -166,13 +284,37 @@ fn be_u32(b: &[u8]) -> u32 {
     u32::from_be_bytes([b[0], b[1], b[2], b[3]])
 }
 
+fn be_u64(b: &[u8]) -> u64 {
+    u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
 /// Reads a snapshot file's header: the states it describes.
 pub fn read_header(file: &Path) -> Result<Vec<StateInfo>, StateError> {
+    Ok(read_file_header(file)?.states)
+}
+
+/// Reads a snapshot file's header: its version, the states it describes
+/// and its place in a chain.
+///
+/// ```
+/// use dataflow_state::backend::format::{self, ChainInfo, SnapshotKind};
+/// use dataflow_state::backend::{MemoryBackend, StateBackend};
+/// use dataflow_state::KeyGroupRange;
+/// let dir = tempfile::tempdir().unwrap();
+/// let file = dir.path().join("snap");
+/// let chain = ChainInfo { kind: SnapshotKind::Delta, ..ChainInfo::full(KeyGroupRange::new(0, 64), 3) };
+/// let snap = MemoryBackend::new().snapshot(KeyGroupRange::new(0, 64)).unwrap();
+/// snap.write_file(&file, &[], Some(&chain)).unwrap();
+/// let header = format::read_file_header(&file).unwrap();
+/// assert_eq!((header.version, header.chain), (format::VERSION, Some(chain)));
+/// assert!(!header.is_full());
+/// ```
+pub fn read_file_header(file: &Path) -> Result<FileHeader, StateError> {
     let f = std::fs::File::open(file).map_err(|e| io(file, e))?;
     read_header_from(&mut std::io::BufReader::new(f), file)
 }
 
-fn read_header_from(r: &mut impl Read, file: &Path) -> Result<Vec<StateInfo>, StateError> {
+fn read_header_from(r: &mut impl Read, file: &Path) -> Result<FileHeader, StateError> {
     let mut seen = Vec::new();
     let magic = take(r, 8, file, "header")?;
     if magic != MAGIC {
@@ -182,8 +324,11 @@ fn read_header_from(r: &mut impl Read, file: &Path) -> Result<Vec<StateInfo>, St
     let head = take(r, 4, file, "header")?;
     seen.extend_from_slice(&head);
     let version = be_u16(&head[..2]);
-    if version != VERSION {
-        return Err(corrupt(file, format!("format version {version}; this build reads version {VERSION}")));
+    if !(MIN_VERSION..=VERSION).contains(&version) {
+        return Err(corrupt(
+            file,
+            format!("format version {version}; this build reads versions {MIN_VERSION} to {VERSION}"),
+        ));
     }
     let mut states = Vec::new();
     for _ in 0..be_u16(&head[2..]) {
@@ -201,11 +346,34 @@ fn read_header_from(r: &mut impl Read, file: &Path) -> Result<Vec<StateInfo>, St
         let name = strs.pop().unwrap_or_default();
         states.push(StateInfo { id: be_u16(&id), name, value_type });
     }
+    let chain = if version >= 2 { read_chain(r, file, &mut seen)? } else { None };
     let crc = take(r, 4, file, "header")?;
     if be_u32(&crc) != crc32c::crc32c(&seen) {
         return Err(corrupt(file, "header checksum mismatch"));
     }
-    Ok(states)
+    Ok(FileHeader { version, states, chain })
+}
+
+/// Reads the chain field of a version 2 header (checked with the header's
+/// checksum by the caller; a kind it does not know is damage, said at once).
+fn read_chain(r: &mut impl Read, file: &Path, seen: &mut Vec<u8>) -> Result<Option<ChainInfo>, StateError> {
+    let kind = take(r, 1, file, "header")?;
+    seen.extend_from_slice(&kind);
+    let kind = match kind[0] {
+        0 => return Ok(None),
+        1 => SnapshotKind::Full,
+        2 => SnapshotKind::Delta,
+        k => return Err(corrupt(file, format!("an unknown snapshot kind {k} in the header"))),
+    };
+    let b = take(r, 32, file, "header")?;
+    seen.extend_from_slice(&b);
+    Ok(Some(ChainInfo {
+        kind,
+        key_groups: KeyGroupRange::new(be_u32(&b[..4]), be_u32(&b[4..8])),
+        sequence: be_u64(&b[8..16]),
+        parent: be_u64(&b[16..24]),
+        base: be_u64(&b[24..32]),
+    }))
 }
 
 /// Calls `f` with every entry of `file` whose key group is in `range`, in

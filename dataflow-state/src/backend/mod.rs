@@ -32,7 +32,7 @@ mod fjall;
 pub mod format;
 mod memory;
 
-pub use self::fjall::{FjallBackend, FjallConfig};
+pub use self::fjall::{FjallBackend, FjallConfig, FjallPinned};
 pub use format::{EntrySink, Snapshot, SnapshotEntry};
 pub use memory::MemoryBackend;
 
@@ -119,9 +119,18 @@ pub trait StateBackend: Send {
     fn snapshot(&mut self, range: KeyGroupRange) -> Result<Snapshot, StateError>;
 
     /// Adds the entries of `range` found in the snapshot files `files`
-    /// (written by any backend) to this backend.
+    /// (written by any backend) to this backend. Delta files (of a state
+    /// table's incremental snapshots) are refused with a
+    /// [`StateError::BrokenChain`]: their entries mean something only to
+    /// the table that reads their chain.
     fn restore(&mut self, files: &[&Path], range: KeyGroupRange) -> Result<(), StateError> {
         for file in files {
+            if !format::read_file_header(file)?.is_full() {
+                return Err(StateError::BrokenChain {
+                    file: file.display().to_string(),
+                    reason: "a delta file; restore it with its chain through a state table".into(),
+                });
+            }
             format::read_file(file, range, &mut |k, v| {
                 let key = StateKey::from_bytes(k.to_vec()).ok_or_else(|| StateError::Corrupt {
                     file: file.display().to_string(),

@@ -54,15 +54,20 @@
 //! ```
 
 mod cached;
+mod chain;
 mod heap;
 mod merge;
 mod ttl;
+
+pub use crate::backend::format::{ChainInfo, SnapshotKind};
 
 use crate::backend::format::{self, StateInfo};
 use crate::backend::{FjallConfig, Snapshot, StateKey};
 use crate::store::Ttl;
 use crate::{Key, KeyGroupRange, StateError, StateValue, key_group};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The state id of the per-key state in a table's entries.
 pub const STATE_ID: u16 = 1;
@@ -137,12 +142,27 @@ pub struct TableSpec {
     /// How long a key's state lives after its last access (`None`:
     /// forever).
     pub ttl: Option<Ttl>,
+    /// Whether the table tracks its changes, so that
+    /// [`StateTable::snapshot_changes`] can write only what changed since
+    /// the previous snapshot (off by default: the per-record path of a
+    /// table without it is the same as before).
+    pub incremental: bool,
 }
 
 impl TableSpec {
-    /// A spec, without a time to live.
+    /// A spec, without a time to live or change tracking.
     pub fn new(name: &str, max_parallelism: u32, range: KeyGroupRange) -> Self {
-        Self { name: name.to_string(), max_parallelism, range, ttl: None }
+        Self { name: name.to_string(), max_parallelism, range, ttl: None, incremental: false }
+    }
+
+    /// The spec with change tracking on or off ([`Self::incremental`]).
+    ///
+    /// ```
+    /// use dataflow_state::{table::TableSpec, KeyGroupRange};
+    /// assert!(TableSpec::new("t", 128, KeyGroupRange::new(0, 128)).with_incremental(true).incremental);
+    /// ```
+    pub fn with_incremental(self, incremental: bool) -> Self {
+        Self { incremental, ..self }
     }
 
     fn infos<S>(&self) -> Vec<StateInfo> {
@@ -169,16 +189,50 @@ impl TableSpec {
 
 /// The synchronous part of a table's snapshot; [`Self::write_to`] is the
 /// asynchronous part (any thread; the table keeps changing meanwhile).
+///
+/// It tells its table whether its file was written: a delta taken after
+/// a snapshot whose write failed, or that was dropped unwritten, would
+/// follow a file that does not exist, so the table's next
+/// [`StateTable::snapshot_changes`] is a full one instead.
 #[derive(Debug)]
 pub struct StateSnapshot {
     snapshot: Snapshot,
     infos: Vec<StateInfo>,
+    chain: ChainInfo,
+    written: Arc<AtomicU8>,
 }
+
+/// [`StateSnapshot::written`] states.
+const PENDING: u8 = 0;
+const WRITTEN: u8 = 1;
+const LOST: u8 = 2;
 
 impl StateSnapshot {
     /// Writes the snapshot file; returns the number of entries.
     pub fn write_to(&self, file: &Path) -> Result<u64, StateError> {
-        self.snapshot.write_to(file, &self.infos)
+        let written = self.snapshot.write_file(file, &self.infos, Some(&self.chain));
+        match written {
+            Ok(_) => self.written.store(WRITTEN, Ordering::Release),
+            Err(_) => _ = self.written.compare_exchange(PENDING, LOST, Ordering::AcqRel, Ordering::Acquire),
+        }
+        written
+    }
+
+    /// Full or delta.
+    pub fn kind(&self) -> SnapshotKind {
+        self.chain.kind
+    }
+
+    /// Its place in its chain, as its file's header will say.
+    pub fn chain(&self) -> ChainInfo {
+        self.chain
+    }
+}
+
+impl Drop for StateSnapshot {
+    fn drop(&mut self) {
+        // Dropped unwritten: the next delta must not follow it.
+        _ = self.written.compare_exchange(PENDING, LOST, Ordering::AcqRel, Ordering::Acquire);
     }
 }
 
@@ -188,11 +242,19 @@ pub type RawEntry = (Vec<u8>, Vec<u8>);
 /// A keyed operator's per-key state on the job's backend.
 pub struct StateTable<K, S> {
     inner: Inner<K, S>,
+    /// The sequence number of the next snapshot.
+    next: u64,
+    /// The last snapshot (or the newest restored file) of the chain the
+    /// next delta would extend, and whether its file was written (`None`:
+    /// restored, so it exists); `None`: the next snapshot is full.
+    last: Option<(ChainInfo, Option<Arc<AtomicU8>>)>,
 }
 
 enum Inner<K, S> {
-    Heap(heap::HeapTable<K, S, ()>),
-    HeapTtl(heap::HeapTable<K, S, i64>),
+    Heap(heap::HeapTable<K, S, (), ()>),
+    HeapTtl(heap::HeapTable<K, S, i64, ()>),
+    HeapTracked(heap::HeapTable<K, S, (), u64>),
+    HeapTtlTracked(heap::HeapTable<K, S, i64, u64>),
     Cached(Box<cached::CachedTable<K, S>>),
 }
 
@@ -202,6 +264,8 @@ macro_rules! each_table {
         match $inner {
             Inner::Heap($t) => $body,
             Inner::HeapTtl($t) => $body,
+            Inner::HeapTracked($t) => $body,
+            Inner::HeapTtlTracked($t) => $body,
             Inner::Cached($t) => $body,
         }
     };
@@ -213,12 +277,21 @@ impl<K: Key, S: StateValue> StateTable<K, S> {
     /// emptied first).
     pub fn open(backend: &StateBackendConfig, spec: TableSpec, name: &str) -> Result<Self, StateError> {
         let inner = match backend {
-            // Without a TTL, entries take no room for an expiry.
-            StateBackendConfig::InMemory if spec.ttl.is_none() => Inner::Heap(heap::HeapTable::new(spec)),
-            StateBackendConfig::InMemory => Inner::HeapTtl(heap::HeapTable::new(spec)),
+            // Without a TTL, entries take no room for an expiry; without
+            // change tracking, none for a stamp.
+            StateBackendConfig::InMemory => match (spec.ttl.is_some(), spec.incremental) {
+                (false, false) => Inner::Heap(heap::HeapTable::new(spec)),
+                (true, false) => Inner::HeapTtl(heap::HeapTable::new(spec)),
+                (false, true) => Inner::HeapTracked(heap::HeapTable::new(spec)),
+                (true, true) => Inner::HeapTtlTracked(heap::HeapTable::new(spec)),
+            },
             StateBackendConfig::Fjall(c) => Inner::Cached(Box::new(cached::CachedTable::open(c, spec, name)?)),
         };
-        Ok(Self { inner })
+        Ok(Self { inner, next: 0, last: None })
+    }
+
+    fn spec(&self) -> &TableSpec {
+        each_table!(&self.inner, t => t.spec())
     }
 
     /// Calls `f` with the state of `key` (empty if it has none); `f` says
@@ -260,34 +333,102 @@ impl<K: Key, S: StateValue> StateTable<K, S> {
         each_table!(&mut self.inner, t => t.get(key))
     }
 
-    /// The synchronous part of a snapshot of the table, with `extra`
-    /// entries (sorted by key, under another state id) added.
+    /// The synchronous part of a full snapshot of the table, with `extra`
+    /// entries (sorted by key, under another state id) added. It starts a
+    /// new chain: the next [`Self::snapshot_changes`] is relative to it.
     pub fn snapshot(&mut self, extra: Vec<RawEntry>) -> Result<StateSnapshot, StateError> {
-        let (snapshot, spec, now) = each_table!(&mut self.inner, t => (t.snapshot()?, t.spec(), t.now));
-        let infos = spec.infos::<S>();
-        let snapshot = if spec.ttl.is_some() { ttl::without_expired(snapshot, now) } else { snapshot };
-        Ok(StateSnapshot { snapshot: merge::with_extra(snapshot, extra), infos })
+        self.take(extra, false)
     }
 
-    /// Adds the entries of this table's key groups found in snapshot
-    /// files (of any backend); returns the entries of other state ids (the
-    /// timers), in key order per file.
+    /// The synchronous part of a delta snapshot: the states changed since
+    /// the previous snapshot (full or delta; every access through
+    /// [`Self::with_state`] or [`Self::with_states`] counts as a change),
+    /// a tombstone for each key whose state was dropped since, and
+    /// `extra` in full (sorted by key, under another state id: the timers,
+    /// complete in every file).
+    ///
+    /// It is a full snapshot instead ([`StateSnapshot::kind`] says which)
+    /// when there is nothing for a delta to follow: without change
+    /// tracking ([`TableSpec::incremental`]), for a table's first
+    /// snapshot, after a restore that did not continue one chain of this
+    /// table's key groups (a rescale, old files), and after a snapshot
+    /// whose file was not written (its [`StateSnapshot::write_to`] failed,
+    /// or it was dropped unwritten).
+    pub fn snapshot_changes(&mut self, extra: Vec<RawEntry>) -> Result<StateSnapshot, StateError> {
+        self.take(extra, true)
+    }
+
+    fn take(&mut self, extra: Vec<RawEntry>, changes: bool) -> Result<StateSnapshot, StateError> {
+        let follows = self
+            .last
+            .as_ref()
+            .filter(|(_, written)| written.as_ref().is_none_or(|w| w.load(Ordering::Acquire) != LOST));
+        let chain = match follows {
+            Some((last, _)) if changes && self.spec().incremental => last.next_delta(),
+            _ => ChainInfo::full(self.spec().range, self.next),
+        };
+        let delta = chain.kind == SnapshotKind::Delta;
+        self.last = None; // until the snapshot is taken
+        let (snapshot, spec, now) = each_table!(&mut self.inner, t => (t.snapshot(delta)?, t.spec(), t.now));
+        let infos = spec.infos::<S>();
+        // A delta keeps its changed states even if they expired: restored,
+        // they are expired all the same (never handed out, dropped when
+        // accessed, left out of the next full snapshot).
+        let snapshot = if spec.ttl.is_some() && !delta { ttl::without_expired(snapshot, now) } else { snapshot };
+        let written = Arc::new(AtomicU8::new(PENDING));
+        self.next = chain.sequence + 1;
+        self.last = Some((chain, Some(written.clone())));
+        Ok(StateSnapshot { snapshot: merge::with_extra(snapshot, extra), infos, chain, written })
+    }
+
+    /// Restores the entries of this table's key groups from snapshot files
+    /// (of any backend, of any subtasks: a flat list in any order);
+    /// returns the entries of other state ids (the timers) of the newest
+    /// file of each chain, in key order per file.
+    ///
+    /// The files' headers group them into chains (a full file and the
+    /// deltas after it, of one writer: see [`ChainInfo`]) and order each
+    /// chain; each chain is applied from its full file on (later entries
+    /// replace earlier ones, tombstones delete), and its extra entries come
+    /// from its newest file only (so timers deleted since an earlier file
+    /// do not come back). Files without a chain (format version 1, or
+    /// written by a bytes backend) are full files on their own. Chains of
+    /// writers whose key groups miss this table's are not read. A delta
+    /// whose full file or parent is not among the files, two files at one
+    /// place of a chain, or two chains whose key groups overlap, are a
+    /// [`StateError::BrokenChain`] naming a file, before anything is
+    /// restored; a damaged file is a [`StateError::Corrupt`] naming it.
+    ///
+    /// When the files are one chain of this table's key groups (a restore
+    /// at the same parallelism), the next [`Self::snapshot_changes`]
+    /// continues that chain; otherwise it is a full snapshot.
     pub fn restore(&mut self, files: &[&Path]) -> Result<Vec<RawEntry>, StateError> {
+        let range = self.spec().range;
+        let plan = chain::plan(files, range)?;
         let mut extra = Vec::new();
-        for file in files {
-            let range = each_table!(&self.inner, t => t.spec().range);
+        for step in &plan.steps {
+            let file = step.file;
+            let delta = !step.header.is_full();
             format::read_file(file, range, &mut |k, v| {
+                if state_id(k) != STATE_ID {
+                    if step.newest {
+                        extra.push((k.to_vec(), v.to_vec()));
+                    }
+                    return Ok(());
+                }
                 let key = StateKey::from_bytes(k.to_vec()).ok_or_else(|| StateError::Corrupt {
                     file: file.display().to_string(),
                     reason: "an entry key shorter than its header".into(),
                 })?;
-                if state_id(k) != STATE_ID {
-                    extra.push((k.to_vec(), v.to_vec()));
-                    return Ok(());
+                match v.first() {
+                    Some(&TOMBSTONE) if delta => each_table!(&mut self.inner, t => t.restore_delete(&key, v)),
+                    _ => each_table!(&mut self.inner, t => t.restore_entry(&key, v)),
                 }
-                each_table!(&mut self.inner, t => t.restore_entry(&key, v))
             })?;
         }
+        each_table!(&mut self.inner, t => t.forget_changes()?);
+        self.next = self.next.max(plan.max_sequence.map_or(0, |s| s + 1));
+        self.last = plan.continues.map(|c| (c, None));
         Ok(extra)
     }
 }
@@ -297,6 +438,26 @@ pub fn state_id(key: &[u8]) -> u16 {
     match key {
         [_, _, a, b, ..] => u16::from_be_bytes([*a, *b]),
         _ => 0,
+    }
+}
+
+/// The first byte of a tombstone's value in a delta file (followed by the
+/// key, postcard): a state entry's value starts with its expiry, a
+/// postcard `Option` (byte 0 or 1), so the two never meet.
+const TOMBSTONE: u8 = 0xFF;
+
+/// The value of a tombstone for `key`.
+fn encode_tombstone<K: Key>(spec: &TableSpec, key_group: u32, key: &K) -> Result<Vec<u8>, StateError> {
+    let mut out = vec![TOMBSTONE];
+    postcard::to_io(key, &mut out).map_err(|e| spec.decode_err(key_group, e))?;
+    Ok(out)
+}
+
+/// The key of a tombstone's value.
+fn decode_key<K: Key>(spec: &TableSpec, key_group: u32, tombstone: &[u8]) -> Result<K, StateError> {
+    match tombstone.split_first() {
+        Some((&TOMBSTONE, key)) => postcard::from_bytes(key).map_err(|e| spec.decode_err(key_group, e)),
+        _ => Err(spec.decode_err(key_group, "not a tombstone")),
     }
 }
 
@@ -353,14 +514,53 @@ impl Expiry for i64 {
     }
 }
 
-/// A key's state and when it expires.
-#[derive(Clone)]
-struct Entry<S, X> {
-    state: S,
-    expires: X,
+/// When a state was last accessed, in tables that track changes: the
+/// table's epoch then (`u64`); `()` in tables that do not (so entries take
+/// no room for it and accesses do not write it).
+trait Stamp: Copy + Send + Sync + 'static {
+    /// Whether the table tracks changes.
+    const TRACKS: bool;
+    /// The stamp of a restored state: unchanged in every epoch.
+    const UNCHANGED: Self;
+    /// The stamp of an access in `epoch`.
+    fn at(epoch: u64) -> Self;
+    /// Whether the state was accessed in `epoch` (always, untracked).
+    fn changed_in(self, epoch: u64) -> bool;
 }
 
-impl<S, X: Expiry> Entry<S, X> {
+impl Stamp for () {
+    const TRACKS: bool = false;
+    const UNCHANGED: Self = ();
+    #[inline(always)]
+    fn at(_: u64) -> Self {}
+    fn changed_in(self, _: u64) -> bool {
+        true
+    }
+}
+
+impl Stamp for u64 {
+    const TRACKS: bool = true;
+    const UNCHANGED: Self = 0;
+    #[inline(always)]
+    fn at(epoch: u64) -> Self {
+        epoch
+    }
+    #[inline]
+    fn changed_in(self, epoch: u64) -> bool {
+        self == epoch
+    }
+}
+
+/// A key's state, when it expires and (tracking changes) when it was last
+/// accessed.
+#[derive(Clone)]
+struct Entry<S, X, V = ()> {
+    state: S,
+    expires: X,
+    stamp: V,
+}
+
+impl<S, X: Expiry, V> Entry<S, X, V> {
     #[inline]
     fn expired(&self, now: i64) -> bool {
         self.expires.expired(now)
@@ -368,22 +568,22 @@ impl<S, X: Expiry> Entry<S, X> {
 }
 
 /// The entry of `key`'s state: its value bytes.
-fn encode<K: Key, S: StateValue, X: Expiry>(
+fn encode<K: Key, S: StateValue, X: Expiry, V>(
     spec: &TableSpec,
     key_group: u32,
     key: &K,
-    entry: &Entry<S, X>,
+    entry: &Entry<S, X, V>,
 ) -> Result<Vec<u8>, StateError> {
     postcard::to_stdvec(&(entry.expires.stored(), key, &entry.state)).map_err(|e| spec.decode_err(key_group, e))
 }
 
 /// Decodes an entry's value.
-fn decode<K: Key, S: StateValue, X: Expiry>(
+fn decode<K: Key, S: StateValue, X: Expiry, V: Stamp>(
     spec: &TableSpec,
     key_group: u32,
     bytes: &[u8],
-) -> Result<(K, Entry<S, X>), StateError> {
+) -> Result<(K, Entry<S, X, V>), StateError> {
     let (expires, key, state): (Option<i64>, K, S) =
         postcard::from_bytes(bytes).map_err(|e| spec.decode_err(key_group, e))?;
-    Ok((key, Entry { state, expires: X::from_stored(expires) }))
+    Ok((key, Entry { state, expires: X::from_stored(expires), stamp: V::UNCHANGED }))
 }

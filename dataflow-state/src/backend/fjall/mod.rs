@@ -287,29 +287,71 @@ impl StateBackend for FjallBackend {
 
     fn snapshot(&mut self, range: KeyGroupRange) -> Result<Snapshot, StateError> {
         let bound = |kg: u32| u16::try_from(kg).ok().map(|kg| kg.to_be_bytes().to_vec());
-        let view = FjallView {
-            // Pin first: everything written so far, nothing written later.
-            snapshot: self.db.snapshot(),
-            keyspace: self.keyspace.clone(),
-            _db: self.db.clone(),
-            path: self.path.clone(),
-            start: bound(range.start),
-            end: bound(range.end),
-        };
+        // Pin first: everything written so far, nothing written later.
+        let view = FjallView { pinned: self.pin(), start: bound(range.start), end: bound(range.end) };
         Ok(Snapshot::new(Box::new(view)))
     }
 }
 
-/// A pinned consistent view of a store, over a key-group range. It holds
+impl FjallBackend {
+    /// Pins a consistent view of the whole store (everything written so
+    /// far, nothing written later) for point reads, on any thread, while
+    /// the backend keeps changing: what the incremental snapshots of the
+    /// state tables read the changed keys from.
+    ///
+    /// ```
+    /// use dataflow_state::backend::{FjallBackend, FjallConfig, StateBackend, StateKey};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut b = FjallBackend::open(FjallConfig::new(dir.path())).unwrap();
+    /// let k = StateKey::new(5, 1, b"alice", b"");
+    /// b.put(&k, b"1").unwrap();
+    /// let pinned = b.pin();
+    /// b.delete(&k).unwrap();
+    /// assert_eq!(pinned.get(k.as_bytes()).unwrap().as_deref(), Some(&b"1"[..]));
+    /// assert_eq!(b.get(&k).unwrap(), None);
+    /// ```
+    pub fn pin(&self) -> FjallPinned {
+        FjallPinned {
+            snapshot: self.db.snapshot(),
+            keyspace: self.keyspace.clone(),
+            _db: self.db.clone(),
+            path: self.path.clone(),
+        }
+    }
+}
+
+/// A pinned consistent view of a store ([`FjallBackend::pin`]). It holds
 /// its own handles to the database and the keyspace, so it outlives the
 /// backend and can move to another thread.
-struct FjallView {
+pub struct FjallPinned {
     snapshot: fjall::Snapshot,
     keyspace: Keyspace,
     /// Keeps the database (and its background workers) open while the
     /// view is read, even if the backend is dropped meanwhile.
     _db: Database,
     path: PathBuf,
+}
+
+impl std::fmt::Debug for FjallPinned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FjallPinned").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl FjallPinned {
+    /// The value stored under `key` in the pinned view.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        if key.len() > MAX_KEY_LEN {
+            return Ok(None); // never stored
+        }
+        let v = self.snapshot.get(&self.keyspace, key).map_err(|e| backend_error("snapshot read", &self.path, e))?;
+        Ok(v.map(|v| v.to_vec()))
+    }
+}
+
+/// A pinned view of a store, over a key-group range.
+struct FjallView {
+    pinned: FjallPinned,
     /// The first key group's 2 bytes; `None`: past the last key group.
     start: Option<Vec<u8>>,
     /// The end key group's 2 bytes; `None`: up to the end.
@@ -326,8 +368,9 @@ impl SnapshotView for FjallView {
             None => Bound::Unbounded,
         };
         let range: (Bound<&[u8]>, Bound<&[u8]>) = (Bound::Included(start.as_slice()), end);
-        for entry in self.snapshot.range::<&[u8], _>(&self.keyspace, range) {
-            let (k, v) = entry.into_inner().map_err(|e| backend_error("snapshot read", &self.path, e))?;
+        let p = &self.pinned;
+        for entry in p.snapshot.range::<&[u8], _>(&p.keyspace, range) {
+            let (k, v) = entry.into_inner().map_err(|e| backend_error("snapshot read", &p.path, e))?;
             f(&k, &v)?;
         }
         Ok(())
