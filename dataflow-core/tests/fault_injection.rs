@@ -21,7 +21,7 @@ use dataflow_core::state::table::StateSnapshot;
 use dataflow_core::time::ManualClock;
 use dataflow_core::time::WatermarkStrategy;
 use dataflow_core::window::TumblingEventTimeWindows;
-use dataflow_core::{BoxError, StreamEnvironment};
+use dataflow_core::{BoxError, FjallStateConfig, StateBackendConfig, StreamEnvironment};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -163,6 +163,11 @@ fn failure(rng: &mut Lcg, total: u64) -> (u64, &'static str) {
 }
 
 fn run(seed: u64, mode: CheckpointingMode) -> Result<(), String> {
+    run_with(seed, CheckpointConfig { mode, ..CheckpointConfig::every(Duration::from_millis(100)) })
+}
+
+fn run_with(seed: u64, config: CheckpointConfig) -> Result<(), String> {
+    let mode = config.mode;
     let mut rng = Lcg(seed);
     rng.below(1_000); // the first draw of a small seed is not well mixed
     let p = 2 + rng.below(3) as usize;
@@ -184,7 +189,11 @@ fn run(seed: u64, mode: CheckpointingMode) -> Result<(), String> {
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let clock = Arc::new(ManualClock::new(0));
     let env = StreamEnvironment::new().with_parallelism(p).with_clock(clock.clone());
-    let config = CheckpointConfig { mode, ..CheckpointConfig::every(Duration::from_millis(100)) };
+    // Incremental runs with odd seeds keep their state in fjall.
+    let state = tempfile::tempdir().unwrap();
+    if config.incremental && seed % 2 == 1 {
+        env.set_state_backend(StateBackendConfig::Fjall(FjallStateConfig::new(state.path())));
+    }
     let handle = env.enable_checkpointing(config, chk.path());
     env.set_restart_strategy(RestartStrategy::fixed_delay(6, Duration::ZERO));
     let (c, pl, emitted) = (clock.clone(), plan.clone(), Arc::new(AtomicU64::new(0)));
@@ -293,4 +302,20 @@ fn aligned_with_a_timeout_neither_loses_nor_duplicates() {
 #[test]
 fn at_least_once_loses_nothing() {
     seeds(CheckpointingMode::AtLeastOnce, 0..50);
+}
+
+/// Incremental checkpoints (deltas of the keyed state, a full one every
+/// third checkpoint), unaligned, in memory and (odd seeds) on fjall.
+#[test]
+fn incremental_checkpoints_neither_lose_nor_duplicate() {
+    let config = CheckpointConfig {
+        incremental: true,
+        materialize_every: 3,
+        retained: 2,
+        ..CheckpointConfig::every(Duration::from_millis(100))
+    };
+    let failures: Vec<String> = (0..60u64)
+        .filter_map(|seed| run_with(seed, config.clone()).err().map(|e| format!("seed {seed}: {e}")))
+        .collect();
+    assert!(failures.is_empty(), "incremental: {} failed: {failures:#?}", failures.len());
 }

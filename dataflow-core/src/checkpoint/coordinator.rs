@@ -76,6 +76,13 @@ pub struct CheckpointConfig {
     pub mode: CheckpointingMode,
     /// How many complete checkpoints are kept.
     pub retained: usize,
+    /// Incremental checkpoints: keyed state tables track their changes,
+    /// and a checkpoint writes only what changed since the previous one,
+    /// listing the earlier files it builds on (`docs/checkpoints.md`).
+    pub incremental: bool,
+    /// With `incremental`, every this many checkpoints (and after an
+    /// aborted one, and the first of each run) state is written in full.
+    pub materialize_every: u32,
 }
 
 impl CheckpointConfig {
@@ -89,6 +96,8 @@ impl CheckpointConfig {
             max_concurrent: 1,
             mode: CheckpointingMode::Unaligned,
             retained: 1,
+            incremental: false,
+            materialize_every: 10,
         }
     }
 }

@@ -12,11 +12,11 @@
 use super::CheckpointBarrier;
 use super::coordinator::{CheckpointConfig, Coordinator, Decision};
 use super::stats::{CheckpointStats, Collector, History, PartStats};
-use super::storage::{CheckpointStorage, LocalStorage, StateFile};
+use super::storage::{CheckpointStorage, LocalStorage, StateFile, shared_name};
 use crate::error::Error;
 use crate::operator::OperatorInfo;
 use crate::time::Clock;
-use dataflow_state::table::StateSnapshot;
+use dataflow_state::table::{SnapshotKind, StateSnapshot};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -95,6 +95,16 @@ pub(crate) struct Hub {
     /// The final checkpoint's id once triggered (0: none).
     final_id: watch::Sender<u64>,
     stats: Collector,
+    chains: Mutex<Chains>,
+}
+
+/// Incremental checkpoints: each slot's files since its last full
+/// snapshot, and how the latest checkpoints were triggered.
+#[derive(Default)]
+struct Chains {
+    slots: std::collections::HashMap<usize, Vec<(u64, StateFile)>>,
+    last_triggered: u64,
+    since_full: u32,
 }
 
 /// A commit to run once every task of the job ended well.
@@ -126,6 +136,7 @@ impl Hub {
             finished_sources: Mutex::new(0),
             final_id: watch::channel(0).0,
             stats: Collector::default(),
+            chains: Mutex::default(),
         })
     }
 
@@ -162,7 +173,8 @@ impl Hub {
                         false => self.setup.config.mode,
                     };
                     self.stats.triggered(id);
-                    self.barrier.send_replace(Some(CheckpointBarrier { id, timestamp, mode }));
+                    let incremental = self.incremental(id);
+                    self.barrier.send_replace(Some(CheckpointBarrier { id, timestamp, mode, incremental }));
                     self.setup.triggered.send_replace(id);
                 }
             }
@@ -189,6 +201,42 @@ impl Hub {
             commit.await?;
         }
         Ok(())
+    }
+
+    /// The files slot `slot` lists for checkpoint `id`: what it wrote now
+    /// (`own`) and, for a delta, the earlier files of its chain back to the
+    /// last full snapshot (named into their checkpoints' folders). Also
+    /// returns the bytes written now.
+    fn chain(&self, slot: usize, id: u64, own: Vec<StateFile>, delta: bool) -> (Vec<StateFile>, u64) {
+        let bytes = own.iter().map(|f| f.len).sum();
+        let mut chains = lock(&self.chains);
+        let chain = chains.slots.entry(slot).or_default();
+        if !delta {
+            chain.clear();
+        }
+        let mut files: Vec<StateFile> =
+            chain.iter().map(|(cid, f)| StateFile { name: shared_name(*cid, &f.name), ..f.clone() }).collect();
+        files.extend(own.iter().cloned());
+        if delta || !own.is_empty() {
+            chain.extend(own.into_iter().map(|f| (id, f)));
+        }
+        (files, bytes)
+    }
+
+    /// Whether checkpoint `id` may be incremental: configured so, the
+    /// previous one of this run completed, and fewer than
+    /// `materialize_every` deltas followed the last full one.
+    fn incremental(&self, id: u64) -> bool {
+        let config = &self.setup.config;
+        let completed = *self.setup.completed.borrow();
+        let mut chains = lock(&self.chains);
+        let previous = std::mem::replace(&mut chains.last_triggered, id);
+        let incremental = config.incremental
+            && previous != 0
+            && completed == previous
+            && chains.since_full + 1 < config.materialize_every.max(1);
+        chains.since_full = if incremental { chains.since_full + 1 } else { 0 };
+        incremental
     }
 
     fn write(&self, id: u64, file: &PartFile, part: Part) -> Result<Vec<StateFile>, Error> {
@@ -319,12 +367,14 @@ impl Acks {
         let info = info.to_string();
         let write = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
-            let written = hub.write(b.id, &file, part);
-            if let Ok(files) = &written {
+            let delta = matches!(&part, Part::State(s) if s.kind() == SnapshotKind::Delta);
+            let written = hub.write(b.id, &file, part).map(|own| hub.chain(slot, b.id, own, delta));
+            if let Ok((_, bytes)) = &written {
                 stats.asynchronous = started.elapsed();
-                stats.bytes = files.iter().map(|f| f.len).sum();
+                stats.bytes = *bytes;
                 hub.stats.part(b.id, stats);
             }
+            let written = written.map(|(files, _)| files);
             let mut coordinator = lock(&hub.coordinator);
             let now = hub.clock.now_millis();
             match written.and_then(|files| coordinator.acknowledge(b.id, slot, files, now)) {

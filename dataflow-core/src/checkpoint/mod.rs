@@ -25,7 +25,7 @@ use crate::time::Timestamp;
 ///
 /// ```
 /// use dataflow_core::checkpoint::{CheckpointBarrier, CheckpointingMode};
-/// let b = CheckpointBarrier { id: 3, timestamp: 0, mode: CheckpointingMode::Aligned };
+/// let b = CheckpointBarrier { id: 3, timestamp: 0, mode: CheckpointingMode::Aligned, incremental: false };
 /// assert_eq!(b.id, 3);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,6 +36,9 @@ pub struct CheckpointBarrier {
     pub timestamp: Timestamp,
     /// How tasks handle this barrier (a savepoint is always aligned).
     pub mode: CheckpointingMode,
+    /// Whether keyed state may be written as the changes since the
+    /// previous checkpoint (incremental checkpoints), or must be in full.
+    pub incremental: bool,
 }
 
 impl CheckpointBarrier {

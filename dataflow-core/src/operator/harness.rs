@@ -99,6 +99,7 @@ impl<O: KeyedFnOperator<K>, K: Key> KeyedOperatorHarness<O, K> {
             clock: clock.clone(),
             state_backend: backend,
             operator_index: HARNESSES.fetch_add(1, Ordering::Relaxed),
+            incremental_checkpoints: false,
         };
         keyed.open(&info)?;
         Ok(Self { keyed, out: Collector::new(), clock, checkpoint: 0 })
@@ -130,6 +131,7 @@ impl<O: KeyedFnOperator<K>, K: Key> KeyedOperatorHarness<O, K> {
             id: self.checkpoint,
             timestamp: 0,
             mode: crate::checkpoint::CheckpointingMode::Aligned,
+            incremental: false,
         };
         self.keyed.snapshot(&barrier)?.ok_or_else(|| "the operator has no state".into())
     }

@@ -377,7 +377,8 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
         self.clock = Some(info.clock.clone());
         self.max_parallelism = info.max_parallelism;
         let range = KeyGroupRange::for_operator(info.max_parallelism, info.parallelism as u32, info.subtask as u32)?;
-        let spec = TableSpec { ttl: self.ttl, ..TableSpec::new(&info.name, info.max_parallelism, range) };
+        let spec = TableSpec { ttl: self.ttl, ..TableSpec::new(&info.name, info.max_parallelism, range) }
+            .with_incremental(info.incremental_checkpoints);
         // A stateless operator keeps its timers in an in-memory table.
         let backend = if stateless::<O::State>() { &StateBackendConfig::InMemory } else { &info.state_backend };
         let name = format!("operator-{}/subtask-{}", info.operator_index, info.subtask);
@@ -421,10 +422,14 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
         self.op.on_watermark(watermark, out)
     }
 
-    fn snapshot(&mut self, _barrier: &CheckpointBarrier) -> Result<Option<StateSnapshot>, BoxError> {
+    fn snapshot(&mut self, barrier: &CheckpointBarrier) -> Result<Option<StateSnapshot>, BoxError> {
         let Some(table) = &mut self.table else { return Ok(None) };
         let timers = timer_entries(&self.timers.service, self.max_parallelism)?;
-        Ok(Some(table.snapshot(timers)?))
+        // Incremental checkpoints: what changed since the previous one.
+        Ok(Some(match barrier.incremental {
+            true => table.snapshot_changes(timers)?,
+            false => table.snapshot(timers)?,
+        }))
     }
 
     fn restore(&mut self, files: &[&Path]) -> Result<(), BoxError> {

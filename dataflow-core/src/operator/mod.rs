@@ -55,6 +55,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// let info = OperatorInfo {
 ///     name: "map".into(), subtask: 0, parallelism: 2, max_parallelism: 128, bad_record_policy: BadRecordPolicy::Fail,
 ///     clock: Arc::new(SystemClock), state_backend: Default::default(), operator_index: 0,
+///     incremental_checkpoints: false,
 /// };
 /// assert_eq!(info.to_string(), "map (1/2)");
 /// ```
@@ -76,6 +77,9 @@ pub struct OperatorInfo {
     pub state_backend: StateBackendConfig,
     /// The operator's index in the job (tells its state stores apart).
     pub operator_index: usize,
+    /// Whether the job takes incremental checkpoints (keyed state tables
+    /// then track their changes).
+    pub incremental_checkpoints: bool,
 }
 
 impl std::fmt::Display for OperatorInfo {

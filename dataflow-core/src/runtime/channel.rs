@@ -269,6 +269,7 @@ mod tests {
             id: 1,
             timestamp: 0,
             mode: crate::checkpoint::CheckpointingMode::Unaligned,
+            incremental: false,
         });
         // Not blocked by the capacity of 1: the buffered batch and the
         // in-band barrier go behind the queued batch.

@@ -188,6 +188,7 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
                 clock: cfg.clock.clone(),
                 state_backend: cfg.state_backend.clone(),
                 operator_index: u,
+                incremental_checkpoints: cfg.checkpointing.as_ref().is_some_and(|c| c.config.incremental),
             };
             // Every operator instance has an acknowledgement slot.
             let acks = hub.as_ref().map(|h| h.acks(p[..u].iter().sum::<usize>() + i));

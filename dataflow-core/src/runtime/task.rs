@@ -540,7 +540,12 @@ mod tests {
     }
 
     fn barrier(id: u64) -> Control {
-        Control::Barrier(CheckpointBarrier { id, timestamp: 0, mode: crate::checkpoint::CheckpointingMode::Aligned })
+        Control::Barrier(CheckpointBarrier {
+            id,
+            timestamp: 0,
+            mode: crate::checkpoint::CheckpointingMode::Aligned,
+            incremental: false,
+        })
     }
 
     #[test]
