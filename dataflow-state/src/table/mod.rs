@@ -33,6 +33,65 @@
 //! Snapshots may carry extra entries under other state ids (the keyed
 //! operator's timers); [`StateTable::restore`] hands those back.
 //!
+//! # Incremental snapshots
+//!
+//! With [`TableSpec::incremental`] a table tracks what changed since its
+//! previous snapshot, and [`StateTable::snapshot_changes`] writes a
+//! *delta*: the states accessed since (every access may write: the
+//! closure gets `&mut S`), a *tombstone* for each key whose state was
+//! dropped since (value: the byte `0xFF`, then the key, postcard; a state
+//! entry's value starts with `0` or `1`), and the extra entries in full
+//! (timers are small, and a file with all of them lets a restore take
+//! them from the newest file alone). Each file's header says what it is
+//! ([`ChainInfo`]: full or delta, the writer's key groups, its sequence
+//! number, the sequence it follows and its chain's full file's), so a
+//! restore takes a flat list of files of any subtasks in any order and
+//! rebuilds each chain: full file, then deltas in order, later entries
+//! replacing earlier ones, tombstones deleting.
+//!
+//! How changes are tracked:
+//!
+//! * in memory, each entry carries the table's epoch (the number of
+//!   snapshots taken) of its last access: one store into the entry the
+//!   access holds anyway, where a set of changed keys would cost a hash
+//!   insert and a key clone per access; a snapshot starts the next epoch,
+//!   forgetting every stamp at once. Deleted keys go to a set (a state
+//!   empties once in its life, far less often than it is accessed). A
+//!   delta freezes the shards as a full snapshot does; its asynchronous
+//!   part scans them and encodes only the entries stamped in its epoch.
+//! * on fjall, the table records the keys it writes back or deletes
+//!   (every change reaches the store through a write-back, at an eviction
+//!   or when a snapshot starts), so a cache hit costs nothing more; a
+//!   delta writes back, takes the set and pins the store, and its
+//!   asynchronous part reads those keys from the pinned view (absent: a
+//!   tombstone).
+//!
+//! Without [`TableSpec::incremental`] entries carry no stamp (a
+//! zero-sized type) and the per-record path is unchanged.
+//!
+//! ```
+//! use dataflow_state::table::{SnapshotKind, StateBackendConfig, StateTable, TableSpec};
+//! use dataflow_state::{KeyGroupRange, StateError, ValueState};
+//!
+//! let spec = TableSpec::new("counts", 128, KeyGroupRange::new(0, 128)).with_incremental(true);
+//! let mut t = StateTable::<u32, ValueState<u64>>::open(&StateBackendConfig::InMemory, spec.clone(), "op").unwrap();
+//! let mut count = |t: &mut StateTable<u32, ValueState<u64>>, k: u32| {
+//!     t.with_state(&k, |s| Ok::<_, StateError>((*s.get_or_insert_with(|| 0) += 1, false))).unwrap()
+//! };
+//! (0..1000).for_each(|k| count(&mut t, k));
+//! let dir = tempfile::tempdir().unwrap();
+//! let (full, delta) = (dir.path().join("full"), dir.path().join("delta"));
+//! assert_eq!(t.snapshot(Vec::new()).unwrap().write_to(&full).unwrap(), 1000);
+//! count(&mut t, 7);
+//! let snap = t.snapshot_changes(Vec::new()).unwrap();
+//! assert_eq!(snap.kind(), SnapshotKind::Delta);
+//! assert_eq!(snap.write_to(&delta).unwrap(), 1); // only key 7
+//!
+//! let mut u = StateTable::<u32, ValueState<u64>>::open(&StateBackendConfig::InMemory, spec, "op").unwrap();
+//! u.restore(&[&delta, &full]).unwrap(); // any order: the headers say
+//! assert_eq!(u.get(&7).unwrap().and_then(|s| s.value().copied()), Some(2));
+//! ```
+//!
 //! ```
 //! use dataflow_state::table::{StateBackendConfig, StateTable, TableSpec};
 //! use dataflow_state::{KeyGroupRange, ValueState};
