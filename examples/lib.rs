@@ -3,4 +3,5 @@
 //!
 //! The pipelines of some examples live here so that tests can run them.
 
+pub mod shop;
 pub mod twitter;

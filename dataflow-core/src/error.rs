@@ -94,6 +94,16 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A savepoint cannot be taken or restored: a folder that is not
+    /// empty, a newer format, operators that do not match the job, a
+    /// different max parallelism, or the job ended before it completed.
+    #[error("savepoint {path}: {message}")]
+    Savepoint {
+        /// The savepoint's folder.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A runtime invariant was broken; a bug in dataflow, please report it.
     #[error("internal error: {0}")]
     Internal(String),

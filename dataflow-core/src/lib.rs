@@ -46,7 +46,7 @@ mod runtime;
 pub mod time;
 pub mod window;
 
-pub use api::{ConnectedStreams, KeyedStream, SinkNode, Stream, StreamEnvironment, WindowedStream};
+pub use api::{ConnectedStreams, JobClient, KeyedStream, SinkNode, Stream, StreamEnvironment, WindowedStream};
 pub use batch::{Batch, Drain as BatchDrain};
 pub use element::{Control, Data, Record, StreamElement, StreamStatus};
 pub use error::{Error, Result};

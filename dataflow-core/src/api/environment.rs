@@ -91,6 +91,8 @@ impl StreamEnvironment {
             state_backend: StateBackendConfig::InMemory,
             checkpointing: None,
             restart: RestartStrategy::NoRestart,
+            savepoints: None,
+            restore_from: None,
         };
         let inner = Inner { graph: Graph::default(), config, executed: false, alignment_groups: Default::default() };
         Self { inner: Arc::new(Mutex::new(inner)) }
@@ -182,9 +184,9 @@ impl StreamEnvironment {
     }
 
     /// Checkpoints jobs of this environment into `dir` as `config` says;
-    /// the handle follows the checkpoints triggered and completed.
-    /// (In progress: checkpoints are taken and completed; restoring a job
-    /// from them comes next. See `docs/checkpoints.md`.)
+    /// the handle follows the checkpoints triggered and completed. A job
+    /// started with a `dir` that holds complete checkpoints resumes from
+    /// the latest. See `docs/checkpoints.md`.
     pub fn enable_checkpointing(
         &self,
         config: CheckpointConfig,
@@ -214,6 +216,39 @@ impl StreamEnvironment {
     /// ```
     pub fn set_restart_strategy(&self, strategy: RestartStrategy) {
         self.lock().config.restart = strategy;
+    }
+
+    /// Starts the job from the savepoint in `path` (unless the checkpoint
+    /// directory holds a newer complete checkpoint: a restarted job resumes
+    /// from that). Operators are matched by uid; state of an operator the
+    /// job no longer has is an error unless
+    /// [`Self::allow_non_restored_state`]; new operators start empty. The
+    /// job may have another parallelism and another state backend than the
+    /// one the savepoint was taken of. See `docs/savepoints.md`.
+    ///
+    /// ```
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// env.restore_from("/var/lib/myjob/savepoints/sp-1");
+    /// ```
+    pub fn restore_from(&self, path: impl Into<std::path::PathBuf>) {
+        let allow = self.lock().config.restore_from.as_ref().is_some_and(|r| r.allow_non_restored_state);
+        let settings = job::RestoreSettings { path: path.into(), allow_non_restored_state: allow };
+        self.lock().config.restore_from = Some(settings);
+    }
+
+    /// Whether a job restored from a savepoint may drop the state of
+    /// operators it no longer has (default: no, that is an error naming
+    /// them). Call after [`Self::restore_from`].
+    ///
+    /// ```
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// env.restore_from("/var/lib/myjob/savepoints/sp-1");
+    /// env.allow_non_restored_state(true);
+    /// ```
+    pub fn allow_non_restored_state(&self, allow: bool) {
+        if let Some(r) = self.lock().config.restore_from.as_mut() {
+            r.allow_non_restored_state = allow;
+        }
     }
 
     /// The state backend jobs of this environment use.
@@ -379,6 +414,35 @@ impl StreamEnvironment {
         self.source("parallel source", make, false)
     }
 
+    /// A replayable parallel source of `splits` splits: split `s` is read
+    /// from the iterator `make(s)` by subtask `s % parallelism`. Its
+    /// position is each split's offset, so a job restored from a savepoint
+    /// at another parallelism hands the splits and their offsets to their
+    /// new subtasks (see [`SplitSource`](crate::connectors::SplitSource)).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = dataflow_core::StreamEnvironment::new().with_parallelism(2);
+    /// let out = env.from_splits(4, |s| vec![s]).collect();
+    /// env.execute().await.unwrap();
+    /// let mut v = out.take();
+    /// v.sort();
+    /// assert_eq!(v, [0, 1, 2, 3]);
+    /// # });
+    /// ```
+    pub fn from_splits<I, F>(&self, splits: usize, make: F) -> Stream<I::Item>
+    where
+        I: IntoIterator + 'static,
+        I::IntoIter: Send + 'static,
+        I::Item: Data,
+        F: Fn(usize) -> I + Send + Sync + 'static,
+    {
+        let make = Arc::new(make);
+        let make: SourceMaker<I::Item> =
+            Box::new(move |info| Ok(Box::new(crate::connectors::SplitSource::new(make.clone(), splits, info))));
+        self.source("splits", make, false)
+    }
+
     /// A parallel source of your own: `make` builds the instance of each
     /// subtask. See [`Source`] for an example.
     pub fn add_source<T, S, F>(&self, name: &str, make: F) -> Stream<T>
@@ -421,6 +485,33 @@ impl StreamEnvironment {
     /// # });
     /// ```
     pub fn execute(&self) -> impl std::future::Future<Output = Result<JobResult, Error>> + Send + 'static {
+        self.run_job()
+    }
+
+    /// Starts the job on the current tokio runtime and returns its
+    /// [`JobClient`](crate::JobClient): take savepoints of it, stop it with
+    /// a savepoint, wait for its result. (Like [`Self::execute`], a job
+    /// runs once.)
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// env.from_iter(0..10).for_each(|_| {});
+    /// let job = env.submit();
+    /// assert!(job.wait().await.is_ok());
+    /// # });
+    /// ```
+    pub fn submit(&self) -> crate::JobClient {
+        let (requests, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let (triggered, triggered_rx) = tokio::sync::watch::channel(0);
+        self.lock().config.savepoints = Some(crate::api::client::SavepointRequests {
+            requests: Arc::new(tokio::sync::Mutex::new(receiver)),
+            triggered: Arc::new(triggered),
+        });
+        crate::JobClient { requests, handle: tokio::spawn(self.run_job()), triggered: triggered_rx }
+    }
+
+    fn run_job(&self) -> impl std::future::Future<Output = Result<JobResult, Error>> + Send + 'static {
         let taken = {
             let mut inner = self.lock();
             if std::mem::replace(&mut inner.executed, true) {

@@ -6,12 +6,14 @@
 //! methods on these types; each returns a new stream and records a node in
 //! the environment's graph.
 
+pub(crate) mod client;
 mod connected;
 mod environment;
 mod keyed;
 mod stream;
 mod windowed;
 
+pub use client::JobClient;
 pub use connected::ConnectedStreams;
 pub use environment::StreamEnvironment;
 pub use keyed::KeyedStream;

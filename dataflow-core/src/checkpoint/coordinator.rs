@@ -29,6 +29,7 @@
 //! assert_eq!(c.acknowledge(1, 1, vec![], 7).unwrap(), Some(1)); // complete at 7: notify the tasks
 //! ```
 
+use super::BarrierKind;
 use super::storage::{CheckpointMetadata, CheckpointStorage, StateFile};
 use crate::error::Error;
 use crate::time::{Timestamp, millis};
@@ -112,6 +113,16 @@ pub enum Decision {
         /// The processing time of the trigger (the barrier carries it).
         timestamp: Timestamp,
     },
+    /// Ask every source to emit the barrier of savepoint `id` (requested
+    /// with [`Coordinator::request_savepoint`]).
+    Savepoint {
+        /// The savepoint's checkpoint id.
+        id: u64,
+        /// The processing time of the trigger.
+        timestamp: Timestamp,
+        /// A savepoint, or a savepoint that stops the job.
+        kind: BarrierKind,
+    },
     /// Checkpoint `id` timed out; its files are removed.
     Aborted {
         /// The checkpoint.
@@ -122,6 +133,8 @@ pub enum Decision {
 struct Pending {
     triggered_at: Timestamp,
     acknowledged: BTreeMap<usize, Vec<StateFile>>,
+    /// A savepoint's own storage (`None`: a checkpoint, in the job's).
+    savepoint: Option<(Arc<dyn CheckpointStorage>, BarrierKind)>,
 }
 
 /// The checkpoint coordinator of one job run.
@@ -138,6 +151,10 @@ pub struct Coordinator {
     /// id of the one pending or completed.
     final_requested: bool,
     final_id: Option<u64>,
+    /// A savepoint asked for and not yet triggered.
+    savepoint: Option<(Arc<dyn CheckpointStorage>, BarrierKind)>,
+    /// A savepoint that stops the job was triggered: nothing follows it.
+    stopping: bool,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -175,6 +192,8 @@ impl Coordinator {
             now: Timestamp::MIN,
             final_requested: false,
             final_id: None,
+            savepoint: None,
+            stopping: false,
         }
     }
 
@@ -192,6 +211,13 @@ impl Coordinator {
     /// When the next trigger may happen (for the runtime's timer), if one
     /// can happen without an acknowledgement first.
     pub fn next_trigger_time(&self) -> Option<Timestamp> {
+        if self.stopping {
+            return None;
+        }
+        if self.savepoint.is_some() {
+            // A savepoint is triggered as soon as no checkpoint is pending.
+            return (self.pending.is_empty()).then_some(Timestamp::MIN);
+        }
         if self.final_requested {
             // Only the final checkpoint is left to trigger, at once.
             return self.final_id.is_none().then_some(Timestamp::MIN);
@@ -221,14 +247,25 @@ impl Coordinator {
             self.abort(id);
             decisions.push(Decision::Aborted { id });
         }
-        if self.next_trigger_time().is_some_and(|t| now >= t) {
+        if self.next_trigger_time().is_some_and(|t| now >= t)
+            && let Some((storage, kind)) = self.savepoint.take()
+        {
+            let id = self.next_id;
+            self.next_id += 1;
+            self.stopping = matches!(kind, BarrierKind::Stop { .. });
+            let pending =
+                Pending { triggered_at: now, acknowledged: BTreeMap::new(), savepoint: Some((storage, kind)) };
+            self.pending.insert(id, pending);
+            tracing::info!(checkpoint = id, ?kind, "savepoint triggered");
+            decisions.push(Decision::Savepoint { id, timestamp: now, kind });
+        } else if self.next_trigger_time().is_some_and(|t| now >= t) {
             let id = self.next_id;
             if self.final_requested {
                 self.final_id = Some(id);
             }
             self.next_id += 1;
             self.last_trigger = Some(now);
-            self.pending.insert(id, Pending { triggered_at: now, acknowledged: BTreeMap::new() });
+            self.pending.insert(id, Pending { triggered_at: now, acknowledged: BTreeMap::new(), savepoint: None });
             tracing::debug!(checkpoint = id, "checkpoint triggered");
             decisions.push(Decision::Trigger { id, timestamp: now });
         }
@@ -260,13 +297,25 @@ impl Coordinator {
         let Some(pending) = self.pending.remove(&id) else { return Ok(None) };
         let files = pending.acknowledged.into_values().flatten().collect();
         let metadata = CheckpointMetadata { id, timestamp: pending.triggered_at, files };
+        if let Some((storage, _)) = pending.savepoint {
+            // A savepoint is complete in its own folder; it takes no part in
+            // the checkpoints' retention or subsumption.
+            if let Err(e) = storage.complete(&metadata) {
+                self.discard(id, storage.as_ref());
+                self.stopping = false;
+                return Err(e);
+            }
+            tracing::info!(checkpoint = id, "savepoint complete");
+            return Ok(Some(id));
+        }
         if let Err(e) = self.storage.complete(&metadata) {
             self.abort(id);
             return Err(e);
         }
         self.last_completion = Some(self.now);
         // Older pending checkpoints are subsumed by this one.
-        let older: Vec<u64> = self.pending.range(..id).map(|(id, _)| *id).collect();
+        let older: Vec<u64> =
+            self.pending.range(..id).filter(|(_, p)| p.savepoint.is_none()).map(|(id, _)| *id).collect();
         older.into_iter().for_each(|old| self.abort(old));
         self.storage.retain(self.config.retained)?;
         tracing::info!(checkpoint = id, "checkpoint complete");
@@ -278,6 +327,20 @@ impl Coordinator {
     /// `docs/checkpoints.md`). If it is aborted, another final one follows.
     pub fn request_final(&mut self) {
         self.final_requested = true;
+    }
+
+    /// Asks for a savepoint into `storage` (its own folder): it is
+    /// triggered at the next [`Self::poll`] when no checkpoint is pending
+    /// (a [`Decision::Savepoint`]), before any other checkpoint. After a
+    /// savepoint that stops the job ([`BarrierKind::Stop`]) nothing more is
+    /// triggered, unless it is aborted.
+    pub fn request_savepoint(&mut self, storage: Arc<dyn CheckpointStorage>, kind: BarrierKind) {
+        self.savepoint = Some((storage, kind));
+    }
+
+    /// Whether checkpoint (or savepoint) `id` is pending.
+    pub fn is_pending(&self, id: u64) -> bool {
+        self.pending.contains_key(&id)
     }
 
     /// The final checkpoint, once triggered (pending or completed).
@@ -302,11 +365,22 @@ impl Coordinator {
     }
 
     fn abort(&mut self, id: u64) {
-        self.pending.remove(&id);
+        let Some(pending) = self.pending.remove(&id) else { return };
         if self.final_id == Some(id) {
             self.final_id = None;
         }
-        if let Err(e) = self.storage.discard(id) {
+        match pending.savepoint {
+            Some((storage, kind)) => {
+                tracing::warn!(checkpoint = id, "savepoint aborted");
+                self.stopping &= !matches!(kind, BarrierKind::Stop { .. });
+                self.discard(id, storage.as_ref());
+            }
+            None => self.discard(id, self.storage.clone().as_ref()),
+        }
+    }
+
+    fn discard(&self, id: u64, storage: &dyn CheckpointStorage) {
+        if let Err(e) = storage.discard(id) {
             tracing::warn!(checkpoint = id, error = %e, "cannot remove the files of an aborted checkpoint");
         }
     }

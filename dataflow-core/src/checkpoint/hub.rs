@@ -9,10 +9,12 @@
 //! [`Coordinator`]; the task goes on meanwhile. Sources inject the barrier
 //! between two batches, with their position as their part.
 
-use super::CheckpointBarrier;
 use super::coordinator::{CheckpointConfig, Coordinator, Decision};
+use super::savepoint::{SavepointOperator, SavepointStorage};
 use super::stats::{CheckpointStats, Collector, History, PartStats};
-use super::storage::{CheckpointStorage, LocalStorage, StateFile, shared_name};
+use super::storage::{CheckpointStorage, CompleteCheckpoint, LocalStorage, StateFile, shared_name};
+use super::{BarrierKind, CheckpointBarrier, CheckpointingMode};
+use crate::api::client::{SavepointRequest, SavepointRequests};
 use crate::error::Error;
 use crate::operator::OperatorInfo;
 use crate::time::Clock;
@@ -77,10 +79,82 @@ pub(crate) enum Part {
     Bytes(Vec<u8>),
 }
 
+impl CheckpointSetup {
+    /// The setup of a job that takes savepoints but no checkpoints.
+    pub(crate) fn savepoints_only() -> Self {
+        let config = CheckpointConfig { mode: CheckpointingMode::Aligned, ..CheckpointConfig::every(Duration::MAX) };
+        Self {
+            config,
+            dir: PathBuf::new(),
+            triggered: Arc::new(watch::channel(0).0),
+            completed: Arc::new(watch::channel(0).0),
+            history: History::default(),
+        }
+    }
+}
+
+/// What a job run's hub is made of.
+pub(crate) struct HubSetup {
+    /// Checkpointing as configured (or [`CheckpointSetup::savepoints_only`]).
+    pub(crate) setup: CheckpointSetup,
+    /// Whether the job checkpoints (else it only takes savepoints).
+    pub(crate) checkpointing: bool,
+    /// Acknowledging operator instances (and tasks' channel state).
+    pub(crate) slots: usize,
+    /// Source instances.
+    pub(crate) sources: usize,
+    /// The id of the checkpoint or savepoint the run restored (0: none).
+    pub(crate) restored_id: u64,
+    /// Where savepoint requests come from.
+    pub(crate) savepoints: Option<SavepointRequests>,
+    /// The job's max parallelism and operators, as savepoints record them.
+    pub(crate) max_parallelism: u32,
+    pub(crate) operators: Vec<SavepointOperator>,
+}
+
+/// Storage for a job without checkpoints (it only takes savepoints).
+#[derive(Debug)]
+struct NoCheckpoints;
+
+impl CheckpointStorage for NoCheckpoints {
+    fn checkpoint_dir(&self, id: u64) -> Result<PathBuf, Error> {
+        Err(Error::Internal(format!("checkpoint {id} of a job without checkpointing")))
+    }
+    fn complete(&self, metadata: &super::storage::CheckpointMetadata) -> Result<(), Error> {
+        self.checkpoint_dir(metadata.id).map(drop)
+    }
+    fn latest(&self) -> Result<Option<CompleteCheckpoint>, Error> {
+        Ok(None)
+    }
+    fn discard(&self, _id: u64) -> Result<(), Error> {
+        Ok(())
+    }
+    fn retain(&self, _keep: usize) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// The savepoint in flight: its storage, its id once triggered, and who
+/// waits for it.
+struct InFlight {
+    id: u64,
+    storage: Arc<SavepointStorage>,
+    dir: PathBuf,
+    reply: tokio::sync::oneshot::Sender<Result<PathBuf, Error>>,
+}
+
 /// The checkpoint state of one job run.
 pub(crate) struct Hub {
     coordinator: Mutex<Coordinator>,
-    storage: Arc<LocalStorage>,
+    storage: Arc<dyn CheckpointStorage>,
+    checkpointing: bool,
+    savepoint: Mutex<Option<InFlight>>,
+    /// The latest savepoint's id and whether it completed (for sources
+    /// that stop after it).
+    savepoint_outcome: watch::Sender<(u64, bool)>,
+    requests: Option<SavepointRequests>,
+    max_parallelism: u32,
+    operators: Vec<SavepointOperator>,
     clock: Arc<dyn Clock>,
     barrier: watch::Sender<Option<CheckpointBarrier>>,
     setup: CheckpointSetup,
@@ -92,6 +166,7 @@ pub(crate) struct Hub {
     /// Source instances of the job, and how many of them finished.
     sources: usize,
     finished_sources: Mutex<usize>,
+    all_finished: watch::Sender<bool>,
     /// The final checkpoint's id once triggered (0: none).
     final_id: watch::Sender<u64>,
     stats: Collector,
@@ -115,17 +190,27 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Hub {
-    /// A hub for `slots` acknowledging operator instances, `sources` of
-    /// them sources.
-    pub(crate) fn new(setup: CheckpointSetup, slots: usize, sources: usize, clock: Arc<dyn Clock>) -> Arc<Self> {
-        let storage = Arc::new(LocalStorage::new(&setup.dir));
-        let seen = setup.triggered.borrow().max(*setup.completed.borrow()) + 1;
+    /// A hub for a job run.
+    pub(crate) fn new(parts: HubSetup, clock: Arc<dyn Clock>) -> Arc<Self> {
+        let HubSetup { setup, checkpointing, slots, sources, restored_id, savepoints, max_parallelism, operators } =
+            parts;
+        let storage: Arc<dyn CheckpointStorage> = match checkpointing {
+            true => Arc::new(LocalStorage::new(&setup.dir)),
+            false => Arc::new(NoCheckpoints),
+        };
+        let seen = setup.triggered.borrow().max(*setup.completed.borrow()).max(restored_id) + 1;
         let first = storage.next_id().unwrap_or(1).max(seen);
         let mut coordinator = Coordinator::starting_at(setup.config.clone(), slots, storage.clone(), first);
         coordinator.start(clock.now_millis());
         Arc::new(Self {
             coordinator: Mutex::new(coordinator),
             storage,
+            checkpointing,
+            savepoint: Mutex::new(None),
+            savepoint_outcome: watch::channel((0, false)).0,
+            requests: savepoints,
+            max_parallelism,
+            operators,
             clock,
             barrier: watch::channel(None).0,
             setup,
@@ -134,47 +219,118 @@ impl Hub {
             at_end: Mutex::new(Vec::new()),
             sources,
             finished_sources: Mutex::new(0),
+            all_finished: watch::channel(false).0,
             final_id: watch::channel(0).0,
             stats: Collector::default(),
             chains: Mutex::default(),
         })
     }
 
-    /// The acknowledgement slot `slot`.
-    pub(crate) fn acks(self: &Arc<Self>, slot: usize) -> Acks {
-        Acks { hub: self.clone(), slot }
+    /// The acknowledgement slot `slot`, of the operator whose state id
+    /// (uid, or generated) is `operator`.
+    pub(crate) fn acks(self: &Arc<Self>, slot: usize, operator: &str) -> Acks {
+        Acks { hub: self.clone(), slot, operator: operator.into() }
+    }
+
+    /// Takes a savepoint request: triggered at the coordinator's next poll.
+    fn request_savepoint(&self, request: SavepointRequest) {
+        let SavepointRequest { dir, stop, reply } = request;
+        let storage = match SavepointStorage::new(dir.clone(), self.max_parallelism, self.operators.clone()) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        let kind = match stop {
+            None => BarrierKind::Savepoint,
+            Some(drain) => BarrierKind::Stop { drain },
+        };
+        lock(&self.coordinator).request_savepoint(storage.clone(), kind);
+        *lock(&self.savepoint) = Some(InFlight { id: 0, storage, dir, reply });
+        self.wake.notify_one();
+    }
+
+    /// Answers the savepoint in flight once it completed (`completed` is
+    /// the checkpoint that just did) or is no longer pending (aborted).
+    fn settle_savepoint(&self, coordinator: &Coordinator, completed: Option<u64>) -> bool {
+        let mut current = lock(&self.savepoint);
+        let Some(sp) = current.as_ref() else { return false };
+        let done = completed == Some(sp.id) && sp.id != 0;
+        if !done && (sp.id == 0 || coordinator.is_pending(sp.id)) {
+            return false;
+        }
+        let Some(sp) = current.take() else { return false };
+        let outcome = match done {
+            true => Ok(sp.dir),
+            false => Err(Error::Savepoint {
+                path: sp.dir.display().to_string(),
+                message: format!("savepoint {} was aborted (declined, timed out or a task failed)", sp.id),
+            }),
+        };
+        self.savepoint_outcome.send_replace((sp.id, done));
+        let _ = sp.reply.send(outcome);
+        done
     }
 
     /// The coordinator's loop: triggers checkpoints on the job's clock,
-    /// the first one interval after the hub was made. Runs until dropped.
+    /// the first one interval after the hub was made, and savepoints when
+    /// asked. Runs until dropped.
     pub(crate) async fn run(self: Arc<Self>) {
+        let mut requests = match &self.requests {
+            Some(r) => Some(r.requests.clone().lock_owned().await),
+            None => None,
+        };
         loop {
             let next = lock(&self.coordinator).next_trigger_time();
             let wait = match next {
                 Some(t) => self.clock.wait_until(t),
                 None => Box::pin(std::future::pending()),
             };
+            let idle = lock(&self.savepoint).is_none();
             tokio::select! {
                 _ = wait => {}
                 _ = self.wake.notified() => {}
+                Some(request) = async { requests.as_mut()?.recv().await }, if idle => self.request_savepoint(request),
             }
             let (decisions, final_id) = {
                 let mut c = lock(&self.coordinator);
-                (c.poll(self.clock.now_millis()), c.final_id().unwrap_or(0))
+                let decisions = c.poll(self.clock.now_millis());
+                self.settle_savepoint(&c, None);
+                (decisions, c.final_id().unwrap_or(0))
             };
             self.final_id.send_if_modified(|f| std::mem::replace(f, final_id) != final_id);
             for d in decisions {
+                if let Decision::Savepoint { id, timestamp, kind } = d {
+                    if let Some(sp) = lock(&self.savepoint).as_mut() {
+                        sp.id = id;
+                    }
+                    // Savepoints are aligned and full.
+                    let mode = CheckpointingMode::Aligned;
+                    self.barrier.send_replace(Some(CheckpointBarrier {
+                        id,
+                        timestamp,
+                        mode,
+                        incremental: false,
+                        kind,
+                    }));
+                    self.setup.triggered.send_replace(id);
+                    if let Some(r) = &self.requests {
+                        r.triggered.send_replace(id);
+                    }
+                }
                 if let Decision::Trigger { id, timestamp } = d {
                     // The final checkpoint is aligned: no record is in
                     // flight behind it, so nothing is processed after it
                     // that a restore from it would replay.
                     let mode = match id == final_id {
-                        true => super::CheckpointingMode::Aligned,
+                        true => CheckpointingMode::Aligned,
                         false => self.setup.config.mode,
                     };
                     self.stats.triggered(id);
                     let incremental = self.incremental(id);
-                    self.barrier.send_replace(Some(CheckpointBarrier { id, timestamp, mode, incremental }));
+                    let kind = BarrierKind::Checkpoint;
+                    self.barrier.send_replace(Some(CheckpointBarrier { id, timestamp, mode, incremental, kind }));
                     self.setup.triggered.send_replace(id);
                 }
             }
@@ -239,8 +395,16 @@ impl Hub {
         incremental
     }
 
-    fn write(&self, id: u64, file: &PartFile, part: Part) -> Result<Vec<StateFile>, Error> {
-        let dir = self.storage.checkpoint_dir(id)?;
+    fn write(&self, b: &CheckpointBarrier, file: &PartFile, part: Part) -> Result<Vec<StateFile>, Error> {
+        let id = b.id;
+        let savepoint = lock(&self.savepoint).as_ref().filter(|sp| sp.id == id).map(|sp| sp.storage.clone());
+        let dir = match savepoint {
+            Some(sp) => sp.checkpoint_dir(id)?,
+            None if b.kind.is_savepoint() => {
+                return Err(Error::Internal(format!("savepoint {id} is no longer in flight")));
+            }
+            None => self.storage.checkpoint_dir(id)?,
+        };
         let path = dir.join(&file.name);
         match part {
             Part::Nothing => return Ok(Vec::new()),
@@ -265,9 +429,10 @@ struct PartFile {
 }
 
 /// The `operator` under which a task's channel state is listed in
-/// `_metadata` (apart from the operator's own state files).
-pub(crate) fn channel_state_operator(info: &OperatorInfo) -> String {
-    format!("{}:{}#channels", info.operator_index, info.name)
+/// `_metadata` (apart from the operator's own state files): the state id
+/// of the task's head, marked.
+pub(crate) fn channel_state_operator(head: &str) -> String {
+    format!("{head}#channels")
 }
 
 /// The name of a task's channel-state file (the task named by its head).
@@ -285,6 +450,8 @@ pub(crate) fn part_name(info: &OperatorInfo) -> String {
 pub(crate) struct Acks {
     hub: Arc<Hub>,
     slot: usize,
+    /// The state id its files are listed under.
+    operator: Arc<str>,
 }
 
 impl Acks {
@@ -306,10 +473,30 @@ impl Acks {
         let mut finished = lock(&self.hub.finished_sources);
         *finished += 1;
         if *finished == self.hub.sources {
+            self.hub.all_finished.send_replace(true);
+        }
+        if *finished == self.hub.sources && self.hub.checkpointing {
             lock(&self.hub.coordinator).request_final();
             self.hub.wake.notify_one();
         }
         self.hub.final_id.subscribe()
+    }
+
+    /// Whether every source instance finished, as it changes.
+    pub(crate) fn all_sources_finished(&self) -> watch::Receiver<bool> {
+        self.hub.all_finished.subscribe()
+    }
+
+    /// Whether the job checkpoints (else it only takes savepoints, and a
+    /// finished source does not wait for a final checkpoint).
+    pub(crate) fn checkpointing(&self) -> bool {
+        self.hub.checkpointing
+    }
+
+    /// The latest savepoint's id and whether it completed, as it changes
+    /// (for sources that stop after a savepoint).
+    pub(crate) fn savepoint_outcome(&self) -> watch::Receiver<(u64, bool)> {
+        self.hub.savepoint_outcome.subscribe()
     }
 
     /// The barriers the coordinator triggers (for sources).
@@ -321,11 +508,8 @@ impl Acks {
     /// A failed write declines the checkpoint (the job goes on).
     /// `synchronous`: how long the synchronous part took.
     pub(crate) fn acknowledge(&self, info: &OperatorInfo, b: CheckpointBarrier, part: Part, synchronous: Duration) {
-        let file = PartFile {
-            name: part_name(info),
-            operator: format!("{}:{}", info.operator_index, info.name),
-            subtask: info.subtask as u32,
-        };
+        let file =
+            PartFile { name: part_name(info), operator: self.operator.to_string(), subtask: info.subtask as u32 };
         let stats = PartStats {
             synchronous,
             asynchronous: Duration::ZERO,
@@ -348,7 +532,7 @@ impl Acks {
     ) {
         let file = PartFile {
             name: channel_state_name(info),
-            operator: channel_state_operator(info),
+            operator: channel_state_operator(&self.operator),
             subtask: info.subtask as u32,
         };
         let stats = PartStats {
@@ -368,8 +552,16 @@ impl Acks {
         let write = tokio::task::spawn_blocking(move || {
             let started = std::time::Instant::now();
             let delta = matches!(&part, Part::State(s) if s.kind() == SnapshotKind::Delta);
-            let written = hub.write(b.id, &file, part).map(|own| hub.chain(slot, b.id, own, delta));
-            if let Ok((_, bytes)) = &written {
+            let savepoint = b.kind.is_savepoint();
+            let written = hub.write(&b, &file, part).map(|own| match savepoint {
+                // A savepoint's files are its own: no chain.
+                true => {
+                    let bytes = own.iter().map(|f| f.len).sum();
+                    (own, bytes)
+                }
+                false => hub.chain(slot, b.id, own, delta),
+            });
+            if let (Ok((_, bytes)), false) = (&written, savepoint) {
                 stats.asynchronous = started.elapsed();
                 stats.bytes = *bytes;
                 hub.stats.part(b.id, stats);
@@ -378,6 +570,7 @@ impl Acks {
             let mut coordinator = lock(&hub.coordinator);
             let now = hub.clock.now_millis();
             match written.and_then(|files| coordinator.acknowledge(b.id, slot, files, now)) {
+                Ok(Some(id)) if hub.settle_savepoint(&coordinator, Some(id)) => {}
                 Ok(Some(id)) => {
                     hub.stats.completed(id, &hub.setup.history);
                     hub.setup.completed.send_replace(id);
@@ -386,6 +579,7 @@ impl Acks {
                 Err(e) => {
                     tracing::warn!(checkpoint = b.id, operator = %info, error = %e, "cannot write a checkpoint part");
                     coordinator.decline(b.id, &e.to_string());
+                    hub.settle_savepoint(&coordinator, None);
                 }
             }
             drop(coordinator);

@@ -11,12 +11,13 @@
 pub mod coordinator;
 mod hub;
 pub mod restart;
+pub mod savepoint;
 pub mod stats;
 pub mod storage;
 
 pub use coordinator::CheckpointingMode;
 pub use hub::CheckpointHandle;
-pub(crate) use hub::{Acks, CheckpointSetup, Hub, Part, channel_state_name, channel_state_operator, part_name};
+pub(crate) use hub::{Acks, CheckpointSetup, Hub, HubSetup, Part, channel_state_operator};
 pub use stats::CheckpointStats;
 
 use crate::time::Timestamp;
@@ -25,7 +26,8 @@ use crate::time::Timestamp;
 ///
 /// ```
 /// use dataflow_core::checkpoint::{CheckpointBarrier, CheckpointingMode};
-/// let b = CheckpointBarrier { id: 3, timestamp: 0, mode: CheckpointingMode::Aligned, incremental: false };
+/// use dataflow_core::checkpoint::BarrierKind;
+/// let b = CheckpointBarrier { id: 3, timestamp: 0, mode: CheckpointingMode::Aligned, incremental: false, kind: BarrierKind::Checkpoint };
 /// assert_eq!(b.id, 3);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -39,6 +41,39 @@ pub struct CheckpointBarrier {
     /// Whether keyed state may be written as the changes since the
     /// previous checkpoint (incremental checkpoints), or must be in full.
     pub incremental: bool,
+    /// A checkpoint or a savepoint (and whether the job stops after it).
+    pub kind: BarrierKind,
+}
+
+/// What a barrier takes: a checkpoint, or a savepoint (always aligned and
+/// full, its keyed state in the canonical encoding, its files in a folder
+/// of its own; see [`savepoint`]).
+///
+/// ```
+/// use dataflow_core::checkpoint::BarrierKind;
+/// assert!(BarrierKind::Stop { drain: false }.is_savepoint());
+/// assert!(!BarrierKind::Checkpoint.is_savepoint());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum BarrierKind {
+    /// A checkpoint (periodic, or the final one).
+    #[default]
+    Checkpoint,
+    /// A savepoint; the job goes on.
+    Savepoint,
+    /// A savepoint after which the sources stop; with `drain`, event time
+    /// advances to the end before it.
+    Stop {
+        /// Whether the sources emit the maximum watermark before the barrier.
+        drain: bool,
+    },
+}
+
+impl BarrierKind {
+    /// Whether the barrier takes a savepoint.
+    pub fn is_savepoint(self) -> bool {
+        !matches!(self, BarrierKind::Checkpoint)
+    }
 }
 
 impl CheckpointBarrier {

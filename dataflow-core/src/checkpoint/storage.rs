@@ -117,6 +117,12 @@ pub trait CheckpointStorage: Send + Sync + std::fmt::Debug {
     /// Removes checkpoint `id` (aborted, or past retention).
     fn discard(&self, id: u64) -> Result<(), Error>;
 
+    /// The id the next checkpoint of a run gets: above every checkpoint
+    /// kept here (1 if none).
+    fn next_id(&self) -> Result<u64, Error> {
+        Ok(1)
+    }
+
     /// Keeps the newest `keep` complete checkpoints (and anything newer
     /// than the oldest of them, which may be in progress) and removes the
     /// rest.
@@ -147,11 +153,6 @@ impl LocalStorage {
         self.root.join(format!("chk-{id}"))
     }
 
-    /// One more than the newest checkpoint folder's id (1 if none).
-    pub(crate) fn next_id(&self) -> Result<u64, Error> {
-        Ok(self.ids()?.first().map_or(1, |id| id + 1))
-    }
-
     /// The ids of every checkpoint folder, newest first.
     fn ids(&self) -> Result<Vec<u64>, Error> {
         let entries = match std::fs::read_dir(&self.root) {
@@ -180,49 +181,88 @@ impl LocalStorage {
         if metadata.id != id {
             return Err(corrupt(&path, format!("it describes checkpoint {}", metadata.id)));
         }
-        for f in &metadata.files {
-            let file = dir.join(&f.name);
-            let bytes = std::fs::read(&file).map_err(|e| io(&file, e))?;
-            if bytes.len() as u64 != f.len {
-                return Err(corrupt(&file, format!("{} bytes, {} expected", bytes.len(), f.len)));
-            }
-            if crc32c::crc32c(&bytes) != f.crc32c {
-                return Err(corrupt(&file, "checksum mismatch"));
-            }
-        }
+        verify_files(&dir, &metadata.files)?;
         Ok(metadata)
     }
 }
 
 fn encode_metadata(m: &CheckpointMetadata) -> Result<Vec<u8>, Error> {
-    let body = postcard::to_stdvec(m).map_err(|e| Error::Internal(format!("encoding checkpoint metadata: {e}")))?;
+    encode_framed(MAGIC, VERSION, m)
+}
+
+fn decode_metadata(bytes: &[u8]) -> Result<CheckpointMetadata, String> {
+    decode_framed(MAGIC, VERSION, bytes)
+}
+
+/// `value` framed as a metadata file: magic, format version, length,
+/// postcard body, CRC32C of all that.
+pub(crate) fn encode_framed<T: Serialize>(magic: &[u8; 8], version: u16, value: &T) -> Result<Vec<u8>, Error> {
+    let body = postcard::to_stdvec(value).map_err(|e| Error::Internal(format!("encoding metadata: {e}")))?;
     let mut out = Vec::with_capacity(body.len() + 18);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_be_bytes());
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&version.to_be_bytes());
     out.extend_from_slice(&(body.len() as u32).to_be_bytes());
     out.extend_from_slice(&body);
     out.extend_from_slice(&crc32c::crc32c(&out).to_be_bytes());
     Ok(out)
 }
 
-fn decode_metadata(bytes: &[u8]) -> Result<CheckpointMetadata, String> {
+/// The value of a metadata file [`encode_framed`] wrote, if it is whole and
+/// of a format version up to `version` (a newer one says so).
+pub(crate) fn decode_framed<T: serde::de::DeserializeOwned>(
+    magic: &[u8; 8],
+    version: u16,
+    bytes: &[u8],
+) -> Result<T, String> {
     let Some((framed, crc)) = bytes.split_last_chunk::<4>() else { return Err("truncated".into()) };
     if crc32c::crc32c(framed) != u32::from_be_bytes(*crc) {
         return Err("checksum mismatch (truncated or damaged)".into());
     }
-    let Some((magic, rest)) = framed.split_first_chunk::<8>() else { return Err("truncated".into()) };
-    if magic != MAGIC {
-        return Err("not checkpoint metadata".into());
+    let Some((found, rest)) = framed.split_first_chunk::<8>() else { return Err("truncated".into()) };
+    if found != magic {
+        return Err(format!("not a {} file", String::from_utf8_lossy(magic).trim_end_matches('\0')));
     }
-    let Some((version, rest)) = rest.split_first_chunk::<2>() else { return Err("truncated".into()) };
-    if u16::from_be_bytes(*version) != VERSION {
-        return Err(format!("format version {} (this build reads {VERSION})", u16::from_be_bytes(*version)));
+    let Some((v, rest)) = rest.split_first_chunk::<2>() else { return Err("truncated".into()) };
+    let v = u16::from_be_bytes(*v);
+    if v > version {
+        return Err(format!("format version {v} is newer than this build reads ({version}): use a newer dataflow"));
+    }
+    if v < version {
+        return Err(format!("format version {v} is no longer read (this build reads {version})"));
     }
     let Some((len, body)) = rest.split_first_chunk::<4>() else { return Err("truncated".into()) };
     if u32::from_be_bytes(*len) as usize != body.len() {
         return Err("length mismatch".into());
     }
     postcard::from_bytes(body).map_err(|e| format!("cannot decode: {e}"))
+}
+
+/// Checks that every file in `files` (relative to `dir`) has its recorded
+/// length and CRC32C; the first that does not is the error, naming it.
+pub(crate) fn verify_files(dir: &Path, files: &[StateFile]) -> Result<(), Error> {
+    for f in files {
+        let file = dir.join(&f.name);
+        let bytes = std::fs::read(&file).map_err(|e| io(&file, e))?;
+        if bytes.len() as u64 != f.len {
+            return Err(corrupt(&file, format!("{} bytes, {} expected", bytes.len(), f.len)));
+        }
+        if crc32c::crc32c(&bytes) != f.crc32c {
+            return Err(corrupt(&file, "checksum mismatch"));
+        }
+    }
+    Ok(())
+}
+
+/// Writes `dir/name` atomically: a temporary file, fsync, rename, fsync of
+/// the folder.
+pub(crate) fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), Error> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| io(&tmp, e))?;
+    f.sync_all().map_err(|e| io(&tmp, e))?;
+    let path = dir.join(name);
+    std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+    sync_dir(dir)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), Error> {
@@ -238,13 +278,7 @@ impl CheckpointStorage for LocalStorage {
 
     fn complete(&self, metadata: &CheckpointMetadata) -> Result<(), Error> {
         let dir = self.checkpoint_dir(metadata.id)?;
-        let tmp = dir.join(format!("{METADATA}.tmp"));
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        f.write_all(&encode_metadata(metadata)?).map_err(|e| io(&tmp, e))?;
-        f.sync_all().map_err(|e| io(&tmp, e))?;
-        let path = dir.join(METADATA);
-        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
-        sync_dir(&dir)
+        write_atomically(&dir, METADATA, &encode_metadata(metadata)?)
     }
 
     fn latest(&self) -> Result<Option<CompleteCheckpoint>, Error> {
@@ -271,6 +305,10 @@ impl CheckpointStorage for LocalStorage {
     fn discard(&self, id: u64) -> Result<(), Error> {
         let referenced = self.referenced(id)?;
         self.remove(id, &referenced)
+    }
+
+    fn next_id(&self) -> Result<u64, Error> {
+        Ok(self.ids()?.first().map_or(1, |id| id + 1))
     }
 
     fn retain(&self, keep: usize) -> Result<(), Error> {

@@ -10,7 +10,9 @@
 
 mod sink;
 mod source;
+mod splits;
 pub mod two_phase;
 
 pub use sink::{CallbackSink, ChannelSink, CollectHandle, CollectSink, FileSink, Sink};
 pub use source::{ElementSource, IterSource, Source, SourceContext, SourceStatus, StreamSource};
+pub use splits::SplitSource;

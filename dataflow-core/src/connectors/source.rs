@@ -129,6 +129,16 @@ pub trait Source<T>: Send + 'static {
     fn seek(&mut self, _position: &[u8]) -> Result<(), BoxError> {
         Err("this source cannot be replayed (it has no position)".into())
     }
+
+    /// Moves a new instance of a job restored from a savepoint at another
+    /// parallelism: `positions` are every old subtask's, and the instance
+    /// keeps what belongs to its subtask now (its `OperatorInfo`). The
+    /// default refuses: a source whose position is not made of parts that
+    /// can move between subtasks cannot be rescaled. The split source
+    /// ([`from_splits`](crate::StreamEnvironment::from_splits)) can.
+    fn seek_rescaled(&mut self, _positions: &[Vec<u8>]) -> Result<(), BoxError> {
+        Err("this source cannot be restored at another parallelism (keep its parallelism, or use splits)".into())
+    }
 }
 
 /// A position counting the records handed out (the iterator sources').

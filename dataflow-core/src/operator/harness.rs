@@ -126,14 +126,31 @@ impl<O: KeyedFnOperator<K>, K: Key> KeyedOperatorHarness<O, K> {
     /// The synchronous part of a snapshot of the operator's state and
     /// timers; write it with [`StateSnapshot::write_to`].
     pub fn snapshot(&mut self) -> Result<StateSnapshot, BoxError> {
+        self.take(crate::checkpoint::BarrierKind::Checkpoint)
+    }
+
+    /// The same for a savepoint: the state in the canonical,
+    /// self-describing encoding (`docs/savepoints.md`).
+    pub fn savepoint(&mut self) -> Result<StateSnapshot, BoxError> {
+        self.take(crate::checkpoint::BarrierKind::Savepoint)
+    }
+
+    fn take(&mut self, kind: crate::checkpoint::BarrierKind) -> Result<StateSnapshot, BoxError> {
         self.checkpoint += 1;
         let barrier = CheckpointBarrier {
             id: self.checkpoint,
             timestamp: 0,
             mode: crate::checkpoint::CheckpointingMode::Aligned,
+            kind,
             incremental: false,
         };
         self.keyed.snapshot(&barrier)?.ok_or_else(|| "the operator has no state".into())
+    }
+
+    /// A copy of `key`'s state, if this subtask holds one (a key of
+    /// another subtask's key groups has none here).
+    pub fn state(&mut self, key: &K) -> Result<Option<O::State>, BoxError> {
+        self.keyed.state(key)
     }
 
     /// Restores this subtask's key groups from snapshot files.

@@ -304,6 +304,16 @@ pub(crate) struct Keyed<O: KeyedFnOperator<K>, K: Key> {
     ttl: Option<Ttl>,
 }
 
+impl<O: KeyedFnOperator<K>, K: Key> Keyed<O, K> {
+    /// A copy of `key`'s state, if this subtask holds one.
+    pub(crate) fn state(&mut self, key: &K) -> Result<Option<O::State>, BoxError> {
+        match &mut self.table {
+            Some(table) => Ok(table.get(key)?),
+            None => Err("the operator is not open".into()),
+        }
+    }
+}
+
 /// Whether an operator's per-key state holds nothing at all (a stateless
 /// operator on a keyed stream): then no table is kept.
 const fn stateless<S>() -> bool {
@@ -426,9 +436,11 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
         let Some(table) = &mut self.table else { return Ok(None) };
         let timers = timer_entries(&self.timers.service, self.max_parallelism)?;
         // Incremental checkpoints: what changed since the previous one.
-        Ok(Some(match barrier.incremental {
-            true => table.snapshot_changes(timers)?,
-            false => table.snapshot(timers)?,
+        // Savepoints: in full, in the canonical encoding.
+        Ok(Some(match (barrier.kind.is_savepoint(), barrier.incremental) {
+            (true, _) => table.snapshot_canonical(timers)?,
+            (false, true) => table.snapshot_changes(timers)?,
+            (false, false) => table.snapshot(timers)?,
         }))
     }
 

@@ -246,7 +246,7 @@ mod tests {
     use std::time::Duration;
 
     fn b(id: u64, mode: CheckpointingMode) -> CheckpointBarrier {
-        CheckpointBarrier { id, timestamp: 0, mode, incremental: false }
+        CheckpointBarrier { id, timestamp: 0, mode, incremental: false, kind: Default::default() }
     }
 
     #[test]

@@ -269,6 +269,7 @@ mod tests {
             id: 1,
             timestamp: 0,
             mode: crate::checkpoint::CheckpointingMode::Unaligned,
+            kind: Default::default(),
             incremental: false,
         });
         // Not blocked by the capacity of 1: the buffered batch and the

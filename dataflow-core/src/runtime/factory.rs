@@ -44,19 +44,31 @@ pub(crate) struct BuildCtx {
     /// The checkpoint files of this operator to restore from (every
     /// subtask's: keyed state takes its key groups out of them).
     pub(crate) restore: Vec<std::path::PathBuf>,
+    /// This instance's own parts among them (a source's position, a sink's
+    /// committables): its subtask's, or when `rescaled` those of every old
+    /// subtask that maps to it.
+    pub(crate) own: Vec<std::path::PathBuf>,
+    /// Restored from a savepoint taken at another parallelism.
+    pub(crate) rescaled: bool,
+}
+
+fn read_parts(files: &[std::path::PathBuf]) -> Result<Vec<Vec<u8>>, Error> {
+    (files.iter())
+        .map(|f| {
+            std::fs::read(f).map_err(|e| Error::CheckpointIo { file: f.display().to_string(), message: e.to_string() })
+        })
+        .collect()
 }
 
 impl BuildCtx {
-    /// This instance's own part of the restored checkpoint (a source's
-    /// position, a sink's committables), if there is one.
-    pub(crate) fn own_part(&self) -> Result<Option<Vec<u8>>, Error> {
-        let own = crate::checkpoint::part_name(&self.info);
-        let Some(file) = self.restore.iter().find(|f| f.file_name().is_some_and(|n| n.to_string_lossy() == own)) else {
-            return Ok(None);
-        };
-        let bytes = std::fs::read(file)
-            .map_err(|e| Error::CheckpointIo { file: file.display().to_string(), message: e.to_string() })?;
-        Ok(Some(bytes))
+    /// This instance's own parts of the restored checkpoint.
+    pub(crate) fn own_parts(&self) -> Result<Vec<Vec<u8>>, Error> {
+        read_parts(&self.own)
+    }
+
+    /// Every subtask's part of the restored checkpoint (a rescaled source's).
+    pub(crate) fn all_parts(&self) -> Result<Vec<Vec<u8>>, Error> {
+        read_parts(&self.restore)
     }
 }
 
@@ -167,8 +179,12 @@ impl<T: Data> SourceFactory for SourceNode<T> {
 
     fn task(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<TaskFuture, Error> {
         let mut source = super::push::guard(&ctx.info, || (self.make)(&ctx.info))?;
-        // A source resumes from its own subtask's position.
-        if let Some(position) = ctx.own_part()? {
+        // A source resumes from its own subtask's position; rescaled, it
+        // sees every old subtask's.
+        if ctx.rescaled {
+            let positions = ctx.all_parts()?;
+            super::push::guard(&ctx.info, || source.seek_rescaled(&positions))?;
+        } else if let Some(position) = ctx.own_parts()?.pop() {
             super::push::guard(&ctx.info, || source.seek(&position))?;
         }
         let head = cast::<Outputs<T>>(outputs, "source outputs")?;

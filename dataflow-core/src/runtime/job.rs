@@ -10,8 +10,9 @@ use super::factory::{AnyBox, BuildCtx, Port, TaskFuture, WriterSpec};
 use super::metrics::{JobResult, OperatorCounters, OperatorStats};
 use super::task::{TaskCheckpoint, TaskCtx, Wakeups};
 use crate::checkpoint::restart::{RestartDecision, wait_to_restart};
-use crate::checkpoint::storage::{CheckpointStorage, LocalStorage};
-use crate::checkpoint::{Hub, channel_state_name, channel_state_operator};
+use crate::checkpoint::savepoint::{Savepoint, SavepointOperator};
+use crate::checkpoint::storage::{CheckpointStorage, CompleteCheckpoint, LocalStorage};
+use crate::checkpoint::{CheckpointSetup, Hub, HubSetup, channel_state_operator};
 use crate::error::Error;
 use crate::graph::{Graph, NodeKind, Partitioning, PhysicalPlan, resolve};
 use crate::operator::OperatorInfo;
@@ -36,6 +37,56 @@ pub(crate) struct JobConfig {
     pub(crate) state_backend: dataflow_state::table::StateBackendConfig,
     pub(crate) checkpointing: Option<crate::checkpoint::CheckpointSetup>,
     pub(crate) restart: crate::checkpoint::restart::RestartStrategy,
+    /// Where savepoint requests come from (a job started with `submit`).
+    pub(crate) savepoints: Option<crate::api::client::SavepointRequests>,
+    /// The savepoint the job starts from (when no checkpoint is newer).
+    pub(crate) restore_from: Option<RestoreSettings>,
+}
+
+/// `env.restore_from(..)`: the savepoint a job starts from.
+#[derive(Clone, Debug)]
+pub(crate) struct RestoreSettings {
+    pub(crate) path: std::path::PathBuf,
+    pub(crate) allow_non_restored_state: bool,
+}
+
+/// The state id of node `u`: its uid, or one generated from its index and
+/// name (which changes when the graph does).
+fn state_ids(graph: &Graph) -> Result<Vec<String>, Error> {
+    let ids: Vec<String> = (graph.nodes.iter().enumerate())
+        .map(|(u, n)| n.uid.clone().unwrap_or_else(|| format!("{u}:{}", n.name)))
+        .collect();
+    for (u, id) in ids.iter().enumerate() {
+        if ids[..u].contains(id) {
+            return Err(Error::InvalidGraph(format!("two operators have the uid '{id}' (uids must be unique)")));
+        }
+    }
+    Ok(ids)
+}
+
+/// What a run restores from: the latest complete checkpoint, else the
+/// savepoint the job was told to start from (checked against the job).
+fn restored(
+    graph: &Graph,
+    cfg: &JobConfig,
+    ids: &[String],
+) -> Result<(Option<CompleteCheckpoint>, Option<Savepoint>), Error> {
+    if let Some(setup) = &cfg.checkpointing
+        && let Some(cp) = LocalStorage::new(&setup.dir).latest()?
+    {
+        tracing::info!(checkpoint = cp.metadata.id, skipped = ?cp.skipped, "restoring from a checkpoint");
+        return Ok((Some(cp), None));
+    }
+    let Some(r) = &cfg.restore_from else { return Ok((None, None)) };
+    let sp = Savepoint::load(&r.path)?;
+    sp.check_operators(ids, cfg.max_parallelism, r.allow_non_restored_state)?;
+    let fresh: Vec<&str> =
+        (0..graph.nodes.len()).filter(|&u| sp.parallelism_of(&ids[u]).is_none()).map(|u| ids[u].as_str()).collect();
+    if !fresh.is_empty() {
+        tracing::info!(operators = ?fresh, "operators the savepoint does not know start empty");
+    }
+    tracing::info!(savepoint = %r.path.display(), "restoring from a savepoint");
+    Ok((Some(sp.as_checkpoint()), Some(sp)))
 }
 
 fn in_port(kind: &NodeKind, input: usize) -> Option<&dyn Port> {
@@ -82,28 +133,40 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
     let slots = instances + (0..graph.nodes.len()).filter(|&u| has_inputs(u)).map(|u| p[u]).sum::<usize>();
     let sources: usize =
         (0..graph.nodes.len()).filter(|&u| matches!(graph.nodes[u].kind, NodeKind::Source(_))).map(|u| p[u]).sum();
-    let hub = cfg.checkpointing.clone().map(|setup| Hub::new(setup, slots, sources, cfg.clock.clone()));
-    // A job with checkpoints resumes from the latest complete one.
-    let latest = match &cfg.checkpointing {
-        Some(setup) => LocalStorage::new(&setup.dir).latest()?,
-        None => None,
-    };
-    if let Some(cp) = &latest {
-        tracing::info!(checkpoint = cp.metadata.id, skipped = ?cp.skipped, "restoring from a checkpoint");
-    }
-    let restore_files = |info: &OperatorInfo| -> Vec<std::path::PathBuf> {
-        let operator = format!("{}:{}", info.operator_index, info.name);
-        latest
-            .iter()
-            .flat_map(|cp| cp.metadata.files.iter().filter(|f| f.operator == operator).map(|f| cp.dir.join(&f.name)))
+    let ids = state_ids(graph)?;
+    // A job resumes from its latest complete checkpoint, or starts from a savepoint.
+    let (latest, savepoint) = restored(graph, cfg, &ids)?;
+    let hub = (cfg.checkpointing.is_some() || cfg.savepoints.is_some()).then(|| {
+        let operators = (graph.nodes.iter().enumerate())
+            .map(|(u, node)| SavepointOperator {
+                uid: ids[u].clone(),
+                name: node.name.clone(),
+                generated_uid: node.uid.is_none(),
+                parallelism: p[u] as u32,
+            })
+            .collect();
+        let parts = HubSetup {
+            setup: cfg.checkpointing.clone().unwrap_or_else(CheckpointSetup::savepoints_only),
+            checkpointing: cfg.checkpointing.is_some(),
+            slots,
+            sources,
+            restored_id: latest.as_ref().map_or(0, |cp| cp.metadata.id),
+            savepoints: cfg.savepoints.clone(),
+            max_parallelism: cfg.max_parallelism,
+            operators,
+        };
+        Hub::new(parts, cfg.clock.clone())
+    });
+    let files_of = |operator: &str, subtask: Option<&dyn Fn(u32) -> bool>| -> Vec<std::path::PathBuf> {
+        let Some(cp) = &latest else { return Vec::new() };
+        (cp.metadata.files.iter())
+            .filter(|f| f.operator == operator && subtask.is_none_or(|keep| keep(f.subtask)))
+            .map(|f| cp.dir.join(&f.name))
             .collect()
     };
-    // A task's own channel state, to replay before new input.
-    let channel_state = |info: &OperatorInfo| -> Option<std::path::PathBuf> {
-        let (operator, name) = (channel_state_operator(info), channel_state_name(info));
-        let cp = latest.as_ref()?;
-        cp.metadata.files.iter().find(|f| f.operator == operator && f.name == name).map(|f| cp.dir.join(&f.name))
-    };
+    // A savepoint restored at another parallelism (a checkpoint never is).
+    let rescaled =
+        |u: usize| savepoint.as_ref().and_then(|sp| sp.parallelism_of(&ids[u])).is_some_and(|q| q as usize != p[u]);
     let n = graph.nodes.len();
     // senders[edge][upstream subtask][downstream subtask]
     let mut senders: Vec<Vec<Vec<Option<AnyBox>>>> =
@@ -191,14 +254,18 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
                 incremental_checkpoints: cfg.checkpointing.as_ref().is_some_and(|c| c.config.incremental),
             };
             // Every operator instance has an acknowledgement slot.
-            let acks = hub.as_ref().map(|h| h.acks(p[..u].iter().sum::<usize>() + i));
-            let restore = restore_files(&info);
+            let acks = hub.as_ref().map(|h| h.acks(p[..u].iter().sum::<usize>() + i, &ids[u]));
+            let rescaled = rescaled(u);
+            // Its own parts (a source's position, a sink's committables):
+            // rescaled, those of the old subtasks that map to it.
+            let own = files_of(&ids[u], Some(&|s| if rescaled { s as usize % p[u] == i } else { s as usize == i }));
             let task_ctx = TaskCtx {
                 name: task.clone(),
                 wakeups: Wakeups::new(cfg.clock.clone()),
                 checkpoint: hub.as_ref().filter(|_| has_inputs(u)).map(|h| TaskCheckpoint {
-                    acks: h.acks(channel_slot[u] + i),
-                    restore: channel_state(&info),
+                    acks: h.acks(channel_slot[u] + i, &ids[u]),
+                    // The task's own channel state, to replay before new input.
+                    restore: files_of(&channel_state_operator(&ids[u]), Some(&|s| s as usize == i)).pop(),
                     info: Arc::new(info.clone()),
                 }),
             };
@@ -208,7 +275,9 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
                 batch_size: cfg.batch_size,
                 sides,
                 acks,
-                restore,
+                restore: files_of(&ids[u], None),
+                own,
+                rescaled,
             };
             let mut gate = |input| gates.remove(&(u, input, i)).ok_or_else(|| missing("an input gate"));
             match &node.kind {
@@ -277,7 +346,7 @@ pub(crate) async fn run(graph: Graph, cfg: JobConfig) -> Result<JobResult, Error
     loop {
         let err = match run_once(&graph, cfg.clone()).await {
             Ok(result) => return Ok(result),
-            Err(e @ Error::InvalidGraph(_)) => return Err(e),
+            Err(e @ (Error::InvalidGraph(_) | Error::Savepoint { .. })) => return Err(e),
             Err(e) if cfg.checkpointing.is_none() => return Err(e),
             Err(e) => e,
         };

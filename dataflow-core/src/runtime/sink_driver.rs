@@ -26,14 +26,15 @@ pub(crate) struct SinkDriver<T, S> {
     /// The latest completed checkpoint, and the latest committed here.
     completed: Option<tokio::sync::watch::Receiver<u64>>,
     committed: u64,
-    /// This sink's part of the restored checkpoint, until recovered.
-    recover: Option<Option<Vec<u8>>>,
+    /// This sink's parts of the restored checkpoint (several after a
+    /// rescale), until recovered.
+    recover: Option<Vec<Vec<u8>>>,
     _t: std::marker::PhantomData<fn(T)>,
 }
 
 impl<T, S> SinkDriver<T, S> {
     pub(crate) fn new(sink: S, ctx: super::factory::BuildCtx) -> Result<Self, Error> {
-        let recover = if ctx.acks.is_some() { Some(ctx.own_part()?) } else { None };
+        let recover = if ctx.acks.is_some() { Some(ctx.own_parts()?) } else { None };
         let completed = ctx.acks.as_ref().map(Acks::completed);
         Ok(Self {
             sink: Some(sink),
@@ -56,8 +57,16 @@ fn live<'a, S>(sink: &'a mut Option<S>, info: &OperatorInfo) -> Result<&'a mut S
 impl<T: Data, S: Sink<T>> SinkDriver<T, S> {
     /// Recovers (once), then commits what completed checkpoints sealed.
     async fn catch_up(&mut self) -> Result<(), Error> {
-        if let Some(part) = self.recover.take() {
-            guard_async(&self.info, live(&mut self.sink, &self.info)?.recover(part)).await?;
+        if let Some(parts) = self.recover.take() {
+            let sink = live(&mut self.sink, &self.info)?;
+            match parts.is_empty() {
+                true => guard_async(&self.info, sink.recover(None)).await?,
+                false => {
+                    for part in parts {
+                        guard_async(&self.info, sink.recover(Some(part))).await?;
+                    }
+                }
+            }
         }
         let completed = self.completed.as_ref().map_or(0, |c| *c.borrow());
         if let Some(sink) = self.sink.as_mut().filter(|_| completed > self.committed) {

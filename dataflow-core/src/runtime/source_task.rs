@@ -5,7 +5,7 @@
 use super::metrics::OperatorCounters;
 use super::push::{Outputs, guard_async};
 use super::task::Wakeups;
-use crate::checkpoint::{Acks, CheckpointBarrier, Part};
+use crate::checkpoint::{Acks, BarrierKind, CheckpointBarrier, Part};
 use crate::connectors::{Source, SourceContext, SourceStatus};
 use crate::element::{Control, Data};
 use crate::error::Error;
@@ -30,7 +30,12 @@ pub(crate) async fn run_source<T: Data>(
     let mut injected = 0;
     loop {
         if let (Some(acks), Some(barriers)) = (&acks, &mut barriers) {
-            inject_triggered(source.as_mut(), &mut head, &info, acks, barriers, &mut injected).await?;
+            let stop = inject_triggered(source.as_mut(), &mut head, &info, acks, barriers, &mut injected).await?;
+            if let Some(stop) = stop
+                && stopped(&mut head, acks, stop).await?
+            {
+                return head.control(Control::EndOfInput).await;
+            }
             // Under backpressure, wait for room before polling, and meanwhile
             // inject the barriers that come (unaligned ones overtake the
             // queued output).
@@ -98,7 +103,8 @@ pub(crate) async fn run_source<T: Data>(
 /// Injects the latest triggered checkpoint's barrier if this source has
 /// not yet (also one triggered before the task started): the barrier goes
 /// after the records handed out so far, with the source's position as the
-/// instance's part.
+/// instance's part. Returns the barrier if it is a savepoint that stops
+/// the job (with `drain`, the maximum watermark went just ahead of it).
 async fn inject_triggered<T: Data>(
     source: &mut dyn Source<T>,
     head: &mut Outputs<T>,
@@ -106,17 +112,47 @@ async fn inject_triggered<T: Data>(
     acks: &Acks,
     barriers: &watch::Receiver<Option<CheckpointBarrier>>,
     injected: &mut u64,
-) -> Result<(), Error> {
+) -> Result<Option<CheckpointBarrier>, Error> {
     let triggered = (*barriers.borrow()).filter(|b| b.id > *injected);
-    if let Some(b) = triggered {
-        *injected = b.id;
-        head.control(Control::Barrier(b)).await?;
-        // The source was not polled since: its position is the barrier's.
-        let started = std::time::Instant::now();
-        let part = source.position().map_or(Part::Nothing, Part::Bytes);
-        acks.acknowledge(info, b, part, started.elapsed());
+    let Some(b) = triggered else { return Ok(None) };
+    *injected = b.id;
+    if b.kind == (BarrierKind::Stop { drain: true }) {
+        head.control(Control::Watermark(Watermark::MAX)).await?;
     }
-    Ok(())
+    head.control(Control::Barrier(b)).await?;
+    // The source was not polled since: its position is the barrier's.
+    let started = std::time::Instant::now();
+    let part = source.position().map_or(Part::Nothing, Part::Bytes);
+    acks.acknowledge(info, b, part, started.elapsed());
+    Ok(matches!(b.kind, BarrierKind::Stop { .. }).then_some(b))
+}
+
+/// After the barrier of a savepoint that stops the job: waits for the
+/// savepoint's outcome. `true`: it completed, the source ends (emitting
+/// nothing more); `false`: it was aborted and the source goes on. A
+/// draining stop that failed fails the job (event time already reached
+/// its end).
+async fn stopped<T: Data>(head: &mut Outputs<T>, acks: &Acks, stop: CheckpointBarrier) -> Result<bool, Error> {
+    let mut outcome = acks.savepoint_outcome();
+    loop {
+        let (id, completed) = *outcome.borrow_and_update();
+        if id == stop.id {
+            return match (completed, stop.kind) {
+                (true, _) => Ok(true),
+                (false, BarrierKind::Stop { drain: true }) => Err(Error::Savepoint {
+                    path: String::new(),
+                    message: format!("savepoint {id} of a draining stop failed after event time reached its end"),
+                }),
+                (false, _) => Ok(false),
+            };
+        }
+        head.flush().await?;
+        tokio::select! {
+            // A closed watch means the job is ending anyway.
+            r = outcome.changed() => if r.is_err() { return Ok(true) },
+            r = head.drive_pending(), if head.has_pending() => r?,
+        }
+    }
 }
 
 /// A finished source of a job with checkpoints. It ends only once the
@@ -134,12 +170,24 @@ struct SourceAtEnd<'a, T> {
 impl<T: Data> SourceAtEnd<'_, T> {
     async fn wait_for_final_checkpoint(&mut self, head: &mut Outputs<T>, injected: &mut u64) -> Result<(), Error> {
         let mut finals = self.acks.source_finished();
+        let mut all = self.acks.all_sources_finished();
         let mut barriers = self.acks.barriers();
         let mut completed = self.acks.completed();
         loop {
-            inject_triggered(&mut *self.source, head, self.info, self.acks, &barriers, injected).await?;
+            let stop = inject_triggered(&mut *self.source, head, self.info, self.acks, &barriers, injected).await?;
+            if let Some(stop) = stop
+                && stopped(head, self.acks, stop).await?
+            {
+                return Ok(());
+            }
             let last = *finals.borrow_and_update();
-            if last != 0 && *injected >= last && *completed.borrow_and_update() >= last {
+            // Without checkpointing (savepoints only) there is no final
+            // checkpoint: the sources end together.
+            let done = match self.acks.checkpointing() {
+                true => last != 0 && *injected >= last && *completed.borrow_and_update() >= last,
+                false => *all.borrow_and_update(),
+            };
+            if done {
                 return Ok(());
             }
             head.flush().await?;
@@ -149,6 +197,7 @@ impl<T: Data> SourceAtEnd<'_, T> {
                 r = barriers.changed() => if r.is_err() { return Ok(()) },
                 r = completed.changed() => if r.is_err() { return Ok(()) },
                 r = finals.changed() => if r.is_err() { return Ok(()) },
+                r = all.changed() => if r.is_err() { return Ok(()) },
                 r = head.drive_pending(), if head.has_pending() => r?,
                 _ = &mut wake => self.wakeups.fire_due(head).await?,
             }

@@ -544,6 +544,7 @@ mod tests {
             id,
             timestamp: 0,
             mode: crate::checkpoint::CheckpointingMode::Aligned,
+            kind: Default::default(),
             incremental: false,
         })
     }

@@ -1,0 +1,271 @@
+//! Savepoints: checkpoints a user asks for and keeps, self-contained and
+//! backend-independent, to stop a job, change it, rescale it, switch its
+//! state backend and resume it, or to reprocess history with a new version.
+//!
+//! A savepoint is taken like a checkpoint (the barrier travels from the
+//! sources), but it is always aligned and full, its keyed state is written
+//! in the canonical, self-describing encoding (`dataflow_state`'s
+//! `table::canonical`: state types may gain fields with serde defaults),
+//! and everything it needs lies in its own folder:
+//!
+//! ```text
+//! <savepoint dir>/
+//!   op0-0 op0-1   # every operator instance's part (state, source position, sink committables)
+//!   _metadata     # written last: format version, max parallelism, the operators
+//!                 # (uid, name, parallelism) and every file with length and CRC32C
+//! ```
+//!
+//! Operators are matched by `uid` on restore ([`Savepoint::check_operators`]);
+//! an operator without one is saved under a generated id (its index in the
+//! graph and its name), which changes when the graph does.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), dataflow_core::Error> {
+//! use dataflow_core::checkpoint::savepoint::Savepoint;
+//! let sp = Savepoint::load("/var/lib/myjob/savepoints/sp-1")?;
+//! for op in sp.operators() {
+//!     println!("{} ({}): parallelism {}, {} bytes", op.uid, op.name, op.parallelism, op.bytes);
+//! }
+//! # Ok(()) }
+//! ```
+
+use super::storage::{
+    CheckpointMetadata, CheckpointStorage, CompleteCheckpoint, StateFile, decode_framed, encode_framed,
+};
+use crate::error::Error;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+const MAGIC: &[u8; 8] = b"DFSAVEPT";
+/// The savepoint format version this build writes and the newest it reads.
+pub const SAVEPOINT_VERSION: u16 = 1;
+const METADATA: &str = "_metadata";
+
+/// An operator of the job a savepoint was taken of.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavepointOperator {
+    /// The id its state is saved under: its `uid`, or a generated one.
+    pub uid: String,
+    /// Its name.
+    pub name: String,
+    /// Whether `uid` was generated (no `uid` was set).
+    pub generated_uid: bool,
+    /// Its parallelism when the savepoint was taken.
+    pub parallelism: u32,
+}
+
+/// What a savepoint's `_metadata` holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavepointMetadata {
+    /// The checkpoint id of the savepoint in the job that took it.
+    pub id: u64,
+    /// When it was triggered (processing time).
+    pub timestamp: Timestamp,
+    /// The job's max parallelism (its number of key groups).
+    pub max_parallelism: u32,
+    /// Every operator of the job.
+    pub operators: Vec<SavepointOperator>,
+    /// Every file, named relative to the savepoint's folder.
+    pub files: Vec<StateFile>,
+}
+
+/// One operator as [`Savepoint::operators`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorSummary {
+    /// The id its state is saved under.
+    pub uid: String,
+    /// Its name.
+    pub name: String,
+    /// Whether the id was generated.
+    pub generated_uid: bool,
+    /// Its parallelism when saved.
+    pub parallelism: u32,
+    /// The key groups its keyed state is split into (the job's max parallelism).
+    pub key_groups: u32,
+    /// Its files (one per subtask that had state): subtask and bytes.
+    pub files: Vec<(u32, u64)>,
+    /// Bytes of state in all.
+    pub bytes: u64,
+}
+
+/// A complete savepoint, read back and checked ([`Savepoint::load`]).
+#[derive(Clone, Debug)]
+pub struct Savepoint {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// Its metadata.
+    pub metadata: SavepointMetadata,
+}
+
+fn savepoint_err(dir: &Path, message: impl Into<String>) -> Error {
+    Error::Savepoint { path: dir.display().to_string(), message: message.into() }
+}
+
+impl Savepoint {
+    /// Reads the savepoint in `dir` and checks every file it lists (length
+    /// and CRC32C). A savepoint of a newer format version than this build
+    /// reads is an [`Error::Savepoint`] that says so.
+    pub fn load(dir: impl Into<PathBuf>) -> Result<Self, Error> {
+        let dir = dir.into();
+        let path = dir.join(METADATA);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(savepoint_err(&dir, "no _metadata: not a (complete) savepoint"));
+            }
+            Err(e) => return Err(Error::CheckpointIo { file: path.display().to_string(), message: e.to_string() }),
+        };
+        let metadata: SavepointMetadata = decode_framed(MAGIC, SAVEPOINT_VERSION, &bytes)
+            .map_err(|reason| Error::CheckpointCorrupt { file: path.display().to_string(), reason })?;
+        super::storage::verify_files(&dir, &metadata.files)?;
+        Ok(Self { dir, metadata })
+    }
+
+    /// The operators, with their state's size per subtask.
+    pub fn operators(&self) -> Vec<OperatorSummary> {
+        self.metadata
+            .operators
+            .iter()
+            .map(|op| {
+                let files: Vec<(u32, u64)> = self.files_of(&op.uid).map(|f| (f.subtask, f.len)).collect();
+                OperatorSummary {
+                    uid: op.uid.clone(),
+                    name: op.name.clone(),
+                    generated_uid: op.generated_uid,
+                    parallelism: op.parallelism,
+                    key_groups: self.metadata.max_parallelism,
+                    bytes: files.iter().map(|(_, b)| b).sum(),
+                    files,
+                }
+            })
+            .collect()
+    }
+
+    /// Bytes of all its files.
+    pub fn bytes(&self) -> u64 {
+        self.metadata.files.iter().map(|f| f.len).sum()
+    }
+
+    fn files_of<'a>(&'a self, uid: &'a str) -> impl Iterator<Item = &'a StateFile> + 'a {
+        self.metadata.files.iter().filter(move |f| f.operator == uid)
+    }
+
+    /// The parallelism operator `uid` had when saved.
+    pub fn parallelism_of(&self, uid: &str) -> Option<u32> {
+        self.metadata.operators.iter().find(|o| o.uid == uid).map(|o| o.parallelism)
+    }
+
+    /// Checks that a job with operators `job` (their state ids) and max
+    /// parallelism `max_parallelism` can start from this savepoint: every
+    /// operator with state in the savepoint must match one of the job by
+    /// uid, unless `allow_non_restored_state` (its state is then dropped,
+    /// with a log line); operators of the job that the savepoint does not
+    /// know start empty. The key groups must be the same.
+    pub fn check_operators(
+        &self,
+        job: &[String],
+        max_parallelism: u32,
+        allow_non_restored_state: bool,
+    ) -> Result<(), Error> {
+        if self.metadata.max_parallelism != max_parallelism {
+            return Err(savepoint_err(
+                &self.dir,
+                format!(
+                    "taken with max parallelism {} but the job has {max_parallelism}: its key groups cannot be mapped (set the same max parallelism)",
+                    self.metadata.max_parallelism
+                ),
+            ));
+        }
+        let unmatched: Vec<&SavepointOperator> = (self.metadata.operators.iter())
+            .filter(|op| self.files_of(&op.uid).next().is_some() && !job.contains(&op.uid))
+            .collect();
+        if unmatched.is_empty() {
+            return Ok(());
+        }
+        let list = unmatched.iter().map(|op| format!("'{}' (operator '{}')", op.uid, op.name)).collect::<Vec<_>>();
+        if allow_non_restored_state {
+            tracing::warn!(savepoint = %self.dir.display(), operators = ?list, "state of operators that are not in the job is dropped (allow_non_restored_state)");
+            return Ok(());
+        }
+        Err(savepoint_err(
+            &self.dir,
+            format!(
+                "holds state of {} that match no operator of this job (its uids: {}); \
+                 if a uid was renamed, set it back; to drop that state, allow non-restored state",
+                list.join(", "),
+                job.iter().map(|u| format!("'{u}'")).collect::<Vec<_>>().join(", ")
+            ),
+        ))
+    }
+
+    /// The savepoint as a complete checkpoint to restore from.
+    pub(crate) fn as_checkpoint(&self) -> CompleteCheckpoint {
+        let files = self.metadata.files.clone();
+        CompleteCheckpoint {
+            metadata: CheckpointMetadata { id: self.metadata.id, timestamp: self.metadata.timestamp, files },
+            dir: self.dir.clone(),
+            skipped: Vec::new(),
+        }
+    }
+}
+
+/// Where a savepoint's files go: its own folder, `_metadata` last.
+#[derive(Debug)]
+pub(crate) struct SavepointStorage {
+    dir: PathBuf,
+    max_parallelism: u32,
+    operators: Vec<SavepointOperator>,
+}
+
+impl SavepointStorage {
+    /// A savepoint into `dir`, which must not exist or be empty.
+    pub(crate) fn new(dir: PathBuf, max_parallelism: u32, operators: Vec<SavepointOperator>) -> Result<Self, Error> {
+        if std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
+            return Err(savepoint_err(&dir, "the folder is not empty (a savepoint needs a folder of its own)"));
+        }
+        Ok(Self { dir, max_parallelism, operators })
+    }
+}
+
+impl CheckpointStorage for SavepointStorage {
+    fn checkpoint_dir(&self, _id: u64) -> Result<PathBuf, Error> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::CheckpointIo { file: self.dir.display().to_string(), message: e.to_string() })?;
+        Ok(self.dir.clone())
+    }
+
+    fn complete(&self, metadata: &CheckpointMetadata) -> Result<(), Error> {
+        for op in self.operators.iter().filter(|o| o.generated_uid) {
+            if metadata.files.iter().any(|f| f.operator == op.uid) {
+                tracing::warn!(operator = %op.name, id = %op.uid, "an operator with state has no uid: its state is saved under a generated id, which changes when the graph changes (set one with .uid(..))");
+            }
+        }
+        let sp = SavepointMetadata {
+            id: metadata.id,
+            timestamp: metadata.timestamp,
+            max_parallelism: self.max_parallelism,
+            operators: self.operators.clone(),
+            files: metadata.files.clone(),
+        };
+        let dir = self.checkpoint_dir(sp.id)?;
+        super::storage::write_atomically(&dir, METADATA, &encode_framed(MAGIC, SAVEPOINT_VERSION, &sp)?)
+    }
+
+    fn latest(&self) -> Result<Option<CompleteCheckpoint>, Error> {
+        Ok(None)
+    }
+
+    fn discard(&self, _id: u64) -> Result<(), Error> {
+        match std::fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(Error::CheckpointIo { file: self.dir.display().to_string(), message: e.to_string() })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn retain(&self, _keep: usize) -> Result<(), Error> {
+        Ok(())
+    }
+}
