@@ -1,8 +1,7 @@
 //! State evolution through savepoints: a savepoint's keyed state is
 //! self-describing (CBOR by field name), so a state type that gained a
 //! field with a serde default restores, while an incompatible change is a
-//! typed error naming the operator and the state. Checkpoints (postcard)
-//! are not meant to survive a change of type, and say so by failing too.
+//! typed error naming the operator, the state and its type.
 
 use dataflow_core::state::StateError;
 use dataflow_core::{Error, StreamEnvironment, ValueState, operator};

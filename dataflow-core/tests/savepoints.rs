@@ -9,6 +9,7 @@
 //! the test has asked for the stop, so the savepoint is taken mid-stream
 //! (waiting on events, never on time).
 
+use dataflow_core::checkpoint::coordinator::CheckpointConfig;
 use dataflow_core::checkpoint::savepoint::Savepoint;
 use dataflow_core::connectors::two_phase::read_committed;
 use dataflow_core::time::WatermarkStrategy;
@@ -52,6 +53,9 @@ struct Run<'a> {
     gate: Gate,
     out: &'a Path,
     ids: &'a Path,
+    /// Checkpointing into this folder (an interval that never passes in
+    /// the test: only the final checkpoint is taken).
+    checkpoints: Option<&'a Path>,
 }
 
 impl<'a> Run<'a> {
@@ -66,6 +70,7 @@ impl<'a> Run<'a> {
             gate: Gate::default(),
             out,
             ids,
+            checkpoints: None,
         }
     }
 
@@ -76,6 +81,9 @@ impl<'a> Run<'a> {
         let env = env.with_batch_size(64);
         if let Some(dir) = self.fjall {
             env.set_state_backend(StateBackendConfig::Fjall(FjallStateConfig::new(dir)));
+        }
+        if let Some(dir) = self.checkpoints {
+            env.enable_checkpointing(CheckpointConfig::every(Duration::from_secs(3_600)), dir);
         }
         if let Some(sp) = self.restore {
             env.restore_from(sp);
@@ -410,4 +418,45 @@ fn a_savepoint_while_the_job_goes_on() {
         *expected.entry(k).or_default() += 1;
     }
     assert_eq!(resumed, expected);
+}
+
+/// A job started from a savepoint that checkpoints and is started again
+/// with the same checkpoint folder (a restart) resumes from its newer
+/// checkpoint, not from the savepoint: here the first resumed run ended,
+/// so the second one publishes nothing more.
+#[test]
+fn a_newer_checkpoint_wins_over_the_savepoint() {
+    let d = dirs();
+    let chk = tempfile::tempdir().unwrap();
+    run_and_stop(Run::new(2, d.out.path(), d.ids.path()), &d.sp, false).unwrap();
+    for _ in 0..2 {
+        let mut resumed = Run::new(3, d.out.path(), d.ids.path());
+        resumed.restore = Some(&d.sp);
+        resumed.checkpoints = Some(chk.path());
+        run_to_end(resumed).unwrap();
+    }
+    let (got, lines) = committed_counts(d.out.path());
+    assert_eq!((got, lines), (oracle(), oracle().len()), "the second run replayed the savepoint's tail");
+    assert_ids_once(d.ids.path());
+}
+
+/// A checkpoint that is not newer than the savepoint (taken before it, or
+/// by another job) does not replace it: the job starts from the savepoint.
+#[test]
+fn an_older_checkpoint_does_not_replace_the_savepoint() {
+    let d = dirs();
+    let chk = tempfile::tempdir().unwrap();
+    // Another run of the job, to its end, leaves checkpoint 1 in `chk`.
+    let (other_out, other_ids) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut other = Run::new(2, other_out.path(), other_ids.path());
+    other.checkpoints = Some(chk.path());
+    run_to_end(other).unwrap();
+    // Savepoint 1 of a job without checkpoints.
+    run_and_stop(Run::new(2, d.out.path(), d.ids.path()), &d.sp, false).unwrap();
+    let mut resumed = Run::new(2, d.out.path(), d.ids.path());
+    resumed.restore = Some(&d.sp);
+    resumed.checkpoints = Some(chk.path());
+    run_to_end(resumed).unwrap();
+    assert_eq!(committed_counts(d.out.path()).0, oracle(), "restored from the other run's checkpoint");
+    assert_ids_once(d.ids.path());
 }

@@ -10,13 +10,13 @@
 //!   memory, on fjall and on fjall with a two-key cache;
 //! * deletions, timers from the newest file only, chains that are not
 //!   whole, damaged deltas, old (version 1) files;
-//! * the size of a delta after 1% of the keys changed.
+//! * (the size of a delta after 1% of the keys changed: `incremental_size.rs`).
 
 use dataflow_state::backend::format::{self, SnapshotKind};
 use dataflow_state::backend::{MemoryBackend, StateBackend, StateKey};
 use dataflow_state::key_group::{assign_to_key_group, operator_index_for_key_group};
 use dataflow_state::table::{FjallStateConfig, RawEntry, StateBackendConfig, StateTable, TIMERS_ID, TableSpec};
-use dataflow_state::{Key, KeyGroupRange, ListState, StateError, ValueState};
+use dataflow_state::{KeyGroupRange, ListState, StateError};
 use proptest::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -560,142 +560,4 @@ fn rescaled_restore_from_chains() {
         }
         assert_eq!(t.snapshot_changes(Vec::new()).unwrap().kind(), SnapshotKind::Full);
     }
-}
-
-/// With `n` keys, a full snapshot and then 1% of the keys changed (half
-/// updated, half deleted): the delta's bytes over the full file's.
-fn delta_ratio(backend: &StateBackendConfig, n: u64) -> (u64, u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = TableSpec::new("values", 128, KeyGroupRange::new(0, 128)).with_incremental(true);
-    let mut t = StateTable::<u64, ValueState<u64>>::open(backend, spec, "t").unwrap();
-    let put = |t: &mut StateTable<u64, ValueState<u64>>, k: u64, v: Option<u64>| {
-        t.with_state(&k, |s| {
-            match v {
-                Some(v) => s.update(v),
-                None => s.clear(),
-            }
-            Ok::<_, StateError>(((), v.is_none()))
-        })
-        .unwrap()
-    };
-    t.with_states((0..n).map(|k| (k, k)), |_, v, s| {
-        s.update(v);
-        Ok::<_, StateError>(false)
-    })
-    .unwrap();
-    let (full, delta) = (dir.path().join("full"), dir.path().join("delta"));
-    let started = std::time::Instant::now();
-    assert_eq!(t.snapshot(Vec::new()).unwrap().write_to(&full).unwrap(), n);
-    let full_took = started.elapsed();
-    let changed = n / 100;
-    for i in 0..changed {
-        let k = i * 100 + 7; // spread over the key space
-        put(&mut t, k, (i % 2 == 0).then_some(k + 1));
-    }
-    let started = std::time::Instant::now();
-    assert_eq!(t.snapshot_changes(Vec::new()).unwrap().write_to(&delta).unwrap(), changed);
-    eprintln!("  snapshot and write: full {full_took:?}, delta {:?}", started.elapsed());
-    // And it restores.
-    let mut u = StateTable::<u64, ValueState<u64>>::open(
-        &StateBackendConfig::InMemory,
-        TableSpec::new("values", 128, KeyGroupRange::new(0, 128)),
-        "u",
-    )
-    .unwrap();
-    u.restore(&[&full, &delta]).unwrap();
-    for k in [7, 107, 207, 8, n - 1] {
-        let want = match (k % 100, (k / 100) % 2) {
-            (7, 0) => Some(k + 1),
-            (7, _) => None,
-            _ => Some(k),
-        };
-        assert_eq!(u.get(&k).unwrap().and_then(|s| s.value().copied()), want, "key {k}");
-    }
-    (std::fs::metadata(&full).unwrap().len(), std::fs::metadata(&delta).unwrap().len())
-}
-
-fn assert_small_delta(name: &str, backend: &StateBackendConfig, n: u64) {
-    let (full, delta) = delta_ratio(backend, n);
-    let ratio = delta as f64 / full as f64;
-    eprintln!("{name}, {n} keys: full {full} bytes, delta {delta} bytes, ratio {ratio:.4}");
-    assert!(ratio <= 0.05, "{name}: {delta} / {full}");
-}
-
-/// 1M keys in memory, 1% of them changed after a full snapshot (half
-/// updated, half deleted): the delta is at most 5% of the full file.
-#[test]
-fn a_delta_of_one_percent_is_small_in_memory() {
-    assert_small_delta("memory", &StateBackendConfig::InMemory, 1_000_000);
-}
-
-/// The same on fjall, with 200k keys (1M take about 10 s in a debug build;
-/// `measure` runs 1M on both in release).
-#[test]
-fn a_delta_of_one_percent_is_small_on_fjall() {
-    let dir = tempfile::tempdir().unwrap();
-    assert_small_delta("fjall", &StateBackendConfig::Fjall(FjallStateConfig::new(dir.path())), 200_000);
-}
-
-/// Measures (`cargo test --release -p dataflow-state --test incremental
-/// measure -- --ignored --nocapture`): the delta/full ratio at 1M keys
-/// (and how long each snapshot took to take and write).
-#[test]
-#[ignore = "a measurement; run in release"]
-fn measure_delta_size() {
-    let dir = tempfile::tempdir().unwrap();
-    assert_small_delta("memory", &StateBackendConfig::InMemory, 1_000_000);
-    assert_small_delta("fjall", &StateBackendConfig::Fjall(FjallStateConfig::new(dir.path())), 1_000_000);
-}
-
-/// Measures the per-access cost of change tracking (on vs off) in memory
-/// and on fjall (run as `measure_delta_size` says).
-#[test]
-#[ignore = "a measurement; run in release"]
-fn measure_tracking_cost() {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, backend, keys) in [
-        ("memory", StateBackendConfig::InMemory, 10_000u64),
-        ("memory", StateBackendConfig::InMemory, 100_000),
-        ("memory", StateBackendConfig::InMemory, 1_000_000),
-        ("fjall", StateBackendConfig::Fjall(FjallStateConfig::new(dir.path())), 10_000),
-        ("fjall", StateBackendConfig::Fjall(FjallStateConfig::new(dir.path())), 200_000),
-    ] {
-        // Off and on alternately, the best of 5 each (the machine is
-        // shared: the best is the least disturbed).
-        let mut best = [f64::MAX; 2];
-        for round in 0..5 {
-            for (i, incremental) in [false, true].into_iter().enumerate() {
-                let spec = TableSpec::new("v", 128, KeyGroupRange::new(0, 128)).with_incremental(incremental);
-                let name = format!("m{round}{incremental}");
-                let mut t = StateTable::<u64, ValueState<u64>>::open(&backend, spec, &name).unwrap();
-                best[i] = best[i].min(time_accesses(&mut t, keys));
-            }
-        }
-        eprintln!("{name:6} {keys:>9} keys: tracking off {:.1} ns/access, on {:.1} ns/access", best[0], best[1]);
-    }
-}
-
-/// Accesses every key of `keys` 10 times (after a first pass that
-/// inserts them) in batches, as the keyed operator does, with a delta
-/// snapshot (written) every pass; ns per access, without the snapshots.
-fn time_accesses<K: Key + From<u32>>(t: &mut StateTable<K, ValueState<u64>>, keys: u64) -> f64 {
-    let pass = |t: &mut StateTable<K, ValueState<u64>>| {
-        // A scattered order, as a hash partitioner's output.
-        let order = (0..keys).map(|i| (K::from(((i * 2_654_435_761) % keys) as u32), 1u64));
-        t.with_states(order, |_, v, s| {
-            *s.get_or_insert_with(|| 0) += v;
-            Ok::<_, StateError>(false)
-        })
-        .unwrap()
-    };
-    pass(t);
-    let dir = tempfile::tempdir().unwrap();
-    let mut spent = std::time::Duration::ZERO;
-    for _ in 0..10 {
-        let start = std::time::Instant::now();
-        pass(t);
-        spent += start.elapsed();
-        t.snapshot_changes(Vec::new()).unwrap().write_to(&dir.path().join("s")).unwrap();
-    }
-    spent.as_nanos() as f64 / (10 * keys) as f64
 }

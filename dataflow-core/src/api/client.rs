@@ -25,6 +25,9 @@ pub(crate) struct SavepointRequest {
 pub(crate) struct SavepointRequests {
     pub(crate) requests: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<SavepointRequest>>>,
     pub(crate) triggered: Arc<watch::Sender<u64>>,
+    /// A savepoint that stops the job completed: a failure after it ends
+    /// the job instead of restarting it.
+    pub(crate) stopped: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A job started with [`StreamEnvironment::submit`](crate::StreamEnvironment::submit):

@@ -485,7 +485,7 @@ impl StreamEnvironment {
     /// # });
     /// ```
     pub fn execute(&self) -> impl std::future::Future<Output = Result<JobResult, Error>> + Send + 'static {
-        self.run_job()
+        self.run_job(None)
     }
 
     /// Starts the job on the current tokio runtime and returns its
@@ -504,20 +504,26 @@ impl StreamEnvironment {
     pub fn submit(&self) -> crate::JobClient {
         let (requests, receiver) = tokio::sync::mpsc::unbounded_channel();
         let (triggered, triggered_rx) = tokio::sync::watch::channel(0);
-        self.lock().config.savepoints = Some(crate::api::client::SavepointRequests {
+        // The job alone holds the receiving end: once it ended, requests
+        // (and those still queued) fail instead of waiting.
+        let savepoints = crate::api::client::SavepointRequests {
             requests: Arc::new(tokio::sync::Mutex::new(receiver)),
             triggered: Arc::new(triggered),
-        });
-        crate::JobClient { requests, handle: tokio::spawn(self.run_job()), triggered: triggered_rx }
+            stopped: Arc::default(),
+        };
+        crate::JobClient { requests, handle: tokio::spawn(self.run_job(Some(savepoints))), triggered: triggered_rx }
     }
 
-    fn run_job(&self) -> impl std::future::Future<Output = Result<JobResult, Error>> + Send + 'static {
+    fn run_job(
+        &self,
+        savepoints: Option<crate::api::client::SavepointRequests>,
+    ) -> impl std::future::Future<Output = Result<JobResult, Error>> + Send + 'static {
         let taken = {
             let mut inner = self.lock();
             if std::mem::replace(&mut inner.executed, true) {
                 Err(Error::InvalidGraph("this environment's job was already executed".into()))
             } else {
-                Ok((std::mem::take(&mut inner.graph), inner.config.clone()))
+                Ok((std::mem::take(&mut inner.graph), JobConfig { savepoints, ..inner.config.clone() }))
             }
         };
         async move {

@@ -211,7 +211,9 @@ impl Coordinator {
     /// When the next trigger may happen (for the runtime's timer), if one
     /// can happen without an acknowledgement first.
     pub fn next_trigger_time(&self) -> Option<Timestamp> {
-        if self.stopping {
+        // Nothing goes along with a savepoint (its barrier would replace
+        // the savepoint's in the tasks), nor after a stop.
+        if self.stopping || self.pending.values().any(|p| p.savepoint.is_some()) {
             return None;
         }
         if self.savepoint.is_some() {
@@ -230,6 +232,13 @@ impl Coordinator {
         let after_pause =
             self.last_completion.map_or(Timestamp::MIN, |t| t.saturating_add(millis(self.config.min_pause)));
         Some(after_interval.max(after_pause))
+    }
+
+    /// When the oldest pending checkpoint (or savepoint) times out, if one
+    /// is pending (the runtime's timer wakes then to abort it).
+    pub fn next_timeout(&self) -> Option<Timestamp> {
+        let timeout = millis(self.config.timeout);
+        self.pending.values().map(|p| p.triggered_at.saturating_add(timeout)).min()
     }
 
     /// Decides at processing time `now`: aborts the pending checkpoints

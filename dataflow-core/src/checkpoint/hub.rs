@@ -138,6 +138,7 @@ impl CheckpointStorage for NoCheckpoints {
 /// waits for it.
 struct InFlight {
     id: u64,
+    stop: bool,
     storage: Arc<SavepointStorage>,
     dir: PathBuf,
     reply: tokio::sync::oneshot::Sender<Result<PathBuf, Error>>,
@@ -247,7 +248,7 @@ impl Hub {
             Some(drain) => BarrierKind::Stop { drain },
         };
         lock(&self.coordinator).request_savepoint(storage.clone(), kind);
-        *lock(&self.savepoint) = Some(InFlight { id: 0, storage, dir, reply });
+        *lock(&self.savepoint) = Some(InFlight { id: 0, stop: stop.is_some(), storage, dir, reply });
         self.wake.notify_one();
     }
 
@@ -268,6 +269,9 @@ impl Hub {
                 message: format!("savepoint {} was aborted (declined, timed out or a task failed)", sp.id),
             }),
         };
+        if let (true, true, Some(r)) = (done, sp.stop, &self.requests) {
+            r.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         self.savepoint_outcome.send_replace((sp.id, done));
         let _ = sp.reply.send(outcome);
         done
@@ -282,7 +286,13 @@ impl Hub {
             None => None,
         };
         loop {
-            let next = lock(&self.coordinator).next_trigger_time();
+            let next = {
+                let c = lock(&self.coordinator);
+                match (c.next_trigger_time(), c.next_timeout()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            };
             let wait = match next {
                 Some(t) => self.clock.wait_until(t),
                 None => Box::pin(std::future::pending()),
@@ -314,7 +324,6 @@ impl Hub {
                         incremental: false,
                         kind,
                     }));
-                    self.setup.triggered.send_replace(id);
                     if let Some(r) = &self.requests {
                         r.triggered.send_replace(id);
                     }
@@ -428,12 +437,10 @@ struct PartFile {
     subtask: u32,
 }
 
-/// The `operator` under which a task's channel state is listed in
-/// `_metadata` (apart from the operator's own state files): the state id
-/// of the task's head, marked.
-pub(crate) fn channel_state_operator(head: &str) -> String {
-    format!("{head}#channels")
-}
+/// What marks the `operator` under which a task's channel state is listed
+/// in `_metadata` (apart from the operator's own state files): the state
+/// id of the task's head, then this.
+pub(crate) const CHANNELS: &str = "#channels";
 
 /// The name of a task's channel-state file (the task named by its head).
 pub(crate) fn channel_state_name(info: &OperatorInfo) -> String {
@@ -532,7 +539,7 @@ impl Acks {
     ) {
         let file = PartFile {
             name: channel_state_name(info),
-            operator: channel_state_operator(&self.operator),
+            operator: format!("{}{CHANNELS}", self.operator),
             subtask: info.subtask as u32,
         };
         let stats = PartStats {

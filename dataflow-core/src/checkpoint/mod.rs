@@ -17,7 +17,7 @@ pub mod storage;
 
 pub use coordinator::CheckpointingMode;
 pub use hub::CheckpointHandle;
-pub(crate) use hub::{Acks, CheckpointSetup, Hub, HubSetup, Part, channel_state_operator};
+pub(crate) use hub::{Acks, CHANNELS, CheckpointSetup, Hub, HubSetup, Part};
 pub use stats::CheckpointStats;
 
 use crate::time::Timestamp;

@@ -214,6 +214,9 @@ impl Savepoint {
 #[derive(Debug)]
 pub(crate) struct SavepointStorage {
     dir: PathBuf,
+    /// Set when the savepoint was aborted: a write still running must not
+    /// create its folder again.
+    discarded: std::sync::atomic::AtomicBool,
     max_parallelism: u32,
     operators: Vec<SavepointOperator>,
 }
@@ -224,12 +227,15 @@ impl SavepointStorage {
         if std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
             return Err(savepoint_err(&dir, "the folder is not empty (a savepoint needs a folder of its own)"));
         }
-        Ok(Self { dir, max_parallelism, operators })
+        Ok(Self { dir, discarded: Default::default(), max_parallelism, operators })
     }
 }
 
 impl CheckpointStorage for SavepointStorage {
-    fn checkpoint_dir(&self, _id: u64) -> Result<PathBuf, Error> {
+    fn checkpoint_dir(&self, id: u64) -> Result<PathBuf, Error> {
+        if self.discarded.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(savepoint_err(&self.dir, format!("savepoint {id} was aborted")));
+        }
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| Error::CheckpointIo { file: self.dir.display().to_string(), message: e.to_string() })?;
         Ok(self.dir.clone())
@@ -257,6 +263,7 @@ impl CheckpointStorage for SavepointStorage {
     }
 
     fn discard(&self, _id: u64) -> Result<(), Error> {
+        self.discarded.store(true, std::sync::atomic::Ordering::SeqCst);
         match std::fs::remove_dir_all(&self.dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 Err(Error::CheckpointIo { file: self.dir.display().to_string(), message: e.to_string() })

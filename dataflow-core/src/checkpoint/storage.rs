@@ -227,9 +227,8 @@ pub(crate) fn decode_framed<T: serde::de::DeserializeOwned>(
     if v > version {
         return Err(format!("format version {v} is newer than this build reads ({version}): use a newer dataflow"));
     }
-    if v < version {
-        return Err(format!("format version {v} is no longer read (this build reads {version})"));
-    }
+    // Older versions decode as the current one: every version so far is 1
+    // (a later change of layout decodes older ones by their version here).
     let Some((len, body)) = rest.split_first_chunk::<4>() else { return Err("truncated".into()) };
     if u32::from_be_bytes(*len) as usize != body.len() {
         return Err("length mismatch".into());

@@ -65,11 +65,7 @@ where
     pub(crate) fn new(make: Arc<F>, splits: usize, info: &OperatorInfo) -> Self {
         let (subtask, parallelism) = (info.subtask as u32, info.parallelism.max(1) as u32);
         let mut s = Self { make, splits: Vec::new(), splits_total: splits as u32, subtask, parallelism, turn: 0 };
-        let owned: Vec<SplitPosition> = (0..s.splits_total)
-            .filter(|split| s.owns(*split))
-            .map(|split| SplitPosition { split, offset: 0, done: false })
-            .collect();
-        s.set(owned);
+        s.set(Vec::new());
         s
     }
 
@@ -77,7 +73,15 @@ where
         split % self.parallelism == self.subtask
     }
 
-    fn set(&mut self, positions: Vec<SplitPosition>) {
+    /// Takes `positions` (of owned splits): splits past the count are
+    /// dropped, owned splits no position lists start from the beginning.
+    fn set(&mut self, mut positions: Vec<SplitPosition>) {
+        positions.retain(|p| p.split < self.splits_total);
+        for split in (0..self.splits_total).filter(|s| self.owns(*s)) {
+            if !positions.iter().any(|p| p.split == split) {
+                positions.push(SplitPosition { split, offset: 0, done: false });
+            }
+        }
         self.splits = positions.into_iter().map(|at| Split { at, iter: None }).collect();
         self.splits.sort_by_key(|s| s.at.split);
         self.turn = 0;
@@ -142,7 +146,7 @@ where
 
     fn seek(&mut self, position: &[u8]) -> Result<(), BoxError> {
         let at = decode(position)?;
-        if let Some(foreign) = at.iter().find(|p| !self.owns(p.split)) {
+        if let Some(foreign) = at.iter().find(|p| !self.owns(p.split) && p.split < self.splits_total) {
             return Err(format!(
                 "split {} is not subtask {}'s of {} (restored at another parallelism without seek_rescaled)",
                 foreign.split, self.subtask, self.parallelism
@@ -157,12 +161,6 @@ where
         let mut at = Vec::new();
         for p in positions {
             at.extend(decode(p)?.into_iter().filter(|p| self.owns(p.split)));
-        }
-        // Splits no old subtask listed start from the beginning.
-        for split in (0..self.splits_total).filter(|s| self.owns(*s)) {
-            if !at.iter().any(|p| p.split == split) {
-                at.push(SplitPosition { split, offset: 0, done: false });
-            }
         }
         self.set(at);
         Ok(())

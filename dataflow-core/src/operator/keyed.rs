@@ -308,7 +308,10 @@ impl<O: KeyedFnOperator<K>, K: Key> Keyed<O, K> {
     /// A copy of `key`'s state, if this subtask holds one.
     pub(crate) fn state(&mut self, key: &K) -> Result<Option<O::State>, BoxError> {
         match &mut self.table {
-            Some(table) => Ok(table.get(key)?),
+            Some(table) => match table.get(key) {
+                Err(dataflow_state::StateError::ForeignKeyGroup { .. }) => Ok(None),
+                r => Ok(r?),
+            },
             None => Err("the operator is not open".into()),
         }
     }

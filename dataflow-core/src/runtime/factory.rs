@@ -183,7 +183,9 @@ impl<T: Data> SourceFactory for SourceNode<T> {
         // sees every old subtask's.
         if ctx.rescaled {
             let positions = ctx.all_parts()?;
-            super::push::guard(&ctx.info, || source.seek_rescaled(&positions))?;
+            if !positions.is_empty() {
+                super::push::guard(&ctx.info, || source.seek_rescaled(&positions))?;
+            }
         } else if let Some(position) = ctx.own_parts()?.pop() {
             super::push::guard(&ctx.info, || source.seek(&position))?;
         }

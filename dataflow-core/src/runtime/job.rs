@@ -12,7 +12,7 @@ use super::task::{TaskCheckpoint, TaskCtx, Wakeups};
 use crate::checkpoint::restart::{RestartDecision, wait_to_restart};
 use crate::checkpoint::savepoint::{Savepoint, SavepointOperator};
 use crate::checkpoint::storage::{CheckpointStorage, CompleteCheckpoint, LocalStorage};
-use crate::checkpoint::{CheckpointSetup, Hub, HubSetup, channel_state_operator};
+use crate::checkpoint::{CHANNELS, CheckpointSetup, Hub, HubSetup};
 use crate::error::Error;
 use crate::graph::{Graph, NodeKind, Partitioning, PhysicalPlan, resolve};
 use crate::operator::OperatorInfo;
@@ -71,14 +71,18 @@ fn restored(
     cfg: &JobConfig,
     ids: &[String],
 ) -> Result<(Option<CompleteCheckpoint>, Option<Savepoint>), Error> {
+    let savepoint = cfg.restore_from.as_ref().map(|r| Savepoint::load(&r.path)).transpose()?;
+    // A checkpoint taken since the savepoint (its ids continue above the
+    // savepoint's: the job restarted) wins; an older one (taken before
+    // the savepoint, by the job it was taken of) does not.
     if let Some(setup) = &cfg.checkpointing
         && let Some(cp) = LocalStorage::new(&setup.dir).latest()?
+        && savepoint.as_ref().is_none_or(|sp| cp.metadata.id > sp.metadata.id)
     {
         tracing::info!(checkpoint = cp.metadata.id, skipped = ?cp.skipped, "restoring from a checkpoint");
         return Ok((Some(cp), None));
     }
-    let Some(r) = &cfg.restore_from else { return Ok((None, None)) };
-    let sp = Savepoint::load(&r.path)?;
+    let (Some(r), Some(sp)) = (&cfg.restore_from, savepoint) else { return Ok((None, None)) };
     sp.check_operators(ids, cfg.max_parallelism, r.allow_non_restored_state)?;
     let fresh: Vec<&str> =
         (0..graph.nodes.len()).filter(|&u| sp.parallelism_of(&ids[u]).is_none()).map(|u| ids[u].as_str()).collect();
@@ -157,10 +161,16 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
         };
         Hub::new(parts, cfg.clock.clone())
     });
-    let files_of = |operator: &str, subtask: Option<&dyn Fn(u32) -> bool>| -> Vec<std::path::PathBuf> {
+    // Checkpoints written before files were listed by uid named every
+    // operator by index and name; a checkpoint (never a savepoint) still
+    // finds them.
+    let legacy = |u: usize, suffix: &str| format!("{u}:{}{suffix}", graph.nodes[u].name);
+    let files_of = |u: usize, suffix: &str, subtask: Option<&dyn Fn(u32) -> bool>| -> Vec<std::path::PathBuf> {
         let Some(cp) = &latest else { return Vec::new() };
+        let (operator, old) = (format!("{}{suffix}", ids[u]), legacy(u, suffix));
+        let named = |f: &str| f == operator || (savepoint.is_none() && f == old);
         (cp.metadata.files.iter())
-            .filter(|f| f.operator == operator && subtask.is_none_or(|keep| keep(f.subtask)))
+            .filter(|f| named(&f.operator) && subtask.is_none_or(|keep| keep(f.subtask)))
             .map(|f| cp.dir.join(&f.name))
             .collect()
     };
@@ -258,14 +268,14 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
             let rescaled = rescaled(u);
             // Its own parts (a source's position, a sink's committables):
             // rescaled, those of the old subtasks that map to it.
-            let own = files_of(&ids[u], Some(&|s| if rescaled { s as usize % p[u] == i } else { s as usize == i }));
+            let own = files_of(u, "", Some(&|s| if rescaled { s as usize % p[u] == i } else { s as usize == i }));
             let task_ctx = TaskCtx {
                 name: task.clone(),
                 wakeups: Wakeups::new(cfg.clock.clone()),
                 checkpoint: hub.as_ref().filter(|_| has_inputs(u)).map(|h| TaskCheckpoint {
                     acks: h.acks(channel_slot[u] + i, &ids[u]),
                     // The task's own channel state, to replay before new input.
-                    restore: files_of(&channel_state_operator(&ids[u]), Some(&|s| s as usize == i)).pop(),
+                    restore: files_of(u, CHANNELS, Some(&|s| s as usize == i)).pop(),
                     info: Arc::new(info.clone()),
                 }),
             };
@@ -275,7 +285,7 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
                 batch_size: cfg.batch_size,
                 sides,
                 acks,
-                restore: files_of(&ids[u], None),
+                restore: files_of(u, "", None),
                 own,
                 rescaled,
             };
@@ -348,6 +358,9 @@ pub(crate) async fn run(graph: Graph, cfg: JobConfig) -> Result<JobResult, Error
             Ok(result) => return Ok(result),
             Err(e @ (Error::InvalidGraph(_) | Error::Savepoint { .. })) => return Err(e),
             Err(e) if cfg.checkpointing.is_none() => return Err(e),
+            // Stopped with a savepoint: a failure after it (a last commit)
+            // must not run the job on from an older checkpoint.
+            Err(e) if cfg.savepoints.as_ref().is_some_and(|s| s.stopped.load(Ordering::SeqCst)) => return Err(e),
             Err(e) => e,
         };
         match tracker.on_failure(cfg.clock.now_millis()) {

@@ -11,6 +11,7 @@ pub(crate) mod async_driver;
 pub(crate) mod channel;
 pub(crate) mod channel_state;
 pub(crate) mod factory;
+pub(crate) mod guard;
 pub(crate) mod job;
 pub(crate) mod metrics;
 pub(crate) mod push;

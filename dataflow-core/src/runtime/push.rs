@@ -7,6 +7,7 @@
 //! the next task. Control elements take the same path, so each operator sees
 //! a watermark or the end of input after the records that came before it.
 
+pub(crate) use super::guard::{guard, guard_async, panic_message, panicked};
 use super::metrics::OperatorCounters;
 use crate::batch::Batch;
 use crate::checkpoint::{Acks, CheckpointBarrier, Part};
@@ -16,9 +17,7 @@ use crate::operator::{BoxError, Collector, ErasedBatch, Operator, OperatorInfo, 
 use crate::time::{Timestamp, Wakeup, Watermark};
 use async_trait::async_trait;
 use dataflow_state::table::StateSnapshot;
-use futures::FutureExt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -274,47 +273,6 @@ impl<U: Data> SideTarget for SideOutputs<U> {
 
     async fn flush(&mut self) -> Result<(), Error> {
         self.outputs.flush().await
-    }
-}
-
-/// Turns a panic payload into its message.
-pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(p) => p.downcast_ref::<&str>().map_or_else(|| "(no message)".to_string(), |s| s.to_string()),
-    }
-}
-
-/// Runs user code, turning its error or panic into an [`Error`] that names
-/// the operator and subtask.
-pub(crate) fn guard<R>(info: &OperatorInfo, f: impl FnOnce() -> Result<R, BoxError>) -> Result<R, Error> {
-    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => r.map_err(|source| failed(info, source)),
-        Err(p) => Err(panicked(info, p)),
-    }
-}
-
-/// [`guard`] for async user code.
-pub(crate) async fn guard_async<R>(
-    info: &OperatorInfo,
-    f: impl std::future::Future<Output = Result<R, BoxError>>,
-) -> Result<R, Error> {
-    match AssertUnwindSafe(f).catch_unwind().await {
-        Ok(r) => r.map_err(|source| failed(info, source)),
-        Err(p) => Err(panicked(info, p)),
-    }
-}
-
-fn failed(info: &OperatorInfo, source: BoxError) -> Error {
-    Error::OperatorFailed { operator: info.name.clone(), subtask: info.subtask, parallelism: info.parallelism, source }
-}
-
-pub(crate) fn panicked(info: &OperatorInfo, payload: Box<dyn std::any::Any + Send>) -> Error {
-    Error::OperatorPanicked {
-        operator: info.name.clone(),
-        subtask: info.subtask,
-        parallelism: info.parallelism,
-        message: panic_message(payload),
     }
 }
 

@@ -140,7 +140,7 @@ async fn stopped<T: Data>(head: &mut Outputs<T>, acks: &Acks, stop: CheckpointBa
             return match (completed, stop.kind) {
                 (true, _) => Ok(true),
                 (false, BarrierKind::Stop { drain: true }) => Err(Error::Savepoint {
-                    path: String::new(),
+                    path: format!("(stop-with-savepoint {id})"),
                     message: format!("savepoint {id} of a draining stop failed after event time reached its end"),
                 }),
                 (false, _) => Ok(false),

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use dataflow_core::{Data, Error, StreamEnvironment, operator};
+use dataflow_core::{Data, Error, JobResult, StreamEnvironment, operator};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -63,6 +63,21 @@ pub fn stop_at_gates(
     sp: &Path,
     drain: bool,
 ) -> Result<PathBuf, Error> {
+    let (path, job) = stop_at_gates_outcome(env, g, subtasks, sp, drain);
+    let path = path?;
+    job?;
+    Ok(path)
+}
+
+/// The same, returning the stop's outcome and the job's (a stop that
+/// failed leaves the job running: the gates open all the same).
+pub fn stop_at_gates_outcome(
+    env: StreamEnvironment,
+    g: &Gate,
+    subtasks: usize,
+    sp: &Path,
+    drain: bool,
+) -> (Result<PathBuf, Error>, Result<JobResult, Error>) {
     let (open, g) = (g.open.clone().expect("a holding gate").0, g.clone());
     rt().block_on(async move {
         let job = env.submit();
@@ -81,9 +96,8 @@ pub fn stop_at_gates(
                 }
             }
         };
-        let path = path?;
-        job.wait().await?;
-        Ok(path)
+        let _ = open.send(true);
+        (path, job.wait().await)
     })
 }
 
