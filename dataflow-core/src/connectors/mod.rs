@@ -15,4 +15,4 @@ pub mod two_phase;
 
 pub use sink::{CallbackSink, ChannelSink, CollectHandle, CollectSink, FileSink, Sink};
 pub use source::{ElementSource, IterSource, Source, SourceContext, SourceStatus, StreamSource};
-pub use splits::SplitSource;
+pub use splits::{SPLIT_TURN, SplitSource};

@@ -11,8 +11,8 @@
 //! splits and their offsets follow the new parallelism (the way Flink's
 //! sources keep their splits as union list state).
 //!
-//! A subtask reads its splits in turns of at most a batch's worth each, so
-//! their event times advance together.
+//! A subtask reads its splits in turns of [`SPLIT_TURN`] records, so their
+//! event times advance together.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -30,6 +30,9 @@ use crate::element::Data;
 use crate::operator::{BoxError, OperatorInfo};
 use async_trait::async_trait;
 use std::sync::Arc;
+
+/// How many records a subtask takes from one of its splits before the next.
+pub const SPLIT_TURN: usize = 16;
 
 /// How far one split was read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -101,12 +104,10 @@ where
     F: Fn(usize) -> I + Send + Sync + 'static,
 {
     async fn poll_batch(&mut self, ctx: &mut SourceContext<I::Item>) -> Result<SourceStatus, BoxError> {
-        let turns = self.splits.len();
-        for _ in 0..turns {
-            if ctx.is_full() {
-                break;
-            }
-            let n = self.turn % turns;
+        // Turns of a few records each, so the splits' event times advance
+        // together within a batch.
+        while !ctx.is_full() && self.splits.iter().any(|s| !s.at.done) {
+            let n = self.turn % self.splits.len();
             self.turn = self.turn.wrapping_add(1);
             let split = &mut self.splits[n];
             if split.at.done {
@@ -121,8 +122,7 @@ where
                 }
                 it
             });
-            let take = ctx.remaining();
-            for _ in 0..take {
+            for _ in 0..ctx.remaining().min(SPLIT_TURN) {
                 match iter.next() {
                     Some(v) => {
                         ctx.collect(v, None);
