@@ -4,5 +4,6 @@
 //! The pipelines of some examples live here so that tests can run them.
 
 pub mod nexmark;
+pub mod rng;
 pub mod shop;
 pub mod twitter;

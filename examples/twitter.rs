@@ -13,6 +13,7 @@
 //! # });
 //! ```
 
+use crate::rng::Rng;
 use async_trait::async_trait;
 use dataflow_core::connectors::{Source, SourceContext, SourceStatus};
 use dataflow_core::time::{Clock, ManualClock, WatermarkStrategy};
@@ -69,28 +70,6 @@ pub struct Tweet {
 
 /// Hashtag counts per window: `(tag, window start in ms, count)`, sorted.
 pub type Counts = Vec<(String, i64, u64)>;
-
-/// A small deterministic PRNG (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// A uniform number in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
 
 /// `n` tweets written over one hour from 09:00 (event time), in the order
 /// they arrive: each arrives up to 30 s after it was written, so arrival

@@ -25,6 +25,7 @@
 //! `disorder_ms` (so watermarks with that bound are never passed).
 
 use super::model::{Auction, Bid, Event, Person};
+use crate::rng::Rng;
 
 /// The first person id.
 pub const FIRST_PERSON_ID: u64 = 1_000;
@@ -81,33 +82,13 @@ impl NexmarkConfig {
     }
 }
 
-/// A small, fast, seedable generator (SplitMix64).
-struct Rng(u64);
+/// The generator of event `n`.
+fn rng(seed: u64, n: u64) -> Rng {
+    Rng(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
 
-impl Rng {
-    fn new(seed: u64, n: u64) -> Self {
-        Rng(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[self.below(from.len() as u64) as usize]
-    }
+fn pick<'a>(rng: &mut Rng, from: &[&'a str]) -> &'a str {
+    from[rng.below(from.len() as u64) as usize]
 }
 
 /// The id (from 0) of the last person made at or before event `n`.
@@ -157,12 +138,12 @@ fn price(rng: &mut Rng) -> u64 {
 
 /// Event `n` of `config`.
 pub fn event(config: &NexmarkConfig, n: u64) -> Event {
-    let mut rng = Rng::new(config.seed, n);
+    let mut rng = rng(config.seed, n);
     let jitter = if config.disorder_ms > 0 { rng.below(config.disorder_ms as u64 + 1) as i64 } else { 0 };
     let date_time = config.base_time + (n * 1_000 / config.rate.max(1)) as i64 - jitter;
     let kind = n % TOTAL_PROPORTION;
     if kind < PERSON_PROPORTION {
-        let (first, last) = (rng.pick(&FIRST_NAMES), rng.pick(&LAST_NAMES));
+        let (first, last) = (pick(&mut rng, &FIRST_NAMES), pick(&mut rng, &LAST_NAMES));
         let id = last_base0_person(n) + FIRST_PERSON_ID;
         Event::Person(Person {
             id,
@@ -175,8 +156,8 @@ pub fn event(config: &NexmarkConfig, n: u64) -> Event {
                 id % 10_000,
                 n % 10_000
             ),
-            city: rng.pick(&CITIES).to_string(),
-            state: rng.pick(&STATES).to_string(),
+            city: pick(&mut rng, &CITIES).to_string(),
+            state: pick(&mut rng, &STATES).to_string(),
             date_time,
         })
     } else if kind < PERSON_PROPORTION + AUCTION_PROPORTION {
@@ -206,7 +187,7 @@ pub fn event(config: &NexmarkConfig, n: u64) -> Event {
             0 => next_base0_person(n, &mut rng),
             _ => last_base0_person(n) / HOT_BIDDER_RATIO * HOT_BIDDER_RATIO + 1,
         };
-        let channel = rng.pick(&CHANNELS);
+        let channel = pick(&mut rng, &CHANNELS);
         Event::Bid(Bid {
             auction: auction + FIRST_AUCTION_ID,
             bidder: bidder + FIRST_PERSON_ID,
