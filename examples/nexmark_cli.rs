@@ -22,7 +22,8 @@ USAGE:
 
 OPTIONS:
     --query <q>          q0 (pass-through), q1 (currency conversion), q2 (selection),
-                         q5 (hot items, sliding windows), q7 (highest bid per window)  [default: q0]
+                         q5 (hot items, sliding windows), q7 (highest bid per window),
+                         q11 (user sessions)                                            [default: q0]
     --events <n>         how many events to generate                                   [default: 1000000]
     --parallelism <p>    parallelism of the job                                        [default: 2]
     --splits <s>         splits of the generator source                                [default: 8]
@@ -102,7 +103,8 @@ fn main() -> Result<(), dataflow_core::BoxError> {
         "q2" => count(&queries::q2(&events), &outputs),
         "q5" => per_window(&queries::q5(&events), &hot),
         "q7" => per_window(&queries::q7(&events), &highest),
-        other => return Err(format!("unknown query {other}: q0, q1, q2, q5 or q7 (see --help)").into()),
+        "q11" => count(&queries::q11(&events), &outputs),
+        other => return Err(format!("unknown query {other}: q0, q1, q2, q5, q7 or q11 (see --help)").into()),
     }
     let rt = tokio::runtime::Runtime::new()?;
     let started = Instant::now();

@@ -7,14 +7,16 @@
 //! * q5, hot items: per 10 s window sliding every 2 s, the auction with the
 //!   most bids (ties to the smaller id);
 //! * q7, highest bid: per 10 s tumbling window, the highest bid (ties to
-//!   the smaller auction, then bidder, then time).
+//!   the smaller auction, then bidder, then time);
+//! * q11, user sessions: per bidder, sessions of bids less than 10 s
+//!   apart, and how many bids each had.
 //!
 //! Windowed queries report one result per window as the final value of a
 //! rolling maximum per window; [`final_per_window`] takes it from a run's
 //! output.
 
 use super::model::{Bid, Event};
-use dataflow_core::window::{SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows};
+use dataflow_core::window::{EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows};
 use dataflow_core::{Stream, operator};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -25,6 +27,8 @@ pub const Q5_SIZE_MS: i64 = 10_000;
 pub const Q5_SLIDE_MS: i64 = 2_000;
 /// q7's window size (ms).
 pub const Q7_SIZE_MS: i64 = 10_000;
+/// q11's session gap (ms).
+pub const Q11_GAP_MS: i64 = 10_000;
 
 /// The bids of a stream of events.
 #[operator]
@@ -154,6 +158,42 @@ pub fn q7_batch(events: &[Event]) -> BTreeMap<i64, Bid> {
         }
     }
     best
+}
+
+/// q11: per bidder and session, `(bidder, start, end, bids)`.
+pub fn q11(events: &Stream<Event>) -> Stream<(u64, i64, i64, u64)> {
+    events
+        .apply(bids())
+        .key_by(|b: &Bid| b.bidder)
+        .window(EventTimeSessionWindows::with_gap(Duration::from_millis(Q11_GAP_MS as u64)))
+        .count()
+        .map(|(bidder, w, n): (u64, TimeWindow, u64)| (bidder, w.start, w.end, n))
+}
+
+/// q11 as batch: each bidder's bid times in order, a new session wherever
+/// the next bid comes `Q11_GAP_MS` or more after the session's end.
+pub fn q11_batch(events: &[Event]) -> Vec<(u64, i64, i64, u64)> {
+    let mut times: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
+    for b in events.iter().filter_map(|e| bids::call(e.clone())) {
+        times.entry(b.bidder).or_default().push(b.date_time);
+    }
+    let mut sessions = Vec::new();
+    for (bidder, mut ts) in times {
+        ts.sort_unstable();
+        let mut current: Option<(i64, i64, u64)> = None;
+        for t in ts {
+            current = match current {
+                Some((start, end, n)) if t < end => Some((start, end.max(t + Q11_GAP_MS), n + 1)),
+                Some((start, end, n)) => {
+                    sessions.push((bidder, start, end, n));
+                    Some((t, t + Q11_GAP_MS, 1))
+                }
+                None => Some((t, t + Q11_GAP_MS, 1)),
+            };
+        }
+        sessions.extend(current.map(|(start, end, n)| (bidder, start, end, n)));
+    }
+    sessions
 }
 
 /// The last value per window of a rolling maximum's output.

@@ -1,4 +1,4 @@
-//! Every Nexmark query built so far, run over a fixed small generated
+//! Every Nexmark query built so far (q0, q1, q2, q5, q7, q11), run over a fixed small generated
 //! input at parallelism 1 and 2 (4 splits), equals a plain batch
 //! computation of the same query over the same events; and the generator
 //! keeps the specification's proportions and is deterministic.
@@ -108,6 +108,18 @@ fn q7_finds_the_highest_bids() {
         let got = final_per_window(run(p, queries::q7));
         let want = queries::q7_batch(&events());
         assert!(want.len() > 2, "windows: {}", want.len());
+        assert_eq!(got, want, "p={p}");
+    }
+}
+
+#[test]
+fn q11_finds_the_sessions() {
+    let mut want = queries::q11_batch(&events());
+    want.sort();
+    assert!(want.iter().any(|s| s.3 > 1) && want.len() > 100, "{} sessions", want.len());
+    for p in [1, 2] {
+        let mut got = run(p, queries::q11);
+        got.sort();
         assert_eq!(got, want, "p={p}");
     }
 }
