@@ -23,6 +23,8 @@ USAGE:
 OPTIONS:
     --query <q>          q0 (pass-through), q1 (currency conversion), q2 (selection),
                          q5 (hot items, sliding windows), q7 (highest bid per window),
+                         q3 (local item suggestion, a join), q4 (average price per category),
+                         q8 (new users, a windowed join),
                          q11 (user sessions)                                            [default: q0]
     --events <n>         how many events to generate                                   [default: 1000000]
     --parallelism <p>    parallelism of the job                                        [default: 2]
@@ -103,8 +105,13 @@ fn main() -> Result<(), dataflow_core::BoxError> {
         "q2" => count(&queries::q2(&events), &outputs),
         "q5" => per_window(&queries::q5(&events), &hot),
         "q7" => per_window(&queries::q7(&events), &highest),
+        "q3" => count(&queries::q3(&events), &outputs),
+        "q4" => count(&queries::q4(&events), &outputs),
+        "q8" => count(&queries::q8(&events), &outputs),
         "q11" => count(&queries::q11(&events), &outputs),
-        other => return Err(format!("unknown query {other}: q0, q1, q2, q5, q7 or q11 (see --help)").into()),
+        other => {
+            return Err(format!("unknown query {other}: q0, q1, q2, q3, q4, q5, q7, q8 or q11 (see --help)").into());
+        }
     }
     let rt = tokio::runtime::Runtime::new()?;
     let started = Instant::now();

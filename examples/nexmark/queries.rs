@@ -4,20 +4,34 @@
 //! * q0, pass-through: every event;
 //! * q1, currency conversion: every bid, its price in euros (× 0.908);
 //! * q2, selection: the bids on every 123rd auction;
+//! * q4, average price per category: each auction's winning bid (the
+//!   highest at or above the reserve, by the time it expires), averaged
+//!   per category as a running (sum, count);
 //! * q5, hot items: per 10 s window sliding every 2 s, the auction with the
 //!   most bids (ties to the smaller id);
 //! * q7, highest bid: per 10 s tumbling window, the highest bid (ties to
 //!   the smaller auction, then bidder, then time);
+//! * q3, local item suggestion: the auctions of category 10 opened by
+//!   people from Oregon, Idaho or California (an incremental join of
+//!   people and auctions on the seller, in keyed state);
+//! * q8, monitor new users: the people who opened an auction in the same
+//!   10 s tumbling window in which they registered (a windowed join);
 //! * q11, user sessions: per bidder, sessions of bids less than 10 s
 //!   apart, and how many bids each had.
+//!
+//! The joins key the one stream of events by the person the event is
+//! about (a person by its id, an auction by its seller), so both sides of
+//! a key meet in one keyed state or window.
 //!
 //! Windowed queries report one result per window as the final value of a
 //! rolling maximum per window; [`final_per_window`] takes it from a run's
 //! output.
 
-use super::model::{Bid, Event};
+use super::model::{Auction, Bid, Event, Person};
+use dataflow_core::operator::Context;
 use dataflow_core::window::{EventTimeSessionWindows, SlidingEventTimeWindows, TimeWindow, TumblingEventTimeWindows};
-use dataflow_core::{Stream, operator};
+use dataflow_core::{Stream, ValueState, operator};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -27,6 +41,8 @@ pub const Q5_SIZE_MS: i64 = 10_000;
 pub const Q5_SLIDE_MS: i64 = 2_000;
 /// q7's window size (ms).
 pub const Q7_SIZE_MS: i64 = 10_000;
+/// q8's window size (ms).
+pub const Q8_SIZE_MS: i64 = 10_000;
 /// q11's session gap (ms).
 pub const Q11_GAP_MS: i64 = 10_000;
 
@@ -158,6 +174,216 @@ pub fn q7_batch(events: &[Event]) -> BTreeMap<i64, Bid> {
         }
     }
     best
+}
+
+/// The person an event is about, for the joins: a person's id, an
+/// auction's seller (bids: none).
+fn person_of(e: &Event) -> u64 {
+    match e {
+        Event::Person(p) => p.id,
+        Event::Auction(a) => a.seller,
+        Event::Bid(b) => b.bidder,
+    }
+}
+
+/// Whether q3 wants a person (from Oregon, Idaho or California).
+fn q3_person(p: &Person) -> bool {
+    matches!(p.state.as_str(), "OR" | "ID" | "CA")
+}
+
+/// Whether q3 wants an auction (category 10).
+fn q3_auction(a: &Auction) -> bool {
+    a.category == 10
+}
+
+/// q3's state per person: who they are once known, and their auctions
+/// that came first.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Q3State {
+    person: Option<(String, String, String)>,
+    waiting: Vec<u64>,
+}
+
+/// q3's join: `(name, city, state, auction)` for each auction of a wanted
+/// person, whichever of the two came first.
+#[operator]
+pub fn q3_join(e: Event, s: &mut ValueState<Q3State>) -> Vec<(String, String, String, u64)> {
+    let state = s.get_or_insert_with(Q3State::default);
+    match e {
+        Event::Person(p) => {
+            let who = (p.name, p.city, p.state);
+            let out = state.waiting.drain(..).map(|a| (who.0.clone(), who.1.clone(), who.2.clone(), a)).collect();
+            state.person = Some(who);
+            out
+        }
+        Event::Auction(a) => match &state.person {
+            Some((name, city, st)) => vec![(name.clone(), city.clone(), st.clone(), a.id)],
+            None => {
+                state.waiting.push(a.id);
+                Vec::new()
+            }
+        },
+        Event::Bid(_) => Vec::new(),
+    }
+}
+
+/// q3: the auctions of category 10 by people from OR, ID or CA, with the
+/// seller's name, city and state.
+pub fn q3(events: &Stream<Event>) -> Stream<(String, String, String, u64)> {
+    events
+        .filter(|e: &Event| match e {
+            Event::Person(p) => q3_person(p),
+            Event::Auction(a) => q3_auction(a),
+            Event::Bid(_) => false,
+        })
+        .key_by(person_of)
+        .apply(q3_join())
+}
+
+/// q3 as batch.
+pub fn q3_batch(events: &[Event]) -> Vec<(String, String, String, u64)> {
+    let people: BTreeMap<u64, &Person> = (events.iter())
+        .filter_map(|e| if let Event::Person(p) = e { Some(p) } else { None })
+        .filter(|p| q3_person(p))
+        .map(|p| (p.id, p))
+        .collect();
+    (events.iter())
+        .filter_map(|e| if let Event::Auction(a) = e { Some(a) } else { None })
+        .filter(|a| q3_auction(a))
+        .filter_map(|a| people.get(&a.seller).map(|p| (p.name.clone(), p.city.clone(), p.state.clone(), a.id)))
+        .collect()
+}
+
+/// q8: `(person, name, window start)` for each person who registered and
+/// opened an auction in the same 10 s tumbling window.
+pub fn q8(events: &Stream<Event>) -> Stream<(u64, String, i64)> {
+    events
+        .filter(|e: &Event| !matches!(e, Event::Bid(_)))
+        .key_by(person_of)
+        .window(TumblingEventTimeWindows::of(Duration::from_millis(Q8_SIZE_MS as u64)))
+        .process(|id: &u64, w: &TimeWindow, es: &[Event]| {
+            let name = es.iter().find_map(|e| if let Event::Person(p) = e { Some(p.name.clone()) } else { None });
+            let sold = es.iter().any(|e| matches!(e, Event::Auction(_)));
+            (*id, name.filter(|_| sold).unwrap_or_default(), w.start)
+        })
+        .filter(|r: &(u64, String, i64)| !r.1.is_empty())
+}
+
+/// q8 as batch.
+pub fn q8_batch(events: &[Event]) -> Vec<(u64, String, i64)> {
+    let window = |t: i64| t - t.rem_euclid(Q8_SIZE_MS);
+    let mut sellers: std::collections::BTreeSet<(u64, i64)> = Default::default();
+    for e in events {
+        if let Event::Auction(a) = e {
+            sellers.insert((a.seller, window(a.date_time)));
+        }
+    }
+    (events.iter())
+        .filter_map(|e| if let Event::Person(p) = e { Some(p) } else { None })
+        .filter(|p| sellers.contains(&(p.id, window(p.date_time))))
+        .map(|p| (p.id, p.name.clone(), window(p.date_time)))
+        .collect()
+}
+
+/// The auction an event is about (people: none, they are filtered out).
+fn auction_of(e: &Event) -> u64 {
+    match e {
+        Event::Auction(a) => a.id,
+        Event::Bid(b) => b.auction,
+        Event::Person(p) => p.id,
+    }
+}
+
+/// q4's state per auction: the auction once known (category, reserve,
+/// expires), the best valid bid so far, and bids that came before it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Q4State {
+    auction: Option<(u64, u64, i64)>,
+    best: Option<u64>,
+    early: Vec<(u64, i64)>,
+}
+
+impl Q4State {
+    fn offer(&mut self, price: u64, at: i64) {
+        match self.auction {
+            Some((_, reserve, expires)) if price >= reserve && at <= expires => {
+                self.best = self.best.max(Some(price));
+            }
+            Some(_) => {}
+            None => self.early.push((price, at)),
+        }
+    }
+}
+
+/// q4's first stage: collects an auction's bids; when it expires (a timer
+/// at its end), emits `(category, winning price)` if a bid won.
+#[operator(on_timer = q4_close)]
+pub fn q4_winner(e: Event, s: &mut ValueState<Q4State>, ctx: &mut Context<(u64, u64)>) {
+    let state = s.get_or_insert_with(Q4State::default);
+    match e {
+        Event::Auction(a) => {
+            state.auction = Some((a.category, a.reserve, a.expires));
+            for (price, at) in std::mem::take(&mut state.early) {
+                state.offer(price, at);
+            }
+            ctx.register_event_time_timer(a.expires);
+        }
+        Event::Bid(b) => {
+            if state.auction.is_none() {
+                // A bid on an auction not seen (yet, or any more: it
+                // closed): forgotten unless the auction comes soon.
+                ctx.register_event_time_timer(b.date_time + Q4_EARLY_MS);
+            }
+            state.offer(b.price, b.date_time)
+        }
+        Event::Person(_) => {}
+    }
+}
+
+/// How long (event time, ms) bids on an auction not seen are kept.
+pub const Q4_EARLY_MS: i64 = 10_000;
+
+/// The auction closed (its winning bid, if any, is emitted and its state
+/// goes), or bids on an auction not seen are forgotten.
+fn q4_close(at: i64, s: &mut ValueState<Q4State>, ctx: &mut Context<(u64, u64)>) {
+    if s.value().and_then(|st| st.auction).is_some_and(|(_, _, expires)| at < expires) {
+        return; // an early bid's timer; the auction is still open
+    }
+    if let Some(Q4State { auction: Some((category, ..)), best: Some(price), .. }) = s.take() {
+        ctx.emit((category, price));
+    }
+}
+
+/// q4: per category, a running (sum, count) of winning prices; its last
+/// value per category is the answer (the average is sum / count).
+pub fn q4(events: &Stream<Event>) -> Stream<(u64, (u64, u64))> {
+    events
+        .filter(|e: &Event| !matches!(e, Event::Person(_)))
+        .key_by(auction_of)
+        .apply(q4_winner())
+        .map(|(category, price): (u64, u64)| (category, (price, 1u64)))
+        .key_by(|r: &(u64, (u64, u64))| r.0)
+        .reduce(|a: (u64, (u64, u64)), b: (u64, (u64, u64))| (a.0, (a.1.0 + b.1.0, a.1.1 + b.1.1)))
+}
+
+/// q4 as batch: per category, the (sum, count) of the winning prices.
+pub fn q4_batch(events: &[Event]) -> BTreeMap<u64, (u64, u64)> {
+    let mut best: BTreeMap<u64, u64> = BTreeMap::new();
+    let auctions: Vec<&Auction> =
+        events.iter().filter_map(|e| if let Event::Auction(a) = e { Some(a) } else { None }).collect();
+    let terms: BTreeMap<u64, &Auction> = auctions.iter().map(|a| (a.id, *a)).collect();
+    for b in events.iter().filter_map(|e| bids::call(e.clone())) {
+        if let Some(a) = terms.get(&b.auction).filter(|a| b.price >= a.reserve && b.date_time <= a.expires) {
+            let e = best.entry(a.id).or_default();
+            *e = (*e).max(b.price);
+        }
+    }
+    let mut per_category: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for (id, price) in best {
+        let e = per_category.entry(terms[&id].category).or_default();
+        *e = (e.0 + price, e.1 + 1);
+    }
+    per_category
 }
 
 /// q11: per bidder and session, `(bidder, start, end, bids)`.

@@ -1,4 +1,4 @@
-//! Every Nexmark query built so far (q0, q1, q2, q5, q7, q11), run over a fixed small generated
+//! Every Nexmark query built so far (q0, q1, q2, q3, q4, q5, q7, q8, q11), run over a fixed small generated
 //! input at parallelism 1 and 2 (4 splits), equals a plain batch
 //! computation of the same query over the same events; and the generator
 //! keeps the specification's proportions and is deterministic.
@@ -120,6 +120,41 @@ fn q11_finds_the_sessions() {
     for p in [1, 2] {
         let mut got = run(p, queries::q11);
         got.sort();
+        assert_eq!(got, want, "p={p}");
+    }
+}
+
+#[test]
+fn q3_joins_people_and_their_auctions() {
+    let mut want = queries::q3_batch(&events());
+    want.sort();
+    assert!(want.len() > 10, "{} matches", want.len());
+    for p in [1, 2] {
+        let mut got = run(p, queries::q3);
+        got.sort();
+        assert_eq!(got, want, "p={p}");
+    }
+}
+
+#[test]
+fn q8_finds_new_users_who_sell() {
+    let mut want = queries::q8_batch(&events());
+    want.sort();
+    assert!(want.len() > 10, "{} new sellers", want.len());
+    for p in [1, 2] {
+        let mut got = run(p, queries::q8);
+        got.sort();
+        assert_eq!(got, want, "p={p}");
+    }
+}
+
+#[test]
+fn q4_averages_the_winning_prices_per_category() {
+    let want = queries::q4_batch(&events());
+    assert!(want.len() == 5 && want.values().all(|(_, n)| *n > 10), "{want:?}");
+    for p in [1, 2] {
+        // The running (sum, count) per category: its last value.
+        let got: std::collections::BTreeMap<u64, (u64, u64)> = run(p, queries::q4).into_iter().collect();
         assert_eq!(got, want, "p={p}");
     }
 }
