@@ -437,6 +437,14 @@ fn a_newer_checkpoint_wins_over_the_savepoint() {
     }
     let (got, lines) = committed_counts(d.out.path());
     assert_eq!((got, lines), (oracle(), oracle().len()), "the second run replayed the savepoint's tail");
+    // A restarted job no longer needs the savepoint: removed, the job
+    // still resumes from its checkpoint.
+    std::fs::remove_dir_all(&d.sp).unwrap();
+    let mut again = Run::new(3, d.out.path(), d.ids.path());
+    again.restore = Some(&d.sp);
+    again.checkpoints = Some(chk.path());
+    run_to_end(again).unwrap();
+    assert_eq!(committed_counts(d.out.path()).1, oracle().len());
     assert_ids_once(d.ids.path());
 }
 

@@ -71,12 +71,24 @@ fn restored(
     cfg: &JobConfig,
     ids: &[String],
 ) -> Result<(Option<CompleteCheckpoint>, Option<Savepoint>), Error> {
-    let savepoint = cfg.restore_from.as_ref().map(|r| Savepoint::load(&r.path)).transpose()?;
+    let checkpoint = match &cfg.checkpointing {
+        Some(setup) => LocalStorage::new(&setup.dir).latest()?,
+        None => None,
+    };
+    let savepoint = match (cfg.restore_from.as_ref().map(|r| Savepoint::load(&r.path)), &checkpoint) {
+        (None, _) => None,
+        (Some(Ok(sp)), _) => Some(sp),
+        // A restarted job no longer needs its savepoint (it may be gone).
+        (Some(Err(e)), Some(cp)) => {
+            tracing::warn!(error = %e, checkpoint = cp.metadata.id, "the savepoint cannot be read: resuming from the latest checkpoint");
+            None
+        }
+        (Some(Err(e)), None) => return Err(e),
+    };
     // A checkpoint taken since the savepoint (its ids continue above the
     // savepoint's: the job restarted) wins; an older one (taken before
     // the savepoint, by the job it was taken of) does not.
-    if let Some(setup) = &cfg.checkpointing
-        && let Some(cp) = LocalStorage::new(&setup.dir).latest()?
+    if let Some(cp) = checkpoint
         && savepoint.as_ref().is_none_or(|sp| cp.metadata.id > sp.metadata.id)
     {
         tracing::info!(checkpoint = cp.metadata.id, skipped = ?cp.skipped, "restoring from a checkpoint");
