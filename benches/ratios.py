@@ -63,4 +63,34 @@ if os.path.isdir(os.path.join(root, "keyed_pipeline")):
         if small is not None:
             line += f"  fjall_small_cache/memory {mem / small:6.3f}"
         print(line)
+
+# `cargo bench --bench nexmark`: each query at p=1 and 2 over 1M events.
+NEXMARK_EVENTS = 1_000_000
+if os.path.isdir(os.path.join(root, "nexmark")):
+    print("nexmark: M events/s (1M events)")
+    for q in ("q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q11"):
+        cells = []
+        for p in (1, 2):
+            t = mean("nexmark", f"{q}/p{p}")
+            cells.append(f"p={p} {NEXMARK_EVENTS / t / 1e6:6.2f}" if t else f"p={p}     -")
+        print(f"  {q:4} " + "  ".join(cells))
+
+# `cargo bench --bench savepoint`: times of one savepoint / restore (1M keys).
+for group in ("take", "restore"):
+    if os.path.isdir(os.path.join(root, group)):
+        print(f"{group}: ms (1M keys)")
+        for bench in sorted(os.listdir(os.path.join(root, group))):
+            for sub in sorted(os.listdir(os.path.join(root, group, bench))):
+                t = mean(group, f"{bench}/{sub}")
+                if t:
+                    print(f"  {bench}/{sub}: {t * 1e3:8.1f}")
+
+# `cargo bench --bench incremental`: ns per access, tracking off and on.
+if os.path.isdir(os.path.join(root, "tracking")):
+    print("tracking: ns per access (off / on)")
+    for bench in sorted(os.listdir(os.path.join(root, "tracking"))):
+        keys = int(bench.split("-")[-1]) if bench.split("-")[-1].isdigit() else None
+        off, on = mean("tracking", f"{bench}/off"), mean("tracking", f"{bench}/on")
+        if keys and off and on:
+            print(f"  {bench}: {off / keys * 1e9:6.1f} / {on / keys * 1e9:6.1f}")
 sys.exit(0)
