@@ -6,7 +6,10 @@ ops/s (records/s) with the ratios fjall/in-memory from the last
 that has not run is skipped."""
 import json, os, sys
 
-root = os.path.join(os.path.dirname(__file__), "..", "target", "criterion")
+# Where criterion writes: $CRITERION_HOME, else $CARGO_TARGET_DIR/criterion,
+# else the workspace's target/criterion.
+target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(os.path.dirname(__file__), "..", "target")
+root = os.environ.get("CRITERION_HOME") or os.path.join(target, "criterion")
 N = 10_000_000
 
 def mean(group, bench):
@@ -64,15 +67,19 @@ if os.path.isdir(os.path.join(root, "keyed_pipeline")):
             line += f"  fjall_small_cache/memory {mem / small:6.3f}"
         print(line)
 
-# `cargo bench --bench nexmark`: each query at p=1 and 2 over 1M events.
+# `cargo bench --bench nexmark`: each query at p=1 and 2 over 1M events,
+# timely's q0, q1, q2, q5 with 1 and 2 workers (the bench also prints this
+# and writes <target>/nexmark/results.csv and throughput.svg).
 NEXMARK_EVENTS = 1_000_000
 if os.path.isdir(os.path.join(root, "nexmark")):
     print("nexmark: M events/s (1M events)")
-    for q in ("q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q11"):
+    for q in ("q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q11", "q12"):
         cells = []
         for p in (1, 2):
-            t = mean("nexmark", f"{q}/p{p}")
+            t, tt = mean("nexmark", f"{q}/p{p}"), mean("nexmark", f"{q}/timely{p}")
             cells.append(f"p={p} {NEXMARK_EVENTS / t / 1e6:6.2f}" if t else f"p={p}     -")
+            if tt:
+                cells[-1] += f" timely {NEXMARK_EVENTS / tt / 1e6:6.2f}" + (f" ours/timely {tt / t:5.2f}" if t else "")
         print(f"  {q:4} " + "  ".join(cells))
 
 # `cargo bench --bench savepoint`: times of one savepoint / restore (1M keys).

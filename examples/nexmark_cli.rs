@@ -25,7 +25,9 @@ OPTIONS:
                          q5 (hot items, sliding windows), q7 (highest bid per window),
                          q3 (local item suggestion, a join), q4 (average price per category),
                          q8 (new users, a windowed join),
-                         q11 (user sessions)                                            [default: q0]
+                         q11 (user sessions),
+                         q12 (bids per bidder in 10 s of processing time: windows
+                         still open when the input ends are dropped)                    [default: q0]
     --events <n>         how many events to generate                                   [default: 1000000]
     --parallelism <p>    parallelism of the job                                        [default: 2]
     --splits <s>         splits of the generator source                                [default: 8]
@@ -109,8 +111,11 @@ fn main() -> Result<(), dataflow_core::BoxError> {
         "q4" => count(&queries::q4(&events), &outputs),
         "q8" => count(&queries::q8(&events), &outputs),
         "q11" => count(&queries::q11(&events), &outputs),
+        "q12" => count(&queries::q12(&events), &outputs),
         other => {
-            return Err(format!("unknown query {other}: q0, q1, q2, q3, q4, q5, q7, q8 or q11 (see --help)").into());
+            return Err(
+                format!("unknown query {other}: q0, q1, q2, q3, q4, q5, q7, q8, q11 or q12 (see --help)").into()
+            );
         }
     }
     let rt = tokio::runtime::Runtime::new()?;

@@ -1,4 +1,4 @@
-//! Every Nexmark query built so far (q0, q1, q2, q3, q4, q5, q7, q8, q11), run over a fixed small generated
+//! Every Nexmark query (q0, q1, q2, q3, q4, q5, q7, q8, q11; q12 is in `nexmark_q12.rs`), run over a fixed small generated
 //! input at parallelism 1 and 2 (4 splits), equals a plain batch
 //! computation of the same query over the same events; and the generator
 //! keeps the specification's proportions and is deterministic.
