@@ -47,9 +47,9 @@
 //! stays below the end of every open window, so the next stage's frontier
 //! cannot pass a window before that window's results reach it.
 //!
-//! Differences from our q5: ours moves whole bids through its `key_by`
-//! (timely moves `(auction, time)` pairs, 16 bytes) and reports a rolling
-//! maximum per window (an update per window and auction); timely emits
+//! Differences from our q5: both move only the auction (and its time)
+//! through the exchange; ours reports a rolling maximum per window (an
+//! update per window and auction, through a second keyed stage), timely
 //! one result per window.
 
 use std::cell::RefCell;

@@ -260,6 +260,30 @@ impl<T> Batch<T> {
         }
     }
 
+    /// Sets each record's timestamp to `f(value, its timestamp)`, in place
+    /// (the values do not move).
+    ///
+    /// ```
+    /// let mut b = dataflow_core::Batch::from(vec![3, 4]);
+    /// b.restamp(|v, old| old.or(Some(*v * 10)));
+    /// assert_eq!(b.timestamps(), Some(&[30, 40][..]));
+    /// b.restamp(|_, _| None);
+    /// assert_eq!(b.timestamps(), None);
+    /// ```
+    #[inline]
+    pub fn restamp(&mut self, mut f: impl FnMut(&T, Option<Timestamp>) -> Option<Timestamp>) {
+        self.fill_timestamps();
+        let mut any = false;
+        for (v, t) in self.values.iter().zip(self.timestamps.iter_mut()) {
+            let old = (*t != NO_TIMESTAMP).then_some(*t);
+            *t = f(v, old).unwrap_or(NO_TIMESTAMP);
+            any |= *t != NO_TIMESTAMP;
+        }
+        if !any {
+            self.timestamps.clear(); // no record has one: no column
+        }
+    }
+
     /// Keeps the records whose value satisfies `f`, in order.
     ///
     /// ```

@@ -293,9 +293,20 @@ impl<T: crate::Data> crate::Operator for TimestampsAndWatermarks<T> {
         out: &mut crate::Collector<T>,
     ) -> Result<(), crate::BoxError> {
         let any = !batch.is_empty();
-        for r in batch.drain() {
-            self.process(r, out)?;
-        }
+        // Timestamps are set in place and the batch moves on whole: its
+        // values are not copied.
+        let (assigner, generator, output) = (&self.strategy.assigner, &mut self.generator, &mut self.output);
+        batch.restamp(|value, previous| {
+            let ts = match assigner {
+                Some(assign) => Some(assign(value, previous)),
+                None => previous,
+            };
+            if let (Some(ts), Some(g)) = (ts, generator.as_mut()) {
+                g.on_event(value, ts, output);
+            }
+            ts
+        });
+        out.batch_mut().append(batch);
         if let Some(g) = self.generator.as_mut() {
             g.on_periodic_emit(&mut self.output);
         }
