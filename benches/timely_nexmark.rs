@@ -25,7 +25,8 @@
 //! * q1: input → `flat_map` to the bids in euros (`queries::bids` and
 //!   `queries::to_euros`) → counting sink.
 //! * q2: input → `flat_map` to `(auction, price)` of the bids on every
-//!   123rd auction (`queries::q2`'s predicate) → counting sink.
+//!   123rd auction (`queries::q2_select`, the function our q2 applies) →
+//!   counting sink.
 //!
 //! These are stateless and use the `Pipeline` pact: no exchange. q5 (hot
 //! items, windows of `Q5_SIZE_MS` sliding by `Q5_SLIDE_MS`) takes each
@@ -57,8 +58,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 
 use dataflow_examples::nexmark::generator::{self, NexmarkConfig};
-use dataflow_examples::nexmark::model::{Bid, Event};
-use dataflow_examples::nexmark::queries::{Q5_SIZE_MS, Q5_SLIDE_MS, bids, to_euros};
+use dataflow_examples::nexmark::model::Event;
+use dataflow_examples::nexmark::queries::{Q5_SIZE_MS, Q5_SLIDE_MS, bids, q2_select, to_euros};
 use rustc_hash::FxHashMap;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -173,9 +174,7 @@ pub fn q1(workers: usize, config: &NexmarkConfig) -> u64 {
 /// q2 in timely with `workers` workers: the number of results (`(auction,
 /// price)` of the bids on every 123rd auction).
 pub fn q2(workers: usize, config: &NexmarkConfig) -> u64 {
-    stateless(workers, config, |e| {
-        bids::call(e).filter(|b: &Bid| b.auction.is_multiple_of(123)).map(|b| (b.auction, b.price))
-    })
+    stateless(workers, config, q2_select::call)
 }
 
 /// A windowed stage's capability: held at the least time of the records

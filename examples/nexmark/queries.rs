@@ -89,9 +89,19 @@ pub fn q1_batch(events: &[Event]) -> Vec<Bid> {
     events.iter().filter_map(|e| bids::call(e.clone())).map(to_euros::call).collect()
 }
 
+/// q2's selection: `(auction, price)` of a bid on every 123rd auction, in
+/// one pass over the events (no batch of bids in between).
+#[operator]
+pub fn q2_select(e: Event) -> Option<(u64, u64)> {
+    match e {
+        Event::Bid(b) if b.auction.is_multiple_of(123) => Some((b.auction, b.price)),
+        _ => None,
+    }
+}
+
 /// q2: (auction, price) of the bids on every 123rd auction.
 pub fn q2(events: &Stream<Event>) -> Stream<(u64, u64)> {
-    events.apply(bids()).filter(|b: &Bid| b.auction.is_multiple_of(123)).map(|b: Bid| (b.auction, b.price))
+    events.apply(q2_select())
 }
 
 /// q2 as batch.
