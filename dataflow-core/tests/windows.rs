@@ -398,3 +398,68 @@ fn global_windows_with_a_purging_count_trigger() {
     want.sort();
     assert_eq!(got, want);
 }
+
+use dataflow_core::window::{TriggerContext, TriggerResult, Window};
+
+/// Sets a timer at the window's end on one element and deletes it on the
+/// next; fires when the window's end comes.
+#[derive(Clone)]
+struct Flip;
+
+impl Trigger<(u8, i64), TimeWindow> for Flip {
+    type State = bool;
+
+    fn on_element(
+        &mut self,
+        _: &(u8, i64),
+        _: i64,
+        w: &TimeWindow,
+        set: &mut bool,
+        ctx: &mut TriggerContext<'_>,
+    ) -> TriggerResult {
+        match *set {
+            true => ctx.delete_event_time_timer(w.max_timestamp()),
+            false => ctx.register_event_time_timer(w.max_timestamp()),
+        }
+        *set = !*set;
+        TriggerResult::Continue
+    }
+
+    fn on_event_time(&mut self, t: i64, w: &TimeWindow, _: &mut bool, _: &mut TriggerContext<'_>) -> TriggerResult {
+        match t == w.max_timestamp() {
+            true => TriggerResult::Fire,
+            false => TriggerResult::Continue,
+        }
+    }
+}
+
+/// A trigger that deletes its timer at the window's end does not delete
+/// the window's cleanup timer (the same timer): the window still closes
+/// at its end, and the trigger still hears of that time and fires, so
+/// every window, with an odd or an even number of elements, fires once.
+#[test]
+fn a_trigger_deleting_its_end_timer_leaves_the_cleanup_in_place() {
+    let env = StreamEnvironment::new().with_parallelism(2);
+    let input: Vec<(u8, i64)> = (0..60i64).map(|i| ((i % 3) as u8, i * 7 % 100)).collect();
+    let out = env
+        .from_iter(input.clone())
+        .assign_timestamps_and_watermarks(
+            WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_millis(100))
+                .with_timestamp_assigner(|e: &(u8, i64), _| e.1),
+        )
+        .key_by(|e: &(u8, i64)| e.0)
+        .window(TumblingEventTimeWindows::of(Duration::from_millis(10)))
+        .trigger(Flip)
+        .count()
+        .map(|(k, w, n): (u8, TimeWindow, u64)| (k, w.start, n))
+        .collect();
+    rt().block_on(env.execute()).unwrap();
+    let mut got = out.take();
+    got.sort();
+    let mut want: BTreeMap<(u8, i64), u64> = BTreeMap::new();
+    for (k, ts) in &input {
+        *want.entry((*k, ts - ts.rem_euclid(10))).or_default() += 1;
+    }
+    assert!(want.values().any(|n| n % 2 == 0) && want.values().any(|n| n % 2 == 1));
+    assert_eq!(got, want.into_iter().map(|((k, s), n)| (k, s, n)).collect::<Vec<_>>());
+}

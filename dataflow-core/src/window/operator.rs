@@ -132,12 +132,27 @@ where
         self.assigner.is_event_time() && window.max_timestamp().saturating_add(self.allowed_lateness) <= watermark.0
     }
 
-    /// Applies the timer requests the trigger made for `window`.
+    /// Applies the timer requests the trigger made for `window`, which is
+    /// open. Its cleanup timer stays as it is: a request for the same timer
+    /// (the default triggers ask for one at the window's end, on every
+    /// element) would find it registered already, and deleting it would
+    /// leave the window's state behind. The trigger still hears of that
+    /// time: the cleanup timer's firing goes to it first.
     #[inline]
     fn apply_requests(&mut self, window: &A::W, ctx: &mut Ctx<'_, K, A::W, F::Out>) {
         if self.requests.is_empty() {
             return;
         }
+        if let Some(cleanup) = self.cleanup_time(window) {
+            let domain = self.domain();
+            self.requests.retain(|r| r.domain != domain || r.timestamp != cleanup);
+        }
+        self.apply_all_requests(window, ctx);
+    }
+
+    /// Applies every timer request for `window` (also one for its cleanup
+    /// timer: when the window closes).
+    fn apply_all_requests(&mut self, window: &A::W, ctx: &mut Ctx<'_, K, A::W, F::Out>) {
         for r in self.requests.drain(..) {
             match r.delete {
                 false => ctx.register_timer(r.domain, window.clone(), r.timestamp),
@@ -192,7 +207,7 @@ where
             TimeDomain::EventTime => r.timestamp > watermark,
             TimeDomain::ProcessingTime => r.timestamp > now,
         });
-        self.apply_requests(&slot.window, ctx);
+        self.apply_all_requests(&slot.window, ctx);
     }
 
     /// Adds `value` to the slot at `i` and lets the trigger decide.
