@@ -23,6 +23,7 @@
 //! the same numbers.
 
 mod nexmark_report;
+mod timely_feed;
 mod timely_nexmark;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};

@@ -6,7 +6,7 @@
 //! makes the events `n ≡ i (mod k)` of the configuration with
 //! `generator::event` (the same events our source reads, split the same
 //! way) and sends them as `Event`s through an `InputHandle` in batches of
-//! `BATCH`. The input epoch is event time (ms): after each batch the worker
+//! `timely_feed::BATCH`. The input epoch is event time (ms): after each batch the worker
 //! advances it to its watermark, the largest event time it has sent minus
 //! `config.disorder_ms`. That bound holds for a worker's increasing-`n`
 //! sequence: event `n` is at `base + ⌊n·1000/rate⌋ − jitter` with
@@ -17,7 +17,7 @@
 //! window's end no record of the window can still arrive (the frontier is
 //! the min over workers, as our watermark is the min over splits). A
 //! `ProbeHandle` at the end of the dataflow bounds how many batches a
-//! worker may run ahead (`MAX_LAG`). After its last batch a worker closes
+//! worker may run ahead (`timely_feed::MAX_LAG`). After its last batch a worker closes
 //! its input and steps until its dataflow is done; the caller joins the
 //! workers' partial results.
 //!
@@ -54,9 +54,10 @@
 //! one result per window.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use crate::timely_feed::feed_in_event_time;
 use dataflow_examples::nexmark::generator::{self, NexmarkConfig};
 use dataflow_examples::nexmark::model::Event;
 use dataflow_examples::nexmark::queries::{Q5_SIZE_MS, Q5_SLIDE_MS, bids, q2_select, to_euros};
@@ -70,11 +71,6 @@ use timely::dataflow::operators::{Capability, Input, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::progress::frontier::MutableAntichain;
 use timely::worker::Worker;
-
-/// Records per input batch; the epoch advances after each batch.
-const BATCH: usize = 8192;
-/// How many batches a worker may run ahead of its probe before it waits.
-const MAX_LAG: usize = 8;
 
 /// The input: events at event-time epochs (ms).
 type EventInput = InputHandle<i64, CapacityContainerBuilder<Vec<Event>>>;
@@ -97,36 +93,13 @@ fn hotter(a: (u64, u64), b: (u64, u64)) -> bool {
     (a.1, std::cmp::Reverse(a.0)) > (b.1, std::cmp::Reverse(b.0))
 }
 
-/// Feeds this worker's events (`n ≡ index mod peers`) into `input` in
-/// batches of `BATCH`, the epoch following the worker's watermark, then
-/// closes the input and steps until the worker's dataflows are done.
-fn feed_and_drain(worker: &mut Worker, mut input: EventInput, probe: &ProbeHandle<i64>, config: &NexmarkConfig) {
+/// Feeds this worker's events (`n ≡ index mod peers`) into `input`, the
+/// epoch following the worker's watermark (its largest event time less
+/// the configured disorder), then steps until its dataflows are done.
+fn feed_and_drain(worker: &mut Worker, input: EventInput, probe: &ProbeHandle<i64>, config: &NexmarkConfig) {
     let disorder = config.disorder_ms.max(0);
-    let mut ns = (worker.index() as u64..config.events).step_by(worker.peers()).peekable();
-    let mut max_ts = i64::MIN;
-    let mut recent = VecDeque::with_capacity(MAX_LAG + 1);
-    let mut batch: Vec<Event> = Vec::with_capacity(BATCH);
-    while ns.peek().is_some() {
-        batch.extend(ns.by_ref().take(BATCH).map(|n| {
-            let e = generator::event(config, n);
-            max_ts = max_ts.max(e.date_time());
-            e
-        }));
-        input.send_batch(&mut batch);
-        batch.clear();
-        let epoch = max_ts.saturating_sub(disorder);
-        if epoch > *input.time() {
-            input.advance_to(epoch);
-        }
-        worker.step();
-        recent.push_back(*input.time());
-        if recent.len() > MAX_LAG {
-            let bound = recent.pop_front().unwrap_or(i64::MIN);
-            worker.step_while(|| probe.less_than(&bound));
-        }
-    }
-    drop(input);
-    while worker.step() {}
+    let events = (worker.index() as u64..config.events).step_by(worker.peers()).map(|n| generator::event(config, n));
+    feed_in_event_time(worker, input, probe, events, Event::date_time, |max| max.saturating_sub(disorder));
 }
 
 /// Runs a stateless query: `query` maps each event to its results, a sink

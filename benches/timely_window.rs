@@ -3,7 +3,7 @@
 //!
 //! Each of `workers` worker threads feeds its `stride` of the events through
 //! an `InputHandle` as `(key, ts)` tuples (timely's `Exchange` pact needs
-//! serde-serializable records), in batches of `BATCH`. The input epoch is
+//! serde-serializable records), in batches of `timely_feed::BATCH`. The input epoch is
 //! event time: after each batch the worker advances it to its watermark,
 //! the largest event time it has sent minus `DISORDER_MS`. No later event of
 //! the worker is earlier than that, so every record travels at a time at or
@@ -19,7 +19,7 @@
 //! the workers' totals.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
@@ -29,12 +29,8 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::{Capability, Input, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 
+use crate::timely_feed::feed_in_event_time;
 use crate::window_events::{DISORDER_MS, WINDOW_MS, WindowTotals, gen_timed, stride, window_start};
-
-/// Records per input batch; the epoch advances after each batch.
-const BATCH: usize = 8192;
-/// How many batches a worker may run ahead of its probe before it waits.
-const MAX_LAG: usize = 8;
 
 /// An event as sent: `(key, event time)`.
 type Timed = (u32, u64);
@@ -108,30 +104,8 @@ pub fn timely_window(workers: usize, n: u64) -> WindowTotals {
         });
 
         // Feed this worker's events, the epoch following its watermark.
-        let mut events = stride(worker.index(), worker.peers(), n).map(gen_timed).peekable();
-        let mut max_ts = 0u64;
-        let mut recent = VecDeque::with_capacity(MAX_LAG + 1);
-        let mut batch: Vec<Timed> = Vec::with_capacity(BATCH);
-        while events.peek().is_some() {
-            batch.extend(events.by_ref().take(BATCH).map(|e| {
-                max_ts = max_ts.max(e.ts);
-                (e.key, e.ts)
-            }));
-            input.send_batch(&mut batch);
-            batch.clear();
-            let epoch = max_ts.saturating_sub(DISORDER_MS);
-            if epoch > *input.time() {
-                input.advance_to(epoch);
-            }
-            worker.step();
-            recent.push_back(*input.time());
-            if recent.len() > MAX_LAG {
-                let bound = recent.pop_front().unwrap_or_default();
-                worker.step_while(|| probe.less_than(&bound));
-            }
-        }
-        drop(input);
-        while worker.step() {}
+        let events = stride(worker.index(), worker.peers(), n).map(gen_timed).map(|e| (e.key, e.ts));
+        feed_in_event_time(worker, input, &probe, events, |r: &Timed| r.1, |max| max.saturating_sub(DISORDER_MS));
         totals.get()
     })
     .expect("timely execute failed");

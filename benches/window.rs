@@ -14,6 +14,7 @@
 
 #[allow(dead_code)] // only some of it is used here
 mod events;
+mod timely_feed;
 mod timely_window;
 mod window_events;
 

@@ -260,6 +260,25 @@ impl<T> TimestampsAndWatermarks<T> {
     }
 }
 
+/// A record's timestamp (the assigner's, else the one it has), shown to
+/// the watermark generator.
+fn stamp<T: 'static>(
+    assigner: &Option<Assigner<T>>,
+    generator: &mut Option<Box<dyn WatermarkGenerator<T>>>,
+    output: &mut WatermarkOutput,
+    value: &T,
+    previous: Option<Timestamp>,
+) -> Option<Timestamp> {
+    let ts = match assigner {
+        Some(assign) => Some(assign(value, previous)),
+        None => previous,
+    };
+    if let (Some(ts), Some(g)) = (ts, generator.as_mut()) {
+        g.on_event(value, ts, output);
+    }
+    ts
+}
+
 impl<T: crate::Data> crate::Operator for TimestampsAndWatermarks<T> {
     type In = T;
     type Out = T;
@@ -276,13 +295,8 @@ impl<T: crate::Data> crate::Operator for TimestampsAndWatermarks<T> {
     }
 
     fn process(&mut self, record: crate::Record<T>, out: &mut crate::Collector<T>) -> Result<(), crate::BoxError> {
-        let ts = match &self.strategy.assigner {
-            Some(assign) => Some(assign(&record.value, record.timestamp())),
-            None => record.timestamp(),
-        };
-        if let (Some(ts), Some(g)) = (ts, self.generator.as_mut()) {
-            g.on_event(&record.value, ts, &mut self.output);
-        }
+        let ts =
+            stamp(&self.strategy.assigner, &mut self.generator, &mut self.output, &record.value, record.timestamp());
         out.collect_value(record.value, ts);
         Ok(())
     }
@@ -296,16 +310,7 @@ impl<T: crate::Data> crate::Operator for TimestampsAndWatermarks<T> {
         // Timestamps are set in place and the batch moves on whole: its
         // values are not copied.
         let (assigner, generator, output) = (&self.strategy.assigner, &mut self.generator, &mut self.output);
-        batch.restamp(|value, previous| {
-            let ts = match assigner {
-                Some(assign) => Some(assign(value, previous)),
-                None => previous,
-            };
-            if let (Some(ts), Some(g)) = (ts, generator.as_mut()) {
-                g.on_event(value, ts, output);
-            }
-            ts
-        });
+        batch.restamp(|value, previous| stamp(assigner, generator, output, value, previous));
         out.batch_mut().append(batch);
         if let Some(g) = self.generator.as_mut() {
             g.on_periodic_emit(&mut self.output);
