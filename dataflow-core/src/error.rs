@@ -1,6 +1,15 @@
 //! The error type of `dataflow-core`.
 
-use crate::operator::BoxError;
+use std::path::{Path, PathBuf};
+
+/// The error an operator, a source or a sink returns: any error type of
+/// the user's.
+///
+/// ```
+/// let e: dataflow_core::BoxError = "no such file".into();
+/// assert_eq!(e.to_string(), "no such file");
+/// ```
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a job could not be built or did not finish.
 ///
@@ -57,50 +66,53 @@ pub enum Error {
     /// Key-group arithmetic failed (for example parallelism above max parallelism).
     #[error(transparent)]
     State(#[from] dataflow_state::StateError),
-    /// A checkpoint file could not be read or written.
-    #[error("checkpoint file {file}: {message}")]
+    /// A checkpoint or savepoint file (or folder) could not be read or
+    /// written.
+    #[error("checkpoint file {}: {source}", .path.display())]
     CheckpointIo {
-        /// The file.
-        file: String,
+        /// The file or folder.
+        path: PathBuf,
         /// What the operating system said.
-        message: String,
+        #[source]
+        source: std::io::Error,
     },
     /// A checkpoint file is damaged (truncated, a checksum mismatch, not a
     /// checkpoint file).
-    #[error("checkpoint file {file} is corrupt: {reason}")]
+    #[error("checkpoint file {} is corrupt: {reason}", .path.display())]
     CheckpointCorrupt {
         /// The file.
-        file: String,
+        path: PathBuf,
         /// What is wrong.
         reason: String,
     },
     /// A sink could not write, rename or sync a file.
-    #[error("sink: cannot {op} {file}: {message}")]
+    #[error("sink: cannot {op} {}: {source}", .path.display())]
     SinkIo {
         /// What was being done ("write", "rename", …).
         op: &'static str,
         /// The file (or directory).
-        file: String,
+        path: PathBuf,
         /// What the operating system said.
-        message: String,
+        #[source]
+        source: std::io::Error,
     },
     /// A sink cannot commit what a checkpoint says it pre-committed: both
     /// its pending and its final file are gone, or the name is not one of
     /// the sink's files (a damaged or foreign checkpoint).
-    #[error("sink: cannot commit {file}: {reason}")]
+    #[error("sink: cannot commit {}: {reason}", .path.display())]
     SinkCommit {
         /// The file.
-        file: String,
+        path: PathBuf,
         /// What is wrong.
         reason: String,
     },
     /// A savepoint cannot be taken or restored: a folder that is not
     /// empty, a newer format, operators that do not match the job, a
     /// different max parallelism, or the job ended before it completed.
-    #[error("savepoint {path}: {message}")]
+    #[error("savepoint {}: {message}", .path.display())]
     Savepoint {
         /// The savepoint's folder.
-        path: String,
+        path: PathBuf,
         /// What is wrong.
         message: String,
     },
@@ -110,6 +122,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// The [`Error::CheckpointIo`] of an I/O error on `path`, for
+    /// `map_err`.
+    pub(crate) fn checkpoint_io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+        move |source| Error::CheckpointIo { path: path.to_path_buf(), source }
+    }
+
     /// Whether this error is a consequence of another task's failure rather
     /// than a cause.
     pub(crate) fn is_secondary(&self) -> bool {

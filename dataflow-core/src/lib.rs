@@ -23,19 +23,28 @@
 //! # }).unwrap();
 //! ```
 //!
-//! Where things live:
+//! Where things live (lowest layer first; `docs/architecture.md` draws
+//! the layers, and a module imports only from the layers below its own):
 //!
-//! * [`api`]: the environment and the typed streams;
-//! * [`operator`](mod@operator): the operator model and the built-in operators;
-//! * [`graph`]: the logical graph and the physical plan (chaining);
-//! * `runtime`: tasks, bounded channels, input gates;
-//! * [`time`]: timestamps, watermarks, watermark strategies, clocks, timers;
-//! * [`window`]: window assigners, triggers, window functions and the window operator;
-//! * [`checkpoint`]: barriers (and, later, the coordinator and savepoints);
-//! * [`connectors`]: sources and sinks.
+//! * `element` and `error`: what travels on a channel (records,
+//!   [`Batch`]es, watermarks, checkpoint barriers) and the [`Error`] type;
+//! * [`time`]: timestamps, watermarks, watermark strategies, where a task
+//!   combines its inputs' watermarks, clocks, timers;
+//! * [`operator`](mod@operator): the operator model, keyed state access
+//!   and the built-in operators;
+//! * [`window`]: window assigners, triggers, window functions and the
+//!   window operator;
+//! * [`connectors`]: sources and sinks (transactional files for
+//!   exactly-once output);
+//! * [`graph`]: the logical graph, partitioning and the physical plan
+//!   (chaining);
+//! * [`checkpoint`]: the checkpoint coordinator, barrier alignment, channel
+//!   state, checkpoint storage, savepoints and restart strategies;
+//! * `runtime`: the exchange between tasks (bounded channels, input
+//!   gates), the task loops, and building and running a job;
+//! * [`api`]: the environment and the typed streams.
 
 pub mod api;
-mod batch;
 pub mod checkpoint;
 pub mod connectors;
 mod element;
@@ -47,14 +56,13 @@ pub mod time;
 pub mod window;
 
 pub use api::{ConnectedStreams, JobClient, KeyedStream, SinkNode, Stream, StreamEnvironment, WindowedStream};
-pub use batch::{Batch, Drain as BatchDrain};
-pub use element::{Control, Data, Record, StreamElement, StreamStatus};
-pub use error::{Error, Result};
+pub use element::{Batch, Control, Data, Drain as BatchDrain, Record, StreamElement, StreamStatus};
+pub use error::{BoxError, Error, Result};
 pub use graph::{Partitioning, PhysicalPlan};
-pub use operator::{BoxError, Collector, Operator, OperatorInfo, TwoInputOperator};
+pub use operator::{Collector, Operator, OperatorInfo, TwoInputOperator};
 pub use runtime::{JobResult, OperatorStats};
 
-/// Keys, key groups and (later) keyed state, from `dataflow-state`.
+/// Keys, key groups and keyed state, from `dataflow-state`.
 pub use dataflow_state as state;
 pub use dataflow_state::table::{FjallStateConfig, StateBackendConfig};
 pub use dataflow_state::{

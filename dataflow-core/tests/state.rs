@@ -256,7 +256,7 @@ fn jobs_give_the_same_answer_on_every_backend() {
 #[test]
 fn state_expires_after_its_time_to_live() {
     use dataflow_core::operator::KeyedReduce;
-    use dataflow_core::state::store::Ttl;
+    use dataflow_core::state::Ttl;
     let dir = tempfile::tempdir().unwrap();
     let ttl = Ttl::new(std::time::Duration::from_millis(100));
     let sum = || KeyedReduce::new(|a: (u32, u64), b: (u32, u64)| (a.0, a.1 + b.1));

@@ -1,34 +1,11 @@
 //! A running job's handle ([`JobClient`]): take savepoints, stop the job
 //! with a savepoint, wait for its result.
 
+use crate::checkpoint::SavepointRequest;
 use crate::error::Error;
 use crate::runtime::JobResult;
 use std::path::PathBuf;
-use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
-
-/// What a savepoint request asks for.
-#[derive(Debug)]
-pub(crate) struct SavepointRequest {
-    /// The savepoint's folder (missing or empty).
-    pub(crate) dir: PathBuf,
-    /// `Some(drain)`: stop the job once the savepoint completed; with
-    /// `drain`, event time first advances to the end so every window fires.
-    pub(crate) stop: Option<bool>,
-    /// Where the outcome goes.
-    pub(crate) reply: oneshot::Sender<Result<PathBuf, Error>>,
-}
-
-/// The job's end of the savepoint requests (each run of the job takes them
-/// in turn), and where it says which savepoint it triggered.
-#[derive(Clone, Debug)]
-pub(crate) struct SavepointRequests {
-    pub(crate) requests: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<SavepointRequest>>>,
-    pub(crate) triggered: Arc<watch::Sender<u64>>,
-    /// A savepoint that stops the job completed: a failure after it ends
-    /// the job instead of restarting it.
-    pub(crate) stopped: Arc<std::sync::atomic::AtomicBool>,
-}
 
 /// A job started with [`StreamEnvironment::submit`](crate::StreamEnvironment::submit):
 /// it runs on the tokio runtime while this handle takes savepoints of it
@@ -54,7 +31,7 @@ impl JobClient {
     async fn request(&self, dir: PathBuf, stop: Option<bool>) -> Result<PathBuf, Error> {
         let (reply, outcome) = oneshot::channel();
         let ended = || Error::Savepoint {
-            path: dir.display().to_string(),
+            path: dir.clone(),
             message: "the job ended (or failed) before the savepoint completed".into(),
         };
         self.requests.send(SavepointRequest { dir: dir.clone(), stop, reply }).map_err(|_| ended())?;

@@ -3,9 +3,8 @@
 
 use super::Stream;
 use crate::element::Data;
-use crate::graph::NodeKind;
 use crate::operator::{CoFlatMap, CoMap, OperatorInfo, TwoInputOperator};
-use crate::runtime::factory::TwoInputNode;
+use crate::runtime::job::factory::{Factories, TypedTwoInput};
 use std::marker::PhantomData;
 
 /// Two streams connected for a two-input operator. The operator's
@@ -52,7 +51,7 @@ impl<A: Data, B: Data> ConnectedStreams<A, B> {
         F: Fn(&OperatorInfo) -> O + Send + Sync + 'static,
     {
         let env = self.first.env.clone();
-        let id = env.add_node(name, NodeKind::TwoInput(Box::new(TwoInputNode { make, _t: PhantomData })));
+        let id = env.add_node(name, Factories::two_input(TypedTwoInput { make, _t: PhantomData }));
         self.first.connect_to(id, 0);
         self.second.connect_to(id, 1);
         Stream::new(env, id)

@@ -7,10 +7,10 @@ use crate::checkpoint::{CheckpointHandle, CheckpointSetup};
 use crate::connectors::{ElementSource, IterSource, Source, StreamSource};
 use crate::element::{Data, StreamElement};
 use crate::error::Error;
-use crate::graph::{Edge, Graph, NodeId, NodeKind, PhysicalPlan};
+use crate::graph::{Edge, NodeId, NodeKind, PhysicalPlan};
 use crate::operator::{BadRecordPolicy, OperatorInfo};
 use crate::runtime::JobResult;
-use crate::runtime::factory::{SourceMaker, SourceNode};
+use crate::runtime::job::factory::{Factories, JobGraph, SourceMaker, TypedSource};
 use crate::runtime::job::{self, JobConfig};
 use crate::time::{Clock, SystemClock};
 use dataflow_state::DEFAULT_MAX_PARALLELISM;
@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 struct Inner {
-    graph: Graph,
+    graph: JobGraph,
     config: JobConfig,
     executed: bool,
     alignment_groups: std::collections::HashMap<String, Arc<crate::time::AlignmentGroup>>,
@@ -94,7 +94,7 @@ impl StreamEnvironment {
             savepoints: None,
             restore_from: None,
         };
-        let inner = Inner { graph: Graph::default(), config, executed: false, alignment_groups: Default::default() };
+        let inner = Inner { graph: JobGraph::default(), config, executed: false, alignment_groups: Default::default() };
         Self { inner: Arc::new(Mutex::new(inner)) }
     }
 
@@ -294,11 +294,11 @@ impl StreamEnvironment {
             .clone()
     }
 
-    pub(crate) fn add_node(&self, name: &str, kind: NodeKind) -> NodeId {
+    pub(crate) fn add_node(&self, name: &str, kind: NodeKind<Factories>) -> NodeId {
         self.lock().graph.add_node(name.to_string(), kind)
     }
 
-    pub(crate) fn add_edge(&self, edge: Edge) {
+    pub(crate) fn add_edge(&self, edge: Edge<Factories>) {
         self.lock().graph.edges.push(edge);
     }
 
@@ -306,14 +306,14 @@ impl StreamEnvironment {
         self.lock().graph.nodes.get(id).is_some_and(|n| matches!(n.kind, NodeKind::Source(_)))
     }
 
-    pub(crate) fn update_node(&self, id: NodeId, f: impl FnOnce(&mut crate::graph::Node)) {
+    pub(crate) fn update_node(&self, id: NodeId, f: impl FnOnce(&mut crate::graph::Node<Factories>)) {
         if let Some(n) = self.lock().graph.nodes.get_mut(id) {
             f(n);
         }
     }
 
     fn source<T: Data>(&self, name: &str, make: SourceMaker<T>, non_parallel: bool) -> Stream<T> {
-        let id = self.add_node(name, NodeKind::Source(Box::new(SourceNode { make })));
+        let id = self.add_node(name, Factories::source(TypedSource { make }));
         self.update_node(id, |n| n.non_parallel = non_parallel);
         Stream::new(self.clone(), id)
     }
@@ -489,7 +489,7 @@ impl StreamEnvironment {
     }
 
     /// Starts the job on the current tokio runtime and returns its
-    /// [`JobClient`](crate::JobClient): take savepoints of it, stop it with
+    /// [`JobClient`](crate::api::JobClient): take savepoints of it, stop it with
     /// a savepoint, wait for its result. (Like [`Self::execute`], a job
     /// runs once.)
     ///
@@ -501,22 +501,26 @@ impl StreamEnvironment {
     /// assert!(job.wait().await.is_ok());
     /// # });
     /// ```
-    pub fn submit(&self) -> crate::JobClient {
+    pub fn submit(&self) -> crate::api::JobClient {
         let (requests, receiver) = tokio::sync::mpsc::unbounded_channel();
         let (triggered, triggered_rx) = tokio::sync::watch::channel(0);
         // The job alone holds the receiving end: once it ended, requests
         // (and those still queued) fail instead of waiting.
-        let savepoints = crate::api::client::SavepointRequests {
+        let savepoints = crate::checkpoint::SavepointRequests {
             requests: Arc::new(tokio::sync::Mutex::new(receiver)),
             triggered: Arc::new(triggered),
             stopped: Arc::default(),
         };
-        crate::JobClient { requests, handle: tokio::spawn(self.run_job(Some(savepoints))), triggered: triggered_rx }
+        crate::api::JobClient {
+            requests,
+            handle: tokio::spawn(self.run_job(Some(savepoints))),
+            triggered: triggered_rx,
+        }
     }
 
     fn run_job(
         &self,
-        savepoints: Option<crate::api::client::SavepointRequests>,
+        savepoints: Option<crate::checkpoint::SavepointRequests>,
     ) -> impl std::future::Future<Output = Result<JobResult, Error>> + Send + 'static {
         let taken = {
             let mut inner = self.lock();

@@ -6,7 +6,7 @@ use crate::element::Data;
 use crate::operator::{
     FnOperator, KeyBatch, KeyFn, KeySelector, Keyed, KeyedFnOperator, KeyedFold, KeyedReduce, Operator, OperatorInfo,
 };
-use dataflow_state::store::Ttl;
+use dataflow_state::Ttl;
 use dataflow_state::{Key, StateData};
 use std::sync::Arc;
 
@@ -61,7 +61,7 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
     /// it (an operator may change the state it is given).
     ///
     /// ```
-    /// use dataflow_core::state::store::Ttl;
+    /// use dataflow_core::state::Ttl;
     /// let env = dataflow_core::StreamEnvironment::new();
     /// let counts = env.from_iter(vec![1u32, 2, 1])
     ///     .key_by(|x| *x)

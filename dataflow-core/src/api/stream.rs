@@ -3,13 +3,13 @@
 use super::{ConnectedStreams, KeyedStream, StreamEnvironment};
 use crate::connectors::{CallbackSink, ChannelSink, CollectHandle, FileSink, Sink};
 use crate::element::Data;
-use crate::graph::{Edge, NodeId, NodeKind, Partitioning, SideEdge};
+use crate::graph::{Edge, FnKeyRoute, KeyRoute, NodeId, Partitioning, SideEdge};
+use crate::operator::TimestampsAndWatermarks;
 use crate::operator::{
     AsyncFnOperator, Context, Filter, FlatMap, FnOperator, Inspect, Map, Operator, OperatorInfo, OutputTag, Process,
 };
-use crate::runtime::factory::{self, OperatorNode};
-use crate::runtime::writer::{FnKeyRoute, KeyRoute};
-use crate::time::{TimestampsAndWatermarks, WatermarkStrategy};
+use crate::runtime::job::factory::{self, Factories, TypedOperator};
+use crate::time::WatermarkStrategy;
 use dataflow_state::Key;
 use std::any::Any;
 use std::marker::PhantomData;
@@ -22,7 +22,7 @@ pub(crate) struct Upstream {
     pub(crate) node: NodeId,
     pub(crate) partitioning: Option<Partitioning>,
     pub(crate) key: Option<Arc<dyn Any + Send + Sync>>,
-    pub(crate) side: Option<SideEdge>,
+    pub(crate) side: Option<SideEdge<Factories>>,
 }
 
 /// A typed stream of records of type `T`.
@@ -91,7 +91,7 @@ impl<T: Data> Stream<T> {
         s
     }
 
-    fn configure(self, f: impl Fn(&mut crate::graph::Node)) -> Self {
+    fn configure(self, f: impl Fn(&mut crate::graph::Node<Factories>)) -> Self {
         for u in &self.ups {
             self.env.update_node(u.node, &f);
         }
@@ -111,8 +111,8 @@ impl<T: Data> Stream<T> {
         O: Operator<In = T>,
         F: Fn(&OperatorInfo) -> O + Send + Sync + 'static,
     {
-        let node = OperatorNode::<O, F, factory::SyncOp>::new(make);
-        let id = self.env.add_node(name, NodeKind::OneInput(Box::new(node)));
+        let node = TypedOperator::<O, F, factory::SyncOp>::new(make);
+        let id = self.env.add_node(name, Factories::one_input(node));
         self.connect_to(id, 0);
         Stream::new(self.env.clone(), id)
     }
@@ -158,8 +158,8 @@ impl<T: Data> Stream<T> {
     {
         let op = std::sync::Mutex::new(op);
         let make = move |_: &OperatorInfo| op.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        let node = OperatorNode::<O, _, factory::AsyncOp>::new(make);
-        let id = self.env.add_node(O::NAME, NodeKind::OneInput(Box::new(node)));
+        let node = TypedOperator::<O, _, factory::AsyncOp>::new(make);
+        let id = self.env.add_node(O::NAME, Factories::one_input(node));
         self.connect_to(id, 0);
         Stream::new(self.env.clone(), id).with_options::<O>()
     }
@@ -167,7 +167,7 @@ impl<T: Data> Stream<T> {
     /// The records that the operators producing this stream emitted to the
     /// side output `tag`. See [`OutputTag`].
     pub fn side_output<U: Data>(&self, tag: &OutputTag<U>) -> Stream<U> {
-        let side = SideEdge { key: tag.key(), port: Arc::new(factory::TypedPort::<U>::NEW) };
+        let side = SideEdge { key: tag.key(), port: Factories::port::<U>() };
         // Sources have no side outputs: their part of a union adds nothing.
         let ups = self
             .ups
@@ -480,8 +480,8 @@ impl<T: Data> Stream<T> {
         S: Sink<T>,
         F: Fn(&OperatorInfo) -> S + Send + Sync + 'static,
     {
-        let node = factory::SinkNode { make, _t: PhantomData };
-        let id = self.env.add_node(name, NodeKind::OneInput(Box::new(node)));
+        let node = factory::TypedSink { make, _t: PhantomData };
+        let id = self.env.add_node(name, Factories::one_input(node));
         self.env.update_node(id, |n| n.inherit_parallelism = true);
         self.connect_to(id, 0);
         SinkNode { env: self.env.clone(), node: id }

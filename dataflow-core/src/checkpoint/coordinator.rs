@@ -29,36 +29,18 @@
 //! assert_eq!(c.acknowledge(1, 1, vec![], 7).unwrap(), Some(1)); // complete at 7: notify the tasks
 //! ```
 
-use super::BarrierKind;
 use super::storage::{CheckpointMetadata, CheckpointStorage, StateFile};
+use super::{BarrierKind, CheckpointingMode};
 use crate::error::Error;
 use crate::time::{Timestamp, millis};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How barriers are handled in tasks with several input channels.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum CheckpointingMode {
-    /// Exactly once; the first barrier is taken at once and the records it
-    /// overtakes become channel state (the default).
-    #[default]
-    Unaligned,
-    /// Exactly once; each channel waits after its barrier until all have
-    /// delivered it.
-    Aligned,
-    /// Aligned, switching to unaligned when alignment takes longer than
-    /// this.
-    AlignedWithTimeout(Duration),
-    /// No alignment and no channel state: records may be processed twice
-    /// after a failure.
-    AtLeastOnce,
-}
-
 /// When and how a job checkpoints.
 ///
 /// ```
-/// use dataflow_core::checkpoint::coordinator::{CheckpointConfig, CheckpointingMode};
+/// use dataflow_core::checkpoint::{coordinator::CheckpointConfig, CheckpointingMode};
 /// use std::time::Duration;
 /// let c = CheckpointConfig { mode: CheckpointingMode::Aligned, ..CheckpointConfig::every(Duration::from_secs(1)) };
 /// assert_eq!(c.max_concurrent, 1);

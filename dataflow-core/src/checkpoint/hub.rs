@@ -14,7 +14,7 @@ use super::savepoint::{SavepointOperator, SavepointStorage};
 use super::stats::{CheckpointStats, Collector, History, PartStats};
 use super::storage::{CheckpointStorage, CompleteCheckpoint, LocalStorage, StateFile, shared_name};
 use super::{BarrierKind, CheckpointBarrier, CheckpointingMode};
-use crate::api::client::{SavepointRequest, SavepointRequests};
+use super::{SavepointRequest, SavepointRequests};
 use crate::error::Error;
 use crate::operator::OperatorInfo;
 use crate::time::Clock;
@@ -265,7 +265,7 @@ impl Hub {
         let outcome = match done {
             true => Ok(sp.dir),
             false => Err(Error::Savepoint {
-                path: sp.dir.display().to_string(),
+                path: sp.dir.clone(),
                 message: format!("savepoint {} was aborted (declined, timed out or a task failed)", sp.id),
             }),
         };
@@ -422,8 +422,7 @@ impl Hub {
             }
             Part::Bytes(p) if p.is_empty() => return Ok(Vec::new()),
             Part::Bytes(p) => {
-                std::fs::write(&path, p)
-                    .map_err(|e| Error::CheckpointIo { file: path.display().to_string(), message: e.to_string() })?;
+                std::fs::write(&path, p).map_err(Error::checkpoint_io(&path))?;
             }
         }
         Ok(vec![StateFile::of(&dir, &file.name, &file.operator, file.subtask)?])

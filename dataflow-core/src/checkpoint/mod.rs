@@ -1,85 +1,42 @@
-//! Checkpoints: barriers, the coordinator's decisions ([`coordinator`]),
-//! where complete checkpoints are stored ([`storage`]), and what happens
-//! after a failure ([`restart`]). How tasks align barriers and log
-//! in-flight records is in `runtime::alignment`; see `docs/checkpoints.md`.
+//! Checkpoints and savepoints: the barriers' path from the coordinator's
+//! trigger to the acknowledgements, and what is kept.
 //!
-//! A barrier always travels in-band, at its place among the records of
+//! * [`coordinator`]: when to trigger a checkpoint, when one is complete
+//!   or aborted (pure decisions, no I/O);
+//! * `hub`: the running job's side of the coordinator: sources ask it for
+//!   barriers, operator instances acknowledge with their state files
+//!   ([`CheckpointHandle`] is its public face);
+//! * `barrier_alignment`: how a task with several input channels treats a
+//!   barrier (aligned, unaligned, with a timeout, at-least-once);
+//! * `channel_state`: the in-flight records an unaligned checkpoint
+//!   captures, and their replay on restore;
+//! * [`storage`]: complete checkpoints on disk (`_metadata` written last),
+//!   retention, and the fallback past damaged ones;
+//! * [`savepoint`]: savepoints (self-contained, matched by `uid`);
+//!   `savepoint_requests` carries a [`JobClient`](crate::JobClient)'s
+//!   requests to the job;
+//! * [`restart`]: restart strategies after a failure;
+//! * [`stats`]: the history of checkpoints.
+//!
+//! A barrier ([`CheckpointBarrier`], defined with the other stream
+//! elements) always travels in-band, at its place among the records of
 //! each channel. In unaligned mode (and aligned with a timeout) a copy
-//! also travels on the channel's priority lane (`runtime::channel`), so a
-//! task can take its snapshot before the records queued ahead of it.
+//! also travels on the channel's priority lane, so a task can take its
+//! snapshot before the records queued ahead of it. See
+//! `docs/checkpoints.md`.
 
+pub(crate) mod barrier_alignment;
+pub(crate) mod channel_state;
 pub mod coordinator;
 mod hub;
 pub mod restart;
 pub mod savepoint;
+mod savepoint_requests;
 pub mod stats;
 pub mod storage;
 
-pub use coordinator::CheckpointingMode;
+pub use crate::element::{BarrierKind, CheckpointBarrier, CheckpointingMode};
 pub use hub::CheckpointHandle;
 pub(crate) use hub::{Acks, CHANNELS, CheckpointSetup, Hub, HubSetup, Part};
+pub(crate) use savepoint_requests::{SavepointRequest, SavepointRequests};
 pub use stats::CheckpointStats;
-
-use crate::time::Timestamp;
-
-/// Checkpoint barrier `id`, injected by the sources.
-///
-/// ```
-/// use dataflow_core::checkpoint::{CheckpointBarrier, CheckpointingMode};
-/// use dataflow_core::checkpoint::BarrierKind;
-/// let b = CheckpointBarrier { id: 3, timestamp: 0, mode: CheckpointingMode::Aligned, incremental: false, kind: BarrierKind::Checkpoint };
-/// assert_eq!(b.id, 3);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct CheckpointBarrier {
-    /// The checkpoint this barrier belongs to; increases by one per checkpoint.
-    pub id: u64,
-    /// Processing time at which the checkpoint was triggered.
-    pub timestamp: Timestamp,
-    /// How tasks handle this barrier (a savepoint is always aligned).
-    pub mode: CheckpointingMode,
-    /// Whether keyed state may be written as the changes since the
-    /// previous checkpoint (incremental checkpoints), or must be in full.
-    pub incremental: bool,
-    /// A checkpoint or a savepoint (and whether the job stops after it).
-    pub kind: BarrierKind,
-}
-
-/// What a barrier takes: a checkpoint, or a savepoint (always aligned and
-/// full, its keyed state in the canonical encoding, its files in a folder
-/// of its own; see [`savepoint`]).
-///
-/// ```
-/// use dataflow_core::checkpoint::BarrierKind;
-/// assert!(BarrierKind::Stop { drain: false }.is_savepoint());
-/// assert!(!BarrierKind::Checkpoint.is_savepoint());
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum BarrierKind {
-    /// A checkpoint (periodic, or the final one).
-    #[default]
-    Checkpoint,
-    /// A savepoint; the job goes on.
-    Savepoint,
-    /// A savepoint after which the sources stop; with `drain`, event time
-    /// advances to the end before it.
-    Stop {
-        /// Whether the sources emit the maximum watermark before the barrier.
-        drain: bool,
-    },
-}
-
-impl BarrierKind {
-    /// Whether the barrier takes a savepoint.
-    pub fn is_savepoint(self) -> bool {
-        !matches!(self, BarrierKind::Checkpoint)
-    }
-}
-
-impl CheckpointBarrier {
-    /// Whether a copy of the barrier travels on the priority lane, ahead
-    /// of the records queued in the channel.
-    pub(crate) fn overtakes(&self) -> bool {
-        matches!(self.mode, CheckpointingMode::Unaligned | CheckpointingMode::AlignedWithTimeout(_))
-    }
-}

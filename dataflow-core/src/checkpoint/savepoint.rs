@@ -99,7 +99,7 @@ pub struct Savepoint {
 }
 
 fn savepoint_err(dir: &Path, message: impl Into<String>) -> Error {
-    Error::Savepoint { path: dir.display().to_string(), message: message.into() }
+    Error::Savepoint { path: dir.to_path_buf(), message: message.into() }
 }
 
 impl Savepoint {
@@ -114,10 +114,10 @@ impl Savepoint {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(savepoint_err(&dir, "no _metadata: not a (complete) savepoint"));
             }
-            Err(e) => return Err(Error::CheckpointIo { file: path.display().to_string(), message: e.to_string() }),
+            Err(e) => return Err(Error::CheckpointIo { path: path.to_path_buf(), source: e }),
         };
         let metadata: SavepointMetadata = decode_framed(MAGIC, SAVEPOINT_VERSION, &bytes)
-            .map_err(|reason| Error::CheckpointCorrupt { file: path.display().to_string(), reason })?;
+            .map_err(|reason| Error::CheckpointCorrupt { path: path.to_path_buf(), reason })?;
         super::storage::verify_files(&dir, &metadata.files)?;
         Ok(Self { dir, metadata })
     }
@@ -236,8 +236,7 @@ impl CheckpointStorage for SavepointStorage {
         if self.discarded.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(savepoint_err(&self.dir, format!("savepoint {id} was aborted")));
         }
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| Error::CheckpointIo { file: self.dir.display().to_string(), message: e.to_string() })?;
+        std::fs::create_dir_all(&self.dir).map_err(Error::checkpoint_io(&self.dir))?;
         Ok(self.dir.clone())
     }
 
@@ -266,7 +265,7 @@ impl CheckpointStorage for SavepointStorage {
         self.discarded.store(true, std::sync::atomic::Ordering::SeqCst);
         match std::fs::remove_dir_all(&self.dir) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(Error::CheckpointIo { file: self.dir.display().to_string(), message: e.to_string() })
+                Err(Error::CheckpointIo { path: self.dir.to_path_buf(), source: e })
             }
             _ => Ok(()),
         }

@@ -136,11 +136,11 @@ pub struct LocalStorage {
 }
 
 fn io(path: &Path, e: std::io::Error) -> Error {
-    Error::CheckpointIo { file: path.display().to_string(), message: e.to_string() }
+    Error::checkpoint_io(path)(e)
 }
 
 fn corrupt(path: &Path, reason: impl Into<String>) -> Error {
-    Error::CheckpointCorrupt { file: path.display().to_string(), reason: reason.into() }
+    Error::CheckpointCorrupt { path: path.to_path_buf(), reason: reason.into() }
 }
 
 impl LocalStorage {

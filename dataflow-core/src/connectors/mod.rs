@@ -8,6 +8,7 @@
 //! is added with [`StreamEnvironment::add_source`](crate::StreamEnvironment::add_source)
 //! or [`Stream::sink`](crate::Stream::sink).
 
+mod blocking;
 mod sink;
 mod source;
 mod splits;

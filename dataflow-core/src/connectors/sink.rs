@@ -1,9 +1,10 @@
 //! Sinks: the [`Sink`] trait and the built-in collect, channel, callback
 //! and file sinks.
 
-use crate::batch::Batch;
+use super::blocking::OffThread;
+use crate::element::Batch;
 use crate::element::Data;
-use crate::operator::BoxError;
+use crate::error::{BoxError, Error};
 use async_trait::async_trait;
 use std::io::Write;
 use std::path::PathBuf;
@@ -216,8 +217,10 @@ impl<T: Data, F: FnMut(T) + Send + 'static> Sink<T> for CallbackSink<F> {
 }
 
 /// Writes every value's `Display` form as a line of a file. The file is
-/// created (truncated) when the sink opens and flushed at the end of input.
-/// It is not transactional: after a failure it holds what was written.
+/// created (truncated) at the first write; each batch's lines are written
+/// on tokio's blocking pool (not on an async worker thread). It is not
+/// transactional: after a failure it holds
+/// what was written.
 ///
 /// ```
 /// use dataflow_core::StreamEnvironment;
@@ -232,40 +235,52 @@ impl<T: Data, F: FnMut(T) + Send + 'static> Sink<T> for CallbackSink<F> {
 /// ```
 #[derive(Debug)]
 pub struct FileSink {
+    file: OffThread<LinesFile>,
+    /// A batch's lines, formatted here and written on the blocking pool.
+    lines: Vec<u8>,
+}
+
+/// The file, created at the first write, on the blocking pool.
+#[derive(Debug)]
+struct LinesFile {
     path: PathBuf,
-    out: Option<std::io::BufWriter<std::fs::File>>,
+    out: Option<std::fs::File>,
+}
+
+impl LinesFile {
+    fn write(&mut self, lines: &[u8]) -> Result<(), Error> {
+        let path = &self.path;
+        let io = |op| move |source| Error::SinkIo { op, path: path.clone(), source };
+        if self.out.is_none() {
+            self.out = Some(std::fs::File::create(path).map_err(io("create"))?);
+        }
+        self.out.as_mut().map_or(Ok(()), |out| out.write_all(lines).map_err(io("write")))
+    }
 }
 
 impl FileSink {
     /// A sink writing to `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), out: None }
+        Self { file: OffThread::new(LinesFile { path: path.into(), out: None }), lines: Vec::new() }
     }
 
-    fn writer(&mut self) -> Result<&mut std::io::BufWriter<std::fs::File>, BoxError> {
-        if self.out.is_none() {
-            let file =
-                std::fs::File::create(&self.path).map_err(|e| format!("cannot create {}: {e}", self.path.display()))?;
-            self.out = Some(std::io::BufWriter::new(file));
-        }
-        Ok(self.out.as_mut().expect("just set"))
+    /// Writes the buffered lines on the blocking pool.
+    async fn write_lines(&mut self) -> Result<(), Error> {
+        let lines = std::mem::take(&mut self.lines);
+        self.file.run(move |file| file.write(&lines)).await
     }
 }
 
 #[async_trait]
 impl<T: Data + std::fmt::Display> Sink<T> for FileSink {
     async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError> {
-        let path = self.path.clone();
-        let w = self.writer()?;
         for v in batch.drain_values() {
-            writeln!(w, "{v}").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            writeln!(self.lines, "{v}").map_err(|e| Error::Internal(format!("formatting a line: {e}")))?;
         }
-        Ok(())
+        Ok(self.write_lines().await?)
     }
 
     async fn finish(&mut self) -> Result<(), BoxError> {
-        let path = self.path.clone();
-        self.writer()?.flush().map_err(|e| format!("cannot flush {}: {e}", path.display()))?;
-        Ok(())
+        Ok(self.write_lines().await?)
     }
 }

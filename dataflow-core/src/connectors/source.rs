@@ -1,9 +1,9 @@
 //! Sources: the [`Source`] trait and the built-in iterator, element and
 //! async-stream sources.
 
-use crate::batch::Batch;
+use crate::element::Batch;
 use crate::element::{Control, Data, StreamElement};
-use crate::operator::BoxError;
+use crate::error::BoxError;
 use async_trait::async_trait;
 use futures::{FutureExt, StreamExt};
 

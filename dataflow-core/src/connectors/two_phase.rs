@@ -43,15 +43,16 @@
 //! # Ok::<(), dataflow_core::BoxError>(()) }).unwrap();
 //! ```
 
-use crate::batch::Batch;
+use super::blocking::OffThread;
+use crate::element::Batch;
 use crate::element::Data;
+use crate::error::BoxError;
 use crate::error::Error;
-use crate::operator::BoxError;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::fmt::Display;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
@@ -121,7 +122,7 @@ pub trait TwoPhaseCommitSink<T>: Send + 'static {
 }
 
 fn io_err(op: &'static str, file: &Path) -> impl FnOnce(io::Error) -> Error {
-    move |e| Error::SinkIo { op, file: file.display().to_string(), message: e.to_string() }
+    move |source| Error::SinkIo { op, path: file.to_path_buf(), source }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), Error> {
@@ -149,7 +150,7 @@ pub struct FileCommittable {
 struct Part {
     path: PathBuf,
     seq: u64,
-    out: BufWriter<File>,
+    out: File,
 }
 
 /// A two-phase-commit sink writing each value's `Display` form as a line
@@ -167,8 +168,9 @@ struct Part {
 /// the committed form of its pending file. Subtasks touch only their own
 /// files, so they can share a directory; as [`recover`] deletes subtask
 /// `i`'s hidden files that its committables do not name, the committables
-/// of subtask `i`'s files must go to subtask `i`. I/O is blocking, as in
-/// [`FileSink`](crate::connectors::FileSink).
+/// of subtask `i`'s files must go to subtask `i`. Each batch's lines are
+/// written, like every other file operation, on tokio's blocking pool, not
+/// on the async worker threads.
 ///
 /// [`recover`]: TwoPhaseCommitSink::recover
 ///
@@ -186,6 +188,16 @@ struct Part {
 /// ```
 #[derive(Debug)]
 pub struct TransactionalFileSink<T> {
+    files: OffThread<PartFiles>,
+    /// A batch's lines, formatted here and written on the blocking pool.
+    lines: Vec<u8>,
+    values: PhantomData<fn(T)>,
+}
+
+/// A subtask's part files: all the sink's file work, run on the blocking
+/// pool.
+#[derive(Debug)]
+struct PartFiles {
     dir: PathBuf,
     subtask: usize,
     /// `None` until the directory was scanned.
@@ -193,7 +205,6 @@ pub struct TransactionalFileSink<T> {
     part: Option<Part>,
     /// Pre-committed and not known to be committed, oldest first.
     uncommitted: Vec<FileCommittable>,
-    values: PhantomData<fn(T)>,
 }
 
 impl<T> TransactionalFileSink<T> {
@@ -205,9 +216,21 @@ impl<T> TransactionalFileSink<T> {
     /// assert!(!dir.path().join("out").exists());
     /// ```
     pub fn new(dir: impl Into<PathBuf>, subtask: usize) -> Self {
-        Self { dir: dir.into(), subtask, next_seq: None, part: None, uncommitted: Vec::new(), values: PhantomData }
+        let files = PartFiles { dir: dir.into(), subtask, next_seq: None, part: None, uncommitted: Vec::new() };
+        Self { files: OffThread::new(files), lines: Vec::new(), values: PhantomData }
     }
 
+    /// Writes the buffered lines to the part file (opening one if needed).
+    async fn write_lines(&mut self) -> Result<(), Error> {
+        if self.lines.is_empty() {
+            return Ok(()); // so an empty part is never opened
+        }
+        let lines = std::mem::take(&mut self.lines);
+        self.files.run(move |files| files.write(&lines)).await
+    }
+}
+
+impl PartFiles {
     /// The sequence number of `name` and whether it is hidden, if it is one
     /// of this subtask's files.
     fn parse(&self, name: &str) -> Option<(u64, bool)> {
@@ -247,7 +270,7 @@ impl<T> TransactionalFileSink<T> {
                 let seq = self.next_seq.unwrap_or(0);
                 let path = self.dir.join(format!(".part-{}-{seq}.inprogress", self.subtask));
                 let file = fs::OpenOptions::new().write(true).create_new(true).open(&path);
-                let out = BufWriter::new(file.map_err(io_err("create", &path))?);
+                let out = file.map_err(io_err("create", &path))?;
                 self.next_seq = Some(seq.saturating_add(1));
                 Part { path, seq, out }
             }
@@ -256,9 +279,8 @@ impl<T> TransactionalFileSink<T> {
     }
 
     fn seal(&mut self) -> Result<(), Error> {
-        let Some(mut part) = self.part.take() else { return Ok(()) };
-        part.out.flush().map_err(io_err("flush", &part.path))?;
-        part.out.get_ref().sync_all().map_err(io_err("sync", &part.path))?;
+        let Some(part) = self.part.take() else { return Ok(()) };
+        part.out.sync_all().map_err(io_err("sync", &part.path))?;
         drop(part.out);
         let c = FileCommittable {
             pending: format!(".part-{}-{}.pending", self.subtask, part.seq),
@@ -276,7 +298,7 @@ impl<T> TransactionalFileSink<T> {
         match plain && name.starts_with('.') == hidden {
             true => Ok(self.dir.join(name)),
             false => Err(Error::SinkCommit {
-                file: name.into(),
+                path: name.into(),
                 reason: format!("not a part file of {}", self.dir.display()),
             }),
         }
@@ -291,7 +313,7 @@ impl<T> TransactionalFileSink<T> {
                     // Committed before (the pending file is gone, the final one exists).
                     if !file.try_exists().map_err(io_err("look up", &file))? {
                         return Err(Error::SinkCommit {
-                            file: file.display().to_string(),
+                            path: file.clone(),
                             reason: format!("neither it nor {} exists", pending.display()),
                         });
                     }
@@ -306,38 +328,18 @@ impl<T> TransactionalFileSink<T> {
         self.uncommitted.retain(|c| !committables.contains(c));
         Ok(())
     }
-}
 
-#[async_trait]
-impl<T: Data + Display> TwoPhaseCommitSink<T> for TransactionalFileSink<T> {
-    type Committable = FileCommittable;
-
-    async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError> {
-        if batch.is_empty() {
-            return Ok(()); // so an empty part is never opened
-        }
+    fn write(&mut self, lines: &[u8]) -> Result<(), Error> {
         let part = self.open_part()?;
-        for v in batch.drain_values() {
-            writeln!(part.out, "{v}").map_err(io_err("write", &part.path))?;
-        }
-        Ok(())
+        part.out.write_all(lines).map_err(io_err("write", &part.path))
     }
 
-    async fn pre_commit(&mut self, checkpoint: u64) -> Result<Vec<FileCommittable>, BoxError> {
-        self.seal()?;
-        tracing::debug!(checkpoint, subtask = self.subtask, parts = self.uncommitted.len(), "pre-committed");
-        Ok(self.uncommitted.clone())
-    }
-
-    async fn commit(&mut self, committables: Vec<FileCommittable>) -> Result<(), BoxError> {
-        Ok(self.commit_all(&committables)?)
-    }
-
-    async fn recover(&mut self, committables: Vec<FileCommittable>) -> Result<(), BoxError> {
+    /// Commits `committables` and deletes this subtask's other hidden files.
+    fn recover(&mut self, committables: &[FileCommittable]) -> Result<(), Error> {
         self.part = None; // abandoned: deleted below like any leftover
         self.uncommitted.clear();
         let own = self.scan()?;
-        self.commit_all(&committables)?;
+        self.commit_all(committables)?;
         for (name, hidden) in own {
             if !hidden || committables.iter().any(|c| c.pending == name) {
                 continue;
@@ -346,10 +348,38 @@ impl<T: Data + Display> TwoPhaseCommitSink<T> for TransactionalFileSink<T> {
             match fs::remove_file(&path) {
                 Ok(()) => tracing::debug!(file = %path.display(), "removed an uncommitted part"),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err("remove", &path)(e).into()),
+                Err(e) => return Err(io_err("remove", &path)(e)),
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl<T: Data + Display> TwoPhaseCommitSink<T> for TransactionalFileSink<T> {
+    type Committable = FileCommittable;
+
+    async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError> {
+        for v in batch.drain_values() {
+            writeln!(self.lines, "{v}").map_err(|e| Error::Internal(format!("formatting a line: {e}")))?;
+        }
+        Ok(self.write_lines().await?)
+    }
+
+    async fn pre_commit(&mut self, checkpoint: u64) -> Result<Vec<FileCommittable>, BoxError> {
+        self.write_lines().await?;
+        let uncommitted = self.files.run(|files| files.seal().map(|()| files.uncommitted.clone())).await?;
+        tracing::debug!(checkpoint, parts = uncommitted.len(), "pre-committed");
+        Ok(uncommitted)
+    }
+
+    async fn commit(&mut self, committables: Vec<FileCommittable>) -> Result<(), BoxError> {
+        Ok(self.files.run(move |files| files.commit_all(&committables)).await?)
+    }
+
+    async fn recover(&mut self, committables: Vec<FileCommittable>) -> Result<(), BoxError> {
+        self.lines.clear(); // abandoned with the part they belonged to
+        Ok(self.files.run(move |files| files.recover(&committables)).await?)
     }
 }
 

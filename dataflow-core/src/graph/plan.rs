@@ -2,7 +2,7 @@
 //! parallelism and every edge's partitioning, then chain forward edges
 //! between operators of equal parallelism into one task.
 
-use super::{Graph, NodeId, NodeKind, Partitioning};
+use super::{Graph, NodeFactories, NodeId, NodeKind, Partitioning};
 use crate::error::Error;
 use std::fmt;
 
@@ -99,8 +99,8 @@ pub(crate) struct Resolved {
 }
 
 /// Resolves parallelism, partitioning and chaining.
-pub(crate) fn resolve(
-    graph: &Graph,
+pub(crate) fn resolve<F: NodeFactories>(
+    graph: &Graph<F>,
     default_parallelism: usize,
     max_parallelism: u32,
 ) -> Result<(PhysicalPlan, Resolved), Error> {

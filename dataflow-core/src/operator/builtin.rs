@@ -4,7 +4,7 @@
 //! `process_batch` with a loop the compiler can tighten.
 
 use super::{BoxError, Collector, Context, FnOperator, Operator, TwoInputOperator};
-use crate::batch::Batch;
+use crate::element::Batch;
 use crate::element::{Data, Record};
 use crate::time::Watermark;
 use std::marker::PhantomData;

@@ -21,7 +21,7 @@
 //! ```
 
 use super::{BoxError, Collector, KeyedContext, OutputTag, SideBuffers};
-use crate::batch::Batch;
+use crate::element::Batch;
 use crate::element::Data;
 use crate::time::{TimeDomain, TimerRequest};
 use crate::time::{Timestamp, Watermark};
@@ -297,7 +297,7 @@ pub struct BadRecords {
 
 impl BadRecords {
     /// Bookkeeping for the operator instance `info`.
-    pub fn new(info: &crate::OperatorInfo) -> Self {
+    pub fn new(info: &crate::operator::OperatorInfo) -> Self {
         Self { policy: info.bad_record_policy, operator: info.name.clone(), subtask: info.subtask, position: 0 }
     }
 

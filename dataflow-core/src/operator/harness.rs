@@ -6,10 +6,10 @@
 
 use super::keyed::{KeyFn, Keyed};
 use super::{BadRecordPolicy, BoxError, Collector, KeyedFnOperator, Operator, OperatorInfo};
-use crate::batch::Batch;
-use crate::checkpoint::CheckpointBarrier;
+use crate::element::Batch;
+use crate::element::CheckpointBarrier;
 use crate::time::{ManualClock, Timestamp, Watermark};
-use dataflow_state::store::Ttl;
+use dataflow_state::Ttl;
 use dataflow_state::table::{StateBackendConfig, StateSnapshot};
 use dataflow_state::{DEFAULT_MAX_PARALLELISM, Key};
 use std::path::Path;
@@ -126,21 +126,21 @@ impl<O: KeyedFnOperator<K>, K: Key> KeyedOperatorHarness<O, K> {
     /// The synchronous part of a snapshot of the operator's state and
     /// timers; write it with [`StateSnapshot::write_to`].
     pub fn snapshot(&mut self) -> Result<StateSnapshot, BoxError> {
-        self.take(crate::checkpoint::BarrierKind::Checkpoint)
+        self.take(crate::element::BarrierKind::Checkpoint)
     }
 
     /// The same for a savepoint: the state in the canonical,
     /// self-describing encoding (`docs/savepoints.md`).
     pub fn savepoint(&mut self) -> Result<StateSnapshot, BoxError> {
-        self.take(crate::checkpoint::BarrierKind::Savepoint)
+        self.take(crate::element::BarrierKind::Savepoint)
     }
 
-    fn take(&mut self, kind: crate::checkpoint::BarrierKind) -> Result<StateSnapshot, BoxError> {
+    fn take(&mut self, kind: crate::element::BarrierKind) -> Result<StateSnapshot, BoxError> {
         self.checkpoint += 1;
         let barrier = CheckpointBarrier {
             id: self.checkpoint,
             timestamp: 0,
-            mode: crate::checkpoint::CheckpointingMode::Aligned,
+            mode: crate::element::CheckpointingMode::Aligned,
             kind,
             incremental: false,
         };

@@ -8,11 +8,11 @@
 
 use super::keyed_context::KeyedTimers;
 use super::{BoxError, Collector, FnOperator, KeyedContext, Operator, OperatorInfo};
-use crate::batch::Batch;
-use crate::checkpoint::CheckpointBarrier;
+use crate::element::Batch;
+use crate::element::CheckpointBarrier;
 use crate::element::{Data, Record};
 use crate::time::{Clock, TimeDomain, Timer, Timestamp, Watermark, decode_timer, timer_entries};
-use dataflow_state::store::Ttl;
+use dataflow_state::Ttl;
 use dataflow_state::table::{StateBackendConfig, StateSnapshot, StateTable, TIMERS_ID, TableSpec, state_id};
 use dataflow_state::{Key, KeyGroupRange, StateData, StateValue, ValueState};
 use serde::Serialize;

@@ -10,10 +10,10 @@
 //! (a function call, no copy) or to the channels of the next task.
 //!
 //! Barriers do not pass through the operator's record path: the task calls
-//! [`Operator::snapshot`] when a barrier is complete. Today barriers travel
-//! in order with the data; the channels' priority lane is where unaligned
-//! checkpoints will send them, so one can be handled ahead of records still
-//! queued. The built-ins (`map`, `filter`, `flat_map`,
+//! [`Operator::snapshot`] when a barrier is complete. A barrier travels in
+//! order with the data, and in unaligned mode a copy also overtakes the
+//! records queued in the channel on its priority lane, so the snapshot can
+//! be taken ahead of them (`docs/checkpoints.md`). The built-ins (`map`, `filter`, `flat_map`,
 //! `reduce`, …) are ordinary implementations of these traits; users write
 //! operators the same way and add them with
 //! [`Stream::transform`](crate::Stream::transform).
@@ -25,6 +25,7 @@ mod harness;
 mod keyed;
 mod keyed_context;
 mod side;
+mod watermarks;
 
 pub use async_fn::{AsyncCall, AsyncFnOperator, AsyncOrder};
 pub use builtin::{CoFlatMap, CoMap, Filter, FlatMap, Inspect, Map, Process};
@@ -35,17 +36,15 @@ pub use keyed::{KeySelector, KeyedFnOperator, KeyedFold, KeyedReduce};
 pub use keyed_context::{KeyedContext, KeyedHarness};
 pub use side::OutputTag;
 pub(crate) use side::{ErasedBatch, SideBuffers, TagKey};
+pub use watermarks::TimestampsAndWatermarks;
 
-use crate::batch::Batch;
-use crate::checkpoint::CheckpointBarrier;
-use crate::element::{Data, Record, StreamStatus};
+use crate::element::Batch;
+use crate::element::{CheckpointBarrier, Data, Record, StreamStatus};
+pub use crate::error::BoxError;
 use crate::time::{Clock, Timestamp, Wakeup, Watermark};
 use dataflow_state::table::{StateBackendConfig, StateSnapshot};
 use std::path::Path;
 use std::sync::Arc;
-
-/// The error an operator returns: any error type of the user's.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Which operator instance this is.
 ///

@@ -19,7 +19,7 @@
 //! # });
 //! ```
 
-use crate::batch::Batch;
+use crate::element::Batch;
 use crate::element::Data;
 use crate::time::Timestamp;
 use std::any::{Any, TypeId};

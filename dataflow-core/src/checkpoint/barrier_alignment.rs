@@ -27,7 +27,6 @@
 //! A newer barrier abandons an older checkpoint still in progress here
 //! (its channel state is never acknowledged; the coordinator aborts it).
 
-use super::task::InputControl;
 use crate::checkpoint::{CheckpointBarrier, CheckpointingMode};
 use crate::element::Control;
 use crate::time::Timestamp;
@@ -203,7 +202,7 @@ fn take(p: &mut Pending, out: &mut Vec<Control>) {
     }
 }
 
-/// The messages of blocked channels (see [`InputControl::blocks`]), in
+/// The messages of blocked channels (see [`Barriers::blocks`]), in
 /// order per channel, until their channel is unblocked.
 pub(crate) struct Stash<M> {
     queues: Vec<VecDeque<M>>,
@@ -225,16 +224,16 @@ impl<M> Stash<M> {
 
     /// Whether messages of `channel` must be held (blocked, or behind held
     /// ones).
-    pub(crate) fn holds(&self, input: &InputControl, channel: usize) -> bool {
-        input.blocks(channel) || !self.queues[channel].is_empty()
+    pub(crate) fn holds(&self, barriers: &Barriers, channel: usize) -> bool {
+        barriers.blocks(channel) || !self.queues[channel].is_empty()
     }
 
     /// The first held message of a channel that is no longer blocked.
-    pub(crate) fn take_ready(&mut self, input: &InputControl) -> Option<(usize, M)> {
+    pub(crate) fn take_ready(&mut self, barriers: &Barriers) -> Option<(usize, M)> {
         if self.held == 0 {
             return None;
         }
-        let ch = (0..self.queues.len()).find(|&ch| !input.blocks(ch) && !self.queues[ch].is_empty())?;
+        let ch = (0..self.queues.len()).find(|&ch| !barriers.blocks(ch) && !self.queues[ch].is_empty())?;
         self.held -= 1;
         self.queues[ch].pop_front().map(|m| (ch, m))
     }

@@ -13,7 +13,7 @@
 //! queued ahead of it (unaligned checkpoints), and the receiver always
 //! serves that lane first.
 
-use crate::batch::Batch;
+use crate::element::Batch;
 use crate::element::Control;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

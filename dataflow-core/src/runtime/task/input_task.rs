@@ -13,14 +13,14 @@
 //! would wait for input a task flushes its output buffers, so a quiet input
 //! never strands records downstream.
 
-use super::alignment::{Barriers, Stash};
-use super::channel::{InputGate, Message, Received};
-use super::channel_state::{self, Replay};
-use super::push::Push;
 use crate::checkpoint::Acks;
+use crate::checkpoint::barrier_alignment::{Barriers, Stash};
+use crate::checkpoint::channel_state::{self, Replay};
 use crate::element::{Control, Data};
 use crate::error::Error;
 use crate::operator::OperatorInfo;
+use crate::runtime::exchange::channel::{InputGate, Message, Received};
+use crate::runtime::push::{Push, TwoInputPush};
 use crate::time::{Clock, InputWatermarks, Timestamp, Wakeup};
 use std::sync::Arc;
 
@@ -90,12 +90,6 @@ impl InputControl {
         if let Control::Barrier(b) = control {
             self.barriers.on_barrier(channel, b, true, &self.ended, now, out);
         }
-    }
-
-    /// Whether `channel` delivered the barrier being aligned, so its
-    /// messages must wait until the barrier passes.
-    pub(crate) fn blocks(&self, channel: usize) -> bool {
-        self.barriers.blocks(channel)
     }
 }
 
@@ -184,7 +178,12 @@ impl TaskCtx {
     }
 
     /// Logs `batch` from `channel` if it is in flight for a checkpoint.
-    fn log<T: Data>(&self, input: &mut InputControl, channel: usize, batch: &crate::Batch<T>) -> Result<(), Error> {
+    fn log<T: Data>(
+        &self,
+        input: &mut InputControl,
+        channel: usize,
+        batch: &crate::element::Batch<T>,
+    ) -> Result<(), Error> {
         match input.barriers.log_for(channel) {
             Some(log) => channel_state::append(log, channel, batch, &self.name),
             None => Ok(()),
@@ -222,7 +221,7 @@ impl TaskCtx {
 /// Appends the copied `batches` of `channel` to `log`; `false` if there
 /// were none to copy (the barrier was not queued).
 fn copy_batches<T: Data>(
-    batches: Option<Vec<crate::Batch<T>>>,
+    batches: Option<Vec<crate::element::Batch<T>>>,
     log: &mut Vec<u8>,
     channel: usize,
     task: &str,
@@ -289,11 +288,11 @@ pub(crate) async fn run_one_input<T: Data>(
             head.control(c).await?;
         }
         ctx.acknowledge(&mut input);
-        let next = match stash.take_ready(&input) {
+        let next = match stash.take_ready(&input.barriers) {
             Some(held) => Some(held),
             None => match next_message(&mut gate, &mut head, &ctx, &input).await? {
                 Some(Received::Data(ch, m)) => {
-                    if stash.holds(&input, ch) {
+                    if stash.holds(&input.barriers, ch) {
                         stash.hold(ch, m);
                         continue;
                     }
@@ -322,19 +321,6 @@ pub(crate) async fn run_one_input<T: Data>(
         tokio::task::consume_budget().await;
     }
     Ok(())
-}
-
-/// The head of a two-input task: the operator, seen from both inputs.
-#[async_trait::async_trait]
-pub(crate) trait TwoInputPush<A, B>: Send {
-    async fn push1(&mut self, batch: &mut crate::Batch<A>) -> Result<(), Error>;
-    async fn push2(&mut self, batch: &mut crate::Batch<B>) -> Result<(), Error>;
-    async fn control(&mut self, control: Control) -> Result<(), Error>;
-    async fn flush(&mut self) -> Result<(), Error>;
-    fn has_pending(&self) -> bool;
-    async fn drive_pending(&mut self) -> Result<(), Error>;
-    fn next_wakeup(&self) -> Option<Timestamp>;
-    async fn on_processing_time(&mut self, now: Timestamp) -> Result<(), Error>;
 }
 
 enum Either<A, B> {
@@ -384,7 +370,7 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
             head.control(c).await?;
         }
         ctx.acknowledge(&mut input);
-        let next = match stash.take_ready(&input) {
+        let next = match stash.take_ready(&input.barriers) {
             Some(held) => Some(held),
             None => {
                 let mut ready = None;
@@ -429,7 +415,7 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
                         continue;
                     }
                 };
-                if stash.holds(&input, ch) {
+                if stash.holds(&input.barriers, ch) {
                     stash.hold(ch, m);
                     continue;
                 }
@@ -462,9 +448,9 @@ pub(crate) async fn run_two_input<A: Data, B: Data>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::Batch;
     use crate::checkpoint::CheckpointBarrier;
-    use crate::runtime::channel::gate;
+    use crate::element::Batch;
+    use crate::runtime::exchange::channel::gate;
     use crate::runtime::push::PushFuture;
     use std::sync::Mutex;
 

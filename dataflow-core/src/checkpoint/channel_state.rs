@@ -7,7 +7,7 @@
 //! so the number also says how to decode the batch. The file's checksum
 //! is in the checkpoint's `_metadata`.
 
-use crate::batch::Batch;
+use crate::element::Batch;
 use crate::element::Data;
 use crate::error::Error;
 use std::path::{Path, PathBuf};
@@ -31,16 +31,12 @@ pub(crate) struct Replay {
 impl Replay {
     /// Reads the channel-state file `file`.
     pub(crate) fn open(file: &Path) -> Result<Self, Error> {
-        let bytes = std::fs::read(file)
-            .map_err(|e| Error::CheckpointIo { file: file.display().to_string(), message: e.to_string() })?;
+        let bytes = std::fs::read(file).map_err(Error::checkpoint_io(file))?;
         Ok(Self { bytes, at: 0, file: file.to_path_buf() })
     }
 
     fn corrupt(&self, reason: impl std::fmt::Display) -> Error {
-        Error::CheckpointCorrupt {
-            file: self.file.display().to_string(),
-            reason: format!("at byte {}: {reason}", self.at),
-        }
+        Error::CheckpointCorrupt { path: self.file.clone(), reason: format!("at byte {}: {reason}", self.at) }
     }
 
     /// The channel number of the next entry, if any is left.

@@ -1,4 +1,7 @@
-//! What travels on a channel: records and control elements.
+//! What travels on a channel: records (one by one, or in [`Batch`]es) and
+//! control elements (watermarks, checkpoint barriers, stream status, end of
+//! input), with the types they are made of ([`Timestamp`], [`Watermark`],
+//! [`CheckpointBarrier`]). This is the lowest layer of the crate.
 //!
 //! A channel carries [`StreamElement`]s: records, watermarks, checkpoint
 //! barriers, stream-status changes and the end of input. On the wire the
@@ -7,8 +10,13 @@
 //! function call; control elements ([`Control`]) travel on their own, and
 //! every batch is flushed before one is sent.
 
-use crate::checkpoint::CheckpointBarrier;
-use crate::time::{Timestamp, Watermark};
+mod barrier;
+mod batch;
+mod watermark;
+
+pub use barrier::{BarrierKind, CheckpointBarrier, CheckpointingMode};
+pub use batch::{Batch, Drain};
+pub use watermark::{Timestamp, Watermark};
 
 pub(crate) const NO_TIMESTAMP: Timestamp = Timestamp::MIN;
 
@@ -183,11 +191,19 @@ impl<T> From<Control> for StreamElement<T> {
 }
 
 /// The data a stream can carry: owned, cloneable (for broadcast and
-/// fan-out) and sendable between tasks.
+/// fan-out), sendable between tasks, and serializable with serde (records
+/// in flight become channel state in unaligned checkpoints, and cross the
+/// network between processes). Any type with these bounds is `Data`;
+/// `#[derive(Clone, serde::Serialize, serde::Deserialize)]` is usually all
+/// it takes.
 ///
 /// ```
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// struct Click { user: String, at: i64 }
+///
 /// fn takes<T: dataflow_core::Data>(_: T) {}
-/// takes(String::from("any owned, Clone + Send type"));
+/// takes(String::from("any owned, Clone + Send + serde type"));
+/// takes(Click { user: "ada".into(), at: 7 });
 /// ```
 pub trait Data: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static {}
 impl<T: Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static> Data for T {}

@@ -6,16 +6,18 @@
 //! a channel writer. Each chain head becomes a tokio task. The job ends when
 //! every task has ended; the first failure cancels every other task.
 
-use super::factory::{AnyBox, BuildCtx, Port, TaskFuture, WriterSpec};
-use super::metrics::{JobResult, OperatorCounters, OperatorStats};
-use super::task::{TaskCheckpoint, TaskCtx, Wakeups};
 use crate::checkpoint::restart::{RestartDecision, wait_to_restart};
 use crate::checkpoint::savepoint::{Savepoint, SavepointOperator};
 use crate::checkpoint::storage::{CheckpointStorage, CompleteCheckpoint, LocalStorage};
 use crate::checkpoint::{CHANNELS, CheckpointSetup, Hub, HubSetup};
 use crate::error::Error;
-use crate::graph::{Graph, NodeKind, Partitioning, PhysicalPlan, resolve};
+use crate::graph::{NodeKind, Partitioning, PhysicalPlan, SideEdge, resolve};
 use crate::operator::OperatorInfo;
+use crate::runtime::job::factory::{AnyBox, Port, TaskFuture, WriterSpec};
+use crate::runtime::job::factory::{Factories, JobGraph};
+use crate::runtime::metrics::{JobResult, OperatorCounters, OperatorStats};
+use crate::runtime::task::build_ctx::BuildCtx;
+use crate::runtime::task::input_task::{TaskCheckpoint, TaskCtx, Wakeups};
 use dataflow_state::table::StateBackendConfig;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::HashMap;
@@ -38,7 +40,7 @@ pub(crate) struct JobConfig {
     pub(crate) checkpointing: Option<crate::checkpoint::CheckpointSetup>,
     pub(crate) restart: crate::checkpoint::restart::RestartStrategy,
     /// Where savepoint requests come from (a job started with `submit`).
-    pub(crate) savepoints: Option<crate::api::client::SavepointRequests>,
+    pub(crate) savepoints: Option<crate::checkpoint::SavepointRequests>,
     /// The savepoint the job starts from (when no checkpoint is newer).
     pub(crate) restore_from: Option<RestoreSettings>,
 }
@@ -52,7 +54,7 @@ pub(crate) struct RestoreSettings {
 
 /// The state id of node `u`: its uid, or one generated from its index and
 /// name (which changes when the graph does).
-fn state_ids(graph: &Graph) -> Result<Vec<String>, Error> {
+fn state_ids(graph: &JobGraph) -> Result<Vec<String>, Error> {
     let ids: Vec<String> = (graph.nodes.iter().enumerate())
         .map(|(u, n)| n.uid.clone().unwrap_or_else(|| format!("{u}:{}", n.name)))
         .collect();
@@ -67,7 +69,7 @@ fn state_ids(graph: &Graph) -> Result<Vec<String>, Error> {
 /// What a run restores from: the latest complete checkpoint, else the
 /// savepoint the job was told to start from (checked against the job).
 fn restored(
-    graph: &Graph,
+    graph: &JobGraph,
     cfg: &JobConfig,
     ids: &[String],
 ) -> Result<(Option<CompleteCheckpoint>, Option<Savepoint>), Error> {
@@ -105,7 +107,7 @@ fn restored(
     Ok((Some(sp.as_checkpoint()), Some(sp)))
 }
 
-fn in_port(kind: &NodeKind, input: usize) -> Option<&dyn Port> {
+fn in_port(kind: &NodeKind<Factories>, input: usize) -> Option<&dyn Port> {
     match kind {
         NodeKind::Source(_) => None,
         NodeKind::OneInput(f) => (input == 0).then(|| f.in_port()),
@@ -113,7 +115,7 @@ fn in_port(kind: &NodeKind, input: usize) -> Option<&dyn Port> {
     }
 }
 
-fn out_port(kind: &NodeKind) -> &dyn Port {
+fn out_port(kind: &NodeKind<Factories>) -> &dyn Port {
     match kind {
         NodeKind::Source(f) => f.port(),
         NodeKind::OneInput(f) => f.out_port(),
@@ -132,7 +134,7 @@ struct Built {
     hub: Option<Arc<Hub>>,
 }
 
-fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
+fn build(graph: &JobGraph, cfg: &JobConfig) -> Result<Built, Error> {
     let (plan, res) = resolve(graph, cfg.parallelism, cfg.max_parallelism)?;
     let p = &res.parallelism;
     let instances: usize = p.iter().sum();
@@ -234,7 +236,7 @@ fn build(graph: &Graph, cfg: &JobConfig) -> Result<Built, Error> {
             let chain = chain_name.get(&u).ok_or_else(|| missing("a chain"))?;
             let task: Arc<str> = format!("{chain} ({}/{})", i + 1, p[u]).into();
             let mut targets = Vec::new();
-            let mut sides: Vec<(crate::graph::SideEdge, Vec<AnyBox>)> = Vec::new();
+            let mut sides: Vec<(SideEdge<Factories>, Vec<AnyBox>)> = Vec::new();
             for (e, edge) in graph.edges.iter().enumerate().filter(|(_, e)| e.from == u) {
                 let target = if res.chained[e] {
                     pushes.remove(&(edge.to, i)).ok_or_else(|| missing("a chained operator"))?
@@ -363,7 +365,7 @@ impl Drop for JobStateDir {
 /// Runs the job to the end; after a failure, restarts it from its latest
 /// complete checkpoint as long as the restart strategy allows (only with
 /// checkpointing: without one there is nothing to restart from).
-pub(crate) async fn run(graph: Graph, cfg: JobConfig) -> Result<JobResult, Error> {
+pub(crate) async fn run(graph: JobGraph, cfg: JobConfig) -> Result<JobResult, Error> {
     let mut tracker = cfg.restart.tracker();
     loop {
         let err = match run_once(&graph, cfg.clone()).await {
@@ -389,7 +391,7 @@ pub(crate) async fn run(graph: Graph, cfg: JobConfig) -> Result<JobResult, Error
 }
 
 /// Builds the job and runs it to the end, once.
-async fn run_once(graph: &Graph, mut cfg: JobConfig) -> Result<JobResult, Error> {
+async fn run_once(graph: &JobGraph, mut cfg: JobConfig) -> Result<JobResult, Error> {
     let _state_dir = JobStateDir::new(&mut cfg.state_backend);
     let Built { plan, tasks, counters, hub } = build(graph, &cfg)?;
     let _coordinator = AbortAll(hub.iter().map(|h| tokio::spawn(h.clone().run()).abort_handle()).collect());
@@ -419,9 +421,10 @@ async fn run_once(graph: &Graph, mut cfg: JobConfig) -> Result<JobResult, Error>
         let err = match joined {
             Ok(Ok(())) => continue,
             Ok(Err(e)) => e,
-            Err(j) if j.is_panic() => {
-                Error::Internal(format!("task '{name}' panicked: {}", super::push::panic_message(j.into_panic())))
-            }
+            Err(j) if j.is_panic() => Error::Internal(format!(
+                "task '{name}' panicked: {}",
+                crate::runtime::task::driver::panic_message(j.into_panic())
+            )),
             Err(_) => Error::Cancelled { task: name.to_string() },
         };
         if failure.is_none() && first_secondary.is_none() {

@@ -4,41 +4,15 @@
 //! wait for input, or when the oldest buffered record is older than the
 //! buffer timeout.
 
-use super::channel::{ChannelSender, Message};
-use super::push::{Push, PushFuture};
-use crate::batch::Batch;
+use crate::element::Batch;
 use crate::element::{Control, Data};
 use crate::error::Error;
+use crate::graph::KeyRoute;
+use crate::runtime::exchange::channel::{ChannelSender, Message};
+use crate::runtime::push::{Push, PushFuture};
 use async_trait::async_trait;
-use dataflow_state::Key;
-use dataflow_state::key_group::{key_group_for_hash, operator_index_for_key_group};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Computes, for a whole batch, which downstream subtask each record goes
-/// to. Implemented for the typed key selector given to `key_by`, so the
-/// per-record loop is compiled for the concrete key type.
-pub(crate) trait KeyRoute<T>: Send + Sync {
-    fn route(&self, values: &[T], max_parallelism: u32, parallelism: u32, out: &mut Vec<u32>);
-}
-
-/// The [`KeyRoute`] of a key selector function.
-pub(crate) struct FnKeyRoute<F>(pub(crate) F);
-
-impl<T, K, F> KeyRoute<T> for FnKeyRoute<F>
-where
-    K: Key,
-    F: Fn(&T) -> K + Send + Sync,
-{
-    #[inline]
-    fn route(&self, values: &[T], max_parallelism: u32, parallelism: u32, out: &mut Vec<u32>) {
-        out.clear();
-        out.extend(values.iter().map(|v| {
-            let kg = key_group_for_hash((self.0)(v).stable_hash(), max_parallelism);
-            operator_index_for_key_group(max_parallelism, parallelism, kg) as u32
-        }));
-    }
-}
 
 /// How records are spread over the channels of one edge.
 pub(crate) enum Route<T> {

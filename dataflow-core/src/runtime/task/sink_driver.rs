@@ -2,14 +2,15 @@
 //! with checkpointing seals the sink's output at each barrier, commits it
 //! once the checkpoint completed, and recovers it when the job resumes.
 
-use super::metrics::OperatorCounters;
-use super::push::{Push, PushFuture, guard_async};
-use crate::batch::Batch;
 use crate::checkpoint::{Acks, Part};
 use crate::connectors::Sink;
+use crate::element::Batch;
 use crate::element::{Control, Data};
 use crate::error::Error;
 use crate::operator::OperatorInfo;
+use crate::runtime::metrics::OperatorCounters;
+use crate::runtime::push::{Push, PushFuture};
+use crate::runtime::task::driver::guard_async;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -33,7 +34,7 @@ pub(crate) struct SinkDriver<T, S> {
 }
 
 impl<T, S> SinkDriver<T, S> {
-    pub(crate) fn new(sink: S, ctx: super::factory::BuildCtx) -> Result<Self, Error> {
+    pub(crate) fn new(sink: S, ctx: crate::runtime::task::build_ctx::BuildCtx) -> Result<Self, Error> {
         let recover = if ctx.acks.is_some() { Some(ctx.own_parts()?) } else { None };
         let completed = ctx.acks.as_ref().map(Acks::completed);
         Ok(Self {

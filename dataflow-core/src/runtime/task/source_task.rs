@@ -2,14 +2,14 @@
 //! the chain, and with checkpoints injects barriers (also while the output
 //! is backpressured) and, once finished, waits for the final checkpoint.
 
-use super::metrics::OperatorCounters;
-use super::push::{Outputs, guard_async};
-use super::task::Wakeups;
 use crate::checkpoint::{Acks, BarrierKind, CheckpointBarrier, Part};
 use crate::connectors::{Source, SourceContext, SourceStatus};
 use crate::element::{Control, Data};
 use crate::error::Error;
 use crate::operator::OperatorInfo;
+use crate::runtime::metrics::OperatorCounters;
+use crate::runtime::task::driver::{Outputs, guard_async};
+use crate::runtime::task::input_task::Wakeups;
 use crate::time::Watermark;
 use std::sync::Arc;
 use std::task::Poll;
@@ -140,7 +140,7 @@ async fn stopped<T: Data>(head: &mut Outputs<T>, acks: &Acks, stop: CheckpointBa
             return match (completed, stop.kind) {
                 (true, _) => Ok(true),
                 (false, BarrierKind::Stop { drain: true }) => Err(Error::Savepoint {
-                    path: format!("(stop-with-savepoint {id})"),
+                    path: format!("(stop-with-savepoint {id})").into(),
                     message: format!("savepoint {id} of a draining stop failed after event time reached its end"),
                 }),
                 (false, _) => Ok(false),

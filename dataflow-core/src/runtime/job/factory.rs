@@ -7,18 +7,21 @@
 //! a mismatch impossible, and a broken invariant is reported as
 //! [`Error::Internal`] rather than a panic.
 
-use super::channel::{ChannelSender, InputGate, gate};
-use super::metrics::OperatorCounters;
-use super::push::{Emitter, OperatorDriver, Outputs, Push, SideOutputs, SideTarget, TwoInputDriver};
-use super::sink_driver::SinkDriver;
-use super::source_task::run_source;
-use super::task::{TaskCtx, TwoInputPush, run_one_input, run_two_input};
-use super::writer::{ChannelWriter, KeyRoute, Route};
 use crate::connectors::{Sink, Source};
 use crate::element::Data;
 use crate::error::Error;
-use crate::graph::Partitioning;
+use crate::graph::{Graph, KeyRoute, NodeFactories, NodeKind, Partitioning};
 use crate::operator::{AsyncFnOperator, BoxError, Operator, OperatorInfo, TagKey, TwoInputOperator};
+use crate::runtime::exchange::channel::{ChannelSender, InputGate, gate};
+use crate::runtime::exchange::writer::{ChannelWriter, Route};
+use crate::runtime::push::Push;
+use crate::runtime::push::SideTarget;
+use crate::runtime::push::TwoInputPush;
+use crate::runtime::task::build_ctx::BuildCtx;
+use crate::runtime::task::driver::{Emitter, OperatorDriver, Outputs, SideOutputs, TwoInputDriver};
+use crate::runtime::task::input_task::{TaskCtx, run_one_input, run_two_input};
+use crate::runtime::task::sink_driver::SinkDriver;
+use crate::runtime::task::source_task::run_source;
 use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -27,49 +30,45 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) type AnyBox = Box<dyn Any + Send>;
+
+/// The factories the runtime's job graph holds: the erased traits below.
+pub(crate) struct Factories;
+
+impl NodeFactories for Factories {
+    type Source = Box<dyn SourceFactory>;
+    type OneInput = Box<dyn OneInputFactory>;
+    type TwoInput = Box<dyn TwoInputFactory>;
+    type Port = Arc<dyn Port>;
+}
+
+impl Factories {
+    /// The node of a source factory.
+    pub(crate) fn source(f: impl SourceFactory + 'static) -> NodeKind<Factories> {
+        NodeKind::Source(Box::new(f) as Box<dyn SourceFactory>)
+    }
+
+    /// The node of a one-input factory.
+    pub(crate) fn one_input(f: impl OneInputFactory + 'static) -> NodeKind<Factories> {
+        NodeKind::OneInput(Box::new(f) as Box<dyn OneInputFactory>)
+    }
+
+    /// The node of a two-input factory.
+    pub(crate) fn two_input(f: impl TwoInputFactory + 'static) -> NodeKind<Factories> {
+        NodeKind::TwoInput(Box::new(f) as Box<dyn TwoInputFactory>)
+    }
+
+    /// The port of record type `T` (for a side output's edge).
+    pub(crate) fn port<T: Data>() -> Arc<dyn Port> {
+        Arc::new(TypedPort::<T>::NEW)
+    }
+}
+
+/// A job graph as the typed API builds it and the runtime runs it.
+pub(crate) type JobGraph = Graph<Factories>;
 pub(crate) type TaskFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
 
 fn cast<X: 'static>(b: AnyBox, what: &str) -> Result<X, Error> {
     b.downcast::<X>().map(|b| *b).map_err(|_| Error::Internal(format!("type mismatch while building {what}")))
-}
-
-/// What an operator instance is built with.
-pub(crate) struct BuildCtx {
-    pub(crate) info: Arc<OperatorInfo>,
-    pub(crate) counters: Arc<OperatorCounters>,
-    pub(crate) batch_size: usize,
-    pub(crate) sides: Vec<Box<dyn SideTarget>>,
-    /// Where the instance acknowledges checkpoint barriers (with checkpointing).
-    pub(crate) acks: Option<crate::checkpoint::Acks>,
-    /// The checkpoint files of this operator to restore from (every
-    /// subtask's: keyed state takes its key groups out of them).
-    pub(crate) restore: Vec<std::path::PathBuf>,
-    /// This instance's own parts among them (a source's position, a sink's
-    /// committables): its subtask's, or when `rescaled` those of every old
-    /// subtask that maps to it.
-    pub(crate) own: Vec<std::path::PathBuf>,
-    /// Restored from a savepoint taken at another parallelism.
-    pub(crate) rescaled: bool,
-}
-
-fn read_parts(files: &[std::path::PathBuf]) -> Result<Vec<Vec<u8>>, Error> {
-    (files.iter())
-        .map(|f| {
-            std::fs::read(f).map_err(|e| Error::CheckpointIo { file: f.display().to_string(), message: e.to_string() })
-        })
-        .collect()
-}
-
-impl BuildCtx {
-    /// This instance's own parts of the restored checkpoint.
-    pub(crate) fn own_parts(&self) -> Result<Vec<Vec<u8>>, Error> {
-        read_parts(&self.own)
-    }
-
-    /// Every subtask's part of the restored checkpoint (a rescaled source's).
-    pub(crate) fn all_parts(&self) -> Result<Vec<Vec<u8>>, Error> {
-        read_parts(&self.restore)
-    }
 }
 
 /// How a channel writer for one edge is configured.
@@ -168,35 +167,35 @@ pub(crate) trait TwoInputFactory: Send + Sync {
 /// A function that makes one source instance per subtask.
 pub(crate) type SourceMaker<T> = Box<dyn Fn(&OperatorInfo) -> Result<Box<dyn Source<T>>, BoxError> + Send + Sync>;
 
-pub(crate) struct SourceNode<T> {
+pub(crate) struct TypedSource<T> {
     pub(crate) make: SourceMaker<T>,
 }
 
-impl<T: Data> SourceFactory for SourceNode<T> {
+impl<T: Data> SourceFactory for TypedSource<T> {
     fn port(&self) -> &dyn Port {
         &TypedPort::<T>::NEW
     }
 
     fn task(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<TaskFuture, Error> {
-        let mut source = super::push::guard(&ctx.info, || (self.make)(&ctx.info))?;
+        let mut source = crate::runtime::task::driver::guard(&ctx.info, || (self.make)(&ctx.info))?;
         // A source resumes from its own subtask's position; rescaled, it
         // sees every old subtask's.
         if ctx.rescaled {
             let positions = ctx.all_parts()?;
             if !positions.is_empty() {
-                super::push::guard(&ctx.info, || source.seek_rescaled(&positions))?;
+                crate::runtime::task::driver::guard(&ctx.info, || source.seek_rescaled(&positions))?;
             }
         } else if let Some(position) = ctx.own_parts()?.pop() {
-            super::push::guard(&ctx.info, || source.seek(&position))?;
+            crate::runtime::task::driver::guard(&ctx.info, || source.seek(&position))?;
         }
         let head = cast::<Outputs<T>>(outputs, "source outputs")?;
         Ok(Box::pin(run_source(source, head, ctx.info, ctx.counters, ctx.batch_size, ctx.acks)))
     }
 }
 
-/// Marks an [`OperatorNode`] of an [`Operator`].
+/// Marks an [`TypedOperator`] of an [`Operator`].
 pub(crate) struct SyncOp;
-/// Marks an [`OperatorNode`] of an [`AsyncFnOperator`].
+/// Marks an [`TypedOperator`] of an [`AsyncFnOperator`].
 pub(crate) struct AsyncOp;
 
 /// An operator kind that a one-input node can run; `M` tells the kinds
@@ -220,23 +219,23 @@ impl<O: AsyncFnOperator> Driven<AsyncOp> for O {
     type In = O::In;
     type Out = O::Out;
     fn driver(self, emitter: Emitter<O::Out>) -> Result<Box<dyn Push<O::In>>, Error> {
-        Ok(Box::new(super::async_driver::AsyncDriver::new(self, emitter)))
+        Ok(Box::new(crate::runtime::task::async_driver::AsyncDriver::new(self, emitter)))
     }
 }
 
 /// A one-input operator node: `make` builds the instance of each subtask.
-pub(crate) struct OperatorNode<O, F, M> {
+pub(crate) struct TypedOperator<O, F, M> {
     make: F,
     _t: PhantomData<fn() -> (O, M)>,
 }
 
-impl<O, F, M> OperatorNode<O, F, M> {
+impl<O, F, M> TypedOperator<O, F, M> {
     pub(crate) fn new(make: F) -> Self {
         Self { make, _t: PhantomData }
     }
 }
 
-impl<O, F, M> OneInputFactory for OperatorNode<O, F, M>
+impl<O, F, M> OneInputFactory for TypedOperator<O, F, M>
 where
     O: Driven<M>,
     F: Fn(&OperatorInfo) -> O + Send + Sync,
@@ -252,7 +251,7 @@ where
 
     fn instantiate(&self, ctx: BuildCtx, outputs: AnyBox) -> Result<AnyBox, Error> {
         let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
-        let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
+        let op = crate::runtime::task::driver::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
         Ok(Box::new(op.driver(Emitter::new(outputs, ctx))?))
     }
 
@@ -267,12 +266,12 @@ fn one_input_task<T: Data>(head: AnyBox, gate: AnyBox, task: TaskCtx) -> Result<
     Ok(Box::pin(run_one_input(gate, head, task)))
 }
 
-pub(crate) struct SinkNode<T, S, F> {
+pub(crate) struct TypedSink<T, S, F> {
     pub(crate) make: F,
     pub(crate) _t: PhantomData<fn(T) -> S>,
 }
 
-impl<T, S, F> OneInputFactory for SinkNode<T, S, F>
+impl<T, S, F> OneInputFactory for TypedSink<T, S, F>
 where
     T: Data,
     S: Sink<T>,
@@ -287,7 +286,7 @@ where
     }
 
     fn instantiate(&self, ctx: BuildCtx, _outputs: AnyBox) -> Result<AnyBox, Error> {
-        let sink = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
+        let sink = crate::runtime::task::driver::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
         let driver: Box<dyn Push<T>> = Box::new(SinkDriver::new(sink, ctx)?);
         Ok(Box::new(driver))
     }
@@ -297,12 +296,12 @@ where
     }
 }
 
-pub(crate) struct TwoInputNode<O, F> {
+pub(crate) struct TypedTwoInput<O, F> {
     pub(crate) make: F,
     pub(crate) _t: PhantomData<fn() -> O>,
 }
 
-impl<O, F> TwoInputFactory for TwoInputNode<O, F>
+impl<O, F> TwoInputFactory for TypedTwoInput<O, F>
 where
     O: TwoInputOperator,
     F: Fn(&OperatorInfo) -> O + Send + Sync,
@@ -317,7 +316,7 @@ where
 
     fn task(&self, ctx: BuildCtx, outputs: AnyBox, gates: [AnyBox; 2], task: TaskCtx) -> Result<TaskFuture, Error> {
         let outputs = cast::<Outputs<O::Out>>(outputs, "operator outputs")?;
-        let op = super::push::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
+        let op = crate::runtime::task::driver::guard(&ctx.info, || Ok((self.make)(&ctx.info)))?;
         let head: Box<dyn TwoInputPush<O::In1, O::In2>> =
             Box::new(TwoInputDriver::open(op, Emitter::new(outputs, ctx))?);
         let [g1, g2] = gates;

@@ -3,12 +3,13 @@
 //! awaited before a control element passes, and calls driven while the task
 //! has no input (see `Push::drive_pending`).
 
-use super::push::{Emitter, Push, PushFuture, guard, panicked};
-use crate::batch::Batch;
+use crate::element::Batch;
 use crate::element::Control;
 use crate::error::Error;
 use crate::operator::function::BadRecords;
 use crate::operator::{AsyncFnOperator, AsyncOrder, BoxError};
+use crate::runtime::push::{Push, PushFuture};
+use crate::runtime::task::driver::{Emitter, guard, panicked};
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use futures::FutureExt;

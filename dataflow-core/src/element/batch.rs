@@ -6,8 +6,7 @@
 //! nothing else, and a map over a batch is one pass over a `Vec<T>` whose
 //! timestamps move along untouched.
 
-use crate::element::{NO_TIMESTAMP, Record};
-use crate::time::Timestamp;
+use super::{NO_TIMESTAMP, Record, Timestamp};
 
 /// A batch of records, stored as a column of values and (only when some
 /// record has one) a column of timestamps.
