@@ -62,8 +62,31 @@ pub use graph::{Partitioning, PhysicalPlan};
 pub use operator::{Collector, Operator, OperatorInfo, TwoInputOperator};
 pub use runtime::{JobResult, OperatorStats};
 
-/// Keys, key groups and keyed state, from `dataflow-state`.
-pub use dataflow_state as state;
+/// Keys, key groups, keyed state and state backends, from
+/// `dataflow-state`: what a user names (the crate's internals stay there).
+pub mod state {
+    pub use dataflow_state::key_group;
+    /// List, union and broadcast operator state (not yet reachable from
+    /// operators; see `docs/state.md`).
+    pub use dataflow_state::operator_state;
+    pub use dataflow_state::{
+        AggregateFunction, AggregatingState, DEFAULT_MAX_PARALLELISM, Key, KeyGroupRange, ListState, MapState, Max,
+        Min, Reducer, ReducingState, StateData, StateError, StateValue, Sum, Ttl, ValueState,
+    };
+    /// The job's state backends and the snapshots of its keyed state.
+    pub mod table {
+        pub use dataflow_state::table::{
+            FjallStateConfig, SnapshotKind, StateBackendConfig, StateSnapshot, TIMERS_ID, state_id,
+        };
+    }
+    /// Snapshot files.
+    pub mod backend {
+        /// Reading a snapshot file's entries.
+        pub mod format {
+            pub use dataflow_state::backend::format::{EntrySink, read_file};
+        }
+    }
+}
 pub use dataflow_state::table::{FjallStateConfig, StateBackendConfig};
 pub use dataflow_state::{
     AggregateFunction, AggregatingState, Key, KeyGroupRange, ListState, MapState, Reducer, ReducingState, StateData,

@@ -171,13 +171,17 @@ mod tests {
 
     #[test]
     fn rejects_bad_parallelism() {
-        assert_eq!(
+        assert!(matches!(
             KeyGroupRange::for_operator(128, 0, 0),
             Err(StateError::InvalidParallelism { parallelism: 0, max_parallelism: 128 })
-        );
-        assert_eq!(
+        ));
+        assert!(matches!(
+            KeyGroupRange::for_operator(128, 129, 0),
+            Err(StateError::InvalidParallelism { parallelism: 129, max_parallelism: 128 })
+        ));
+        assert!(matches!(
             KeyGroupRange::for_operator(128, 2, 2),
             Err(StateError::InvalidSubtask { index: 2, parallelism: 2 })
-        );
+        ));
     }
 }

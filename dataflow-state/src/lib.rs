@@ -1,13 +1,27 @@
-//! State for dataflow: keys, key groups and (as the project grows) keyed
-//! state primitives and the `StateBackend` trait.
+//! State for dataflow: where a key lives, what a keyed operator keeps per
+//! key, and how that state is snapshotted and restored.
 //!
-//! Everything that decides *where a key lives* is here, so that the
-//! partitioner of the runtime and the state backends agree by construction:
+//! * Keys and key groups: [`Key`] gives every key a canonical byte form and
+//!   a stable, seed-free hash (xxh3 over those bytes); [`key_group`] maps a
+//!   hash to a key group (`hash % max_parallelism`) and a key group to the
+//!   subtask that owns it ([`KeyGroupRange`]), so the partitioner of the
+//!   runtime and the state agree by construction.
+//! * Keyed state primitives ([`ValueState`], [`ListState`], [`MapState`],
+//!   [`ReducingState`], [`AggregatingState`]): the typed per-key state an
+//!   operator works on, combined into one [`StateValue`] per operator.
+//! * State tables ([`table`]): where a keyed operator keeps that state
+//!   while the job runs, on the backend the job chose
+//!   ([`table::StateBackendConfig`]: typed values in memory, or an fjall LSM
+//!   store on disk), optionally expiring ([`Ttl`]), with full and
+//!   incremental snapshots in one file format that every backend restores.
+//! * Operator state ([`operator_state`]): list, union and broadcast state
+//!   of non-keyed operators, redistributed on a restore at another
+//!   parallelism.
+//! * [`backend`]: the entry layout ([`backend::StateKey`]) and the snapshot
+//!   file format shared by all of the above.
 //!
-//! * [`Key`] gives every key a canonical byte form and a stable, seed-free
-//!   hash (xxh3 over those bytes);
-//! * [`key_group`] maps a hash to a key group (`hash % max_parallelism`) and a
-//!   key group to the subtask that owns it ([`KeyGroupRange`]).
+//! Every failure is a [`StateError`], which keeps its cause (an I/O error
+//! or a storage engine error) as its `source`.
 //!
 //! ```
 //! use dataflow_state::{key_group, Key, KeyGroupRange};
@@ -23,7 +37,6 @@ mod key;
 pub mod key_group;
 mod keyed;
 pub mod operator_state;
-pub mod store;
 pub mod table;
 
 pub use error::StateError;
@@ -33,3 +46,4 @@ pub use keyed::{
     AggregateFunction, AggregatingState, ListState, MapState, Max, Min, Reducer, ReducingState, StateData, StateValue,
     Sum, ValueState,
 };
+pub use table::ttl::Ttl;

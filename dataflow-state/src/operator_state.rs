@@ -15,7 +15,7 @@
 //! memory (operator state is small); [`OperatorSnapshot::write_to`] writes
 //! one file per subtask in the keyed snapshot format ([`mod@format`]: CRC32C
 //! on the header and every block, so a damaged file is a
-//! [`StateError::Corrupt`] naming it). The header's [`StateInfo`] per state
+//! [`StateError::Corrupt`] naming it). The header's description of each state
 //! has the state's name and, as value type, `kind:type` (`list:`, `union:`
 //! or `broadcast:` and Rust's type name, for information). Entry keys use a
 //! reserved layout, `key group 0 (u16) | state id (u16) | index (u64)`,
@@ -207,7 +207,7 @@ fn state_error(state: &str, message: impl Into<String>) -> StateError {
 }
 
 fn corrupt(file: &Path, reason: impl Into<String>) -> StateError {
-    StateError::Corrupt { file: file.display().to_string(), reason: reason.into() }
+    StateError::corrupt(file, reason)
 }
 
 impl OperatorStateStore {

@@ -20,7 +20,7 @@
 //! the file, never a panic.
 //!
 //! Version 2 (written since incremental snapshots) adds the chain field to
-//! the header ([`ChainInfo`]): whether the file holds every entry (full) or
+//! the header (`ChainInfo`): whether the file holds every entry (full) or
 //! only what changed since the writer's previous snapshot (delta), which
 //! key groups its writer held, and its place in its chain (a full file
 //! followed by deltas, each one's `parent` the `sequence` of the file
@@ -28,23 +28,28 @@
 //! chain field) are still read, as stand-alone full files; any other
 //! version is a [`StateError::Corrupt`] saying which versions this build
 //! reads. What an entry of a delta means is its writer's business (the
-//! state tables mark deletions in their values, see
-//! [`crate::table`]); [`StateBackend::restore`](super::StateBackend::restore)
-//! refuses delta files.
+//! state tables mark deletions in their values, see [`crate::table`]); a
+//! backend's own restore refuses delta files.
+//!
+//! Outside the crate, [`read_file`] reads the entries of a file (the
+//! writers and the restores are the state tables' and the operator
+//! state's):
 //!
 //! ```
-//! use dataflow_state::backend::{MemoryBackend, StateBackend, StateKey};
-//! use dataflow_state::KeyGroupRange;
-//! let dir = std::env::temp_dir().join(format!("dfstate-doc-{}", std::process::id()));
-//! std::fs::create_dir_all(&dir).unwrap();
-//! let file = dir.join("snap");
-//! let mut a = MemoryBackend::new();
-//! a.put(&StateKey::new(1, 0, b"k", b""), b"v").unwrap();
-//! a.snapshot(KeyGroupRange::new(0, 128)).unwrap().write_to(&file, &[]).unwrap();
-//! let mut b = MemoryBackend::new();
-//! b.restore(&[&file], KeyGroupRange::new(0, 128)).unwrap();
-//! assert_eq!(b.get(&StateKey::new(1, 0, b"k", b"")).unwrap().as_deref(), Some(&b"v"[..]));
-//! # std::fs::remove_dir_all(&dir).unwrap();
+//! use dataflow_state::backend::{StateKey, format};
+//! use dataflow_state::table::{StateBackendConfig, StateTable, TableSpec, TIMERS_ID};
+//! use dataflow_state::{KeyGroupRange, StateError, ValueState};
+//!
+//! let all = KeyGroupRange::new(0, 128);
+//! let mut t = StateTable::<u32, ValueState<u8>>::open(&StateBackendConfig::InMemory, TableSpec::new("t", 128, all), "op").unwrap();
+//! t.with_state(&1, |s| Ok::<_, StateError>((s.update(9), false))).unwrap();
+//! let timer = (StateKey::new(0, TIMERS_ID, b"t", b"").as_bytes().to_vec(), b"v".to_vec());
+//! let file = tempfile::tempdir().unwrap().keep().join("snap");
+//! t.snapshot(vec![timer.clone()]).unwrap().write_to(&file).unwrap();
+//! let mut entries = Vec::new();
+//! format::read_file(&file, all, &mut |k, v| Ok(entries.push((k.to_vec(), v.to_vec())))).unwrap();
+//! assert_eq!(entries.len(), 2);
+//! assert!(entries.contains(&timer));
 //! ```
 
 use crate::{KeyGroupRange, StateError};
@@ -54,20 +59,17 @@ use std::path::Path;
 const MAGIC: &[u8; 8] = b"DFSTATE\0";
 /// The format version this code writes (it also reads [`MIN_VERSION`] and
 /// later).
-pub const VERSION: u16 = 2;
+pub(crate) const VERSION: u16 = 2;
 /// The oldest format version this code reads (version 1: no chain field).
-pub const MIN_VERSION: u16 = 1;
+pub(crate) const MIN_VERSION: u16 = 1;
 const BLOCK: usize = 64 * 1024;
-
-/// One entry of a snapshot: key bytes and value bytes.
-pub type SnapshotEntry<'a> = (&'a [u8], &'a [u8]);
 
 /// What receives the entries of a snapshot, one at a time.
 pub type EntrySink<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), StateError> + 'a;
 
 /// A consistent view of a backend's entries, taken by the synchronous part
 /// of a snapshot.
-pub trait SnapshotView: Send {
+pub(crate) trait SnapshotView: Send {
     /// Calls `f` with every entry in key order.
     fn for_each(&self, f: &mut EntrySink<'_>) -> Result<(), StateError>;
 }
@@ -75,7 +77,7 @@ pub trait SnapshotView: Send {
 /// The result of a snapshot's synchronous part; [`Snapshot::write_to`] is
 /// the asynchronous part (run it on another thread if you like: the
 /// backend is free to change meanwhile).
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     view: Box<dyn SnapshotView>,
 }
 
@@ -88,13 +90,13 @@ impl std::fmt::Debug for Snapshot {
 /// What a snapshot file says about a state: its id, descriptor name and
 /// value type name.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StateInfo {
+pub(crate) struct StateInfo {
     /// The id in entry keys.
-    pub id: u16,
+    pub(crate) id: u16,
     /// The descriptor's name.
-    pub name: String,
+    pub(crate) name: String,
     /// The value type's name.
-    pub value_type: String,
+    pub(crate) value_type: String,
 }
 
 /// Whether a file holds every entry of its writer or only the changes
@@ -112,67 +114,60 @@ pub enum SnapshotKind {
 /// table of one subtask): a full file, then deltas, each relative to the
 /// file before it.
 ///
-/// ```
-/// use dataflow_state::backend::format::{ChainInfo, SnapshotKind};
-/// use dataflow_state::KeyGroupRange;
-/// let full = ChainInfo::full(KeyGroupRange::new(0, 64), 7);
-/// let delta = full.next_delta();
-/// assert_eq!((delta.kind, delta.sequence, delta.parent, delta.base), (SnapshotKind::Delta, 8, 7, 7));
-/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ChainInfo {
+pub(crate) struct ChainInfo {
     /// Full or delta.
-    pub kind: SnapshotKind,
+    pub(crate) kind: SnapshotKind,
     /// The key groups of the writer (its subtask's); with `base` it names
     /// the chain.
-    pub key_groups: KeyGroupRange,
+    pub(crate) key_groups: KeyGroupRange,
     /// The writer's snapshot counter: one more for each snapshot it takes,
     /// full or delta.
-    pub sequence: u64,
+    pub(crate) sequence: u64,
     /// A delta: the `sequence` of the snapshot its changes are relative
     /// to (the file before it in its chain); a full file: its own.
-    pub parent: u64,
+    pub(crate) parent: u64,
     /// The `sequence` of the chain's full file (a full file: its own).
-    pub base: u64,
+    pub(crate) base: u64,
 }
 
 impl ChainInfo {
     /// A full file at `sequence`, starting a chain.
-    pub fn full(key_groups: KeyGroupRange, sequence: u64) -> Self {
+    pub(crate) fn full(key_groups: KeyGroupRange, sequence: u64) -> Self {
         Self { kind: SnapshotKind::Full, key_groups, sequence, parent: sequence, base: sequence }
     }
 
     /// The delta that follows this file in its chain.
-    pub fn next_delta(&self) -> Self {
+    pub(crate) fn next_delta(&self) -> Self {
         Self { kind: SnapshotKind::Delta, sequence: self.sequence + 1, parent: self.sequence, ..*self }
     }
 }
 
 /// A snapshot file's header.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileHeader {
+pub(crate) struct FileHeader {
     /// The format version it was written in.
-    pub version: u16,
+    pub(crate) version: u16,
     /// The states it describes.
-    pub states: Vec<StateInfo>,
+    pub(crate) states: Vec<StateInfo>,
     /// Its place in a chain; `None` for a stand-alone full file (every
     /// version 1 file, and files written by [`Snapshot::write_to`]).
-    pub chain: Option<ChainInfo>,
+    pub(crate) chain: Option<ChainInfo>,
 }
 
 impl FileHeader {
     /// Whether the file holds every entry of its writer.
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.chain.is_none_or(|c| c.kind == SnapshotKind::Full)
     }
 }
 
 fn io(file: &Path, e: std::io::Error) -> StateError {
-    StateError::Io { file: file.display().to_string(), message: e.to_string() }
+    StateError::io(file, e)
 }
 
 fn corrupt(file: &Path, reason: impl Into<String>) -> StateError {
-    StateError::Corrupt { file: file.display().to_string(), reason: reason.into() }
+    StateError::corrupt(file, reason)
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -183,19 +178,19 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 
 impl Snapshot {
     /// Wraps a view.
-    pub fn new(view: Box<dyn SnapshotView>) -> Self {
+    pub(crate) fn new(view: Box<dyn SnapshotView>) -> Self {
         Self { view }
     }
 
     /// Calls `f` with every entry in key order.
-    pub fn for_each(&self, f: &mut EntrySink<'_>) -> Result<(), StateError> {
+    pub(crate) fn for_each(&self, f: &mut EntrySink<'_>) -> Result<(), StateError> {
         self.view.for_each(f)
     }
 
     /// Writes the snapshot to `file` (created or replaced) as a
     /// stand-alone full file, with the states' descriptions in its header;
     /// returns the number of entries.
-    pub fn write_to(&self, file: &Path, states: &[StateInfo]) -> Result<u64, StateError> {
+    pub(crate) fn write_to(&self, file: &Path, states: &[StateInfo]) -> Result<u64, StateError> {
         self.write_file(file, states, None)
     }
 
@@ -203,7 +198,12 @@ impl Snapshot {
     /// states' descriptions and its place in a chain (`None`: a
     /// stand-alone full file) in its header; returns the number of
     /// entries.
-    pub fn write_file(&self, file: &Path, states: &[StateInfo], chain: Option<&ChainInfo>) -> Result<u64, StateError> {
+    pub(crate) fn write_file(
+        &self,
+        file: &Path,
+        states: &[StateInfo],
+        chain: Option<&ChainInfo>,
+    ) -> Result<u64, StateError> {
         let f = std::fs::File::create(file).map_err(|e| io(file, e))?;
         let mut w = BufWriter::new(f);
         let mut header = Vec::new();
@@ -289,27 +289,14 @@ fn be_u64(b: &[u8]) -> u64 {
 }
 
 /// Reads a snapshot file's header: the states it describes.
-pub fn read_header(file: &Path) -> Result<Vec<StateInfo>, StateError> {
+pub(crate) fn read_header(file: &Path) -> Result<Vec<StateInfo>, StateError> {
     Ok(read_file_header(file)?.states)
 }
 
 /// Reads a snapshot file's header: its version, the states it describes
 /// and its place in a chain.
 ///
-/// ```
-/// use dataflow_state::backend::format::{self, ChainInfo, SnapshotKind};
-/// use dataflow_state::backend::{MemoryBackend, StateBackend};
-/// use dataflow_state::KeyGroupRange;
-/// let dir = tempfile::tempdir().unwrap();
-/// let file = dir.path().join("snap");
-/// let chain = ChainInfo { kind: SnapshotKind::Delta, ..ChainInfo::full(KeyGroupRange::new(0, 64), 3) };
-/// let snap = MemoryBackend::new().snapshot(KeyGroupRange::new(0, 64)).unwrap();
-/// snap.write_file(&file, &[], Some(&chain)).unwrap();
-/// let header = format::read_file_header(&file).unwrap();
-/// assert_eq!((header.version, header.chain), (format::VERSION, Some(chain)));
-/// assert!(!header.is_full());
-/// ```
-pub fn read_file_header(file: &Path) -> Result<FileHeader, StateError> {
+pub(crate) fn read_file_header(file: &Path) -> Result<FileHeader, StateError> {
     let f = std::fs::File::open(file).map_err(|e| io(file, e))?;
     read_header_from(&mut std::io::BufReader::new(f), file)
 }
@@ -425,5 +412,55 @@ pub fn read_file(file: &Path, range: KeyGroupRange, f: &mut EntrySink<'_>) -> Re
                 f(k, v)?;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Entries(Vec<(Vec<u8>, Vec<u8>)>);
+
+    impl SnapshotView for Entries {
+        fn for_each(&self, f: &mut EntrySink<'_>) -> Result<(), StateError> {
+            self.0.iter().try_for_each(|(k, v)| f(k, v))
+        }
+    }
+
+    #[test]
+    fn a_delta_follows_its_parent_in_its_chain() {
+        let full = ChainInfo::full(KeyGroupRange::new(0, 64), 7);
+        let delta = full.next_delta();
+        assert_eq!((delta.kind, delta.sequence, delta.parent, delta.base), (SnapshotKind::Delta, 8, 7, 7));
+        let next = delta.next_delta();
+        assert_eq!((next.sequence, next.parent, next.base, next.key_groups), (9, 8, 7, full.key_groups));
+    }
+
+    /// The header says what it was written with; the entries of the range
+    /// asked for come back in order.
+    #[test]
+    fn files_round_trip_header_and_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("snap");
+        let entries: Vec<_> = [(1u16, b"a"), (1, b"b"), (5, b"c")]
+            .iter()
+            .map(|(kg, v)| (crate::backend::StateKey::new(*kg, 1, *v, b"").as_bytes().to_vec(), v.to_vec()))
+            .collect();
+        let states = [StateInfo { id: 1, name: "s".into(), value_type: "u8".into() }];
+        let chain = ChainInfo { kind: SnapshotKind::Delta, ..ChainInfo::full(KeyGroupRange::new(0, 64), 3) };
+        let snap = Snapshot::new(Box::new(Entries(entries.clone())));
+        assert_eq!(snap.write_file(&file, &states, Some(&chain)).unwrap(), 3);
+        let header = read_file_header(&file).unwrap();
+        assert_eq!((header.version, header.chain, &header.states[..]), (VERSION, Some(chain), &states[..]));
+        assert!(!header.is_full());
+        let mut seen = Vec::new();
+        read_file(&file, KeyGroupRange::new(0, 2), &mut |k, v| {
+            seen.push((k.to_vec(), v.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, entries[..2]);
+        snap.write_to(&file, &states).unwrap();
+        assert!(read_file_header(&file).unwrap().is_full(), "a stand-alone file is full");
     }
 }

@@ -49,8 +49,7 @@ impl<K: Key, S: StateValue> CachedTable<K, S> {
     pub(super) fn open(config: &FjallStateConfig, spec: TableSpec, name: &str) -> Result<Self, StateError> {
         let path = config.dir.join(name);
         if path.exists() {
-            std::fs::remove_dir_all(&path)
-                .map_err(|e| StateError::Io { file: path.display().to_string(), message: e.to_string() })?;
+            std::fs::remove_dir_all(&path).map_err(|e| StateError::io(&path, e))?;
         }
         let store = FjallBackend::open(FjallConfig {
             path,

@@ -26,7 +26,7 @@ use std::marker::PhantomData;
 /// The first byte of a canonical (CBOR) state entry's value. A postcard
 /// entry starts with its expiry's `Option` tag (0 or 1); a tombstone of a
 /// delta file with `0xFF`.
-pub const CANONICAL: u8 = 0xCB;
+pub(super) const CANONICAL: u8 = 0xCB;
 
 /// `base` with every state entry (state id [`STATE_ID`]) re-encoded from
 /// postcard into the canonical encoding; other entries (timers) as they are.

@@ -38,7 +38,7 @@ pub(super) struct Plan<'a> {
 type ChainName = Option<(KeyGroupRange, u64)>;
 
 fn broken(file: &Path, reason: impl Into<String>) -> StateError {
-    StateError::BrokenChain { file: file.display().to_string(), reason: reason.into() }
+    StateError::broken_chain(file, reason)
 }
 
 fn overlap(a: KeyGroupRange, b: KeyGroupRange) -> bool {

@@ -43,7 +43,7 @@
 //! entry's value starts with `0` or `1`), and the extra entries in full
 //! (timers are small, and a file with all of them lets a restore take
 //! them from the newest file alone). Each file's header says what it is
-//! ([`ChainInfo`]: full or delta, the writer's key groups, its sequence
+//! (its chain: full or delta, the writer's key groups, its sequence
 //! number, the sequence it follows and its chain's full file's), so a
 //! restore takes a flat list of files of any subtasks in any order and
 //! rebuilds each chain: full file, then deltas in order, later entries
@@ -118,23 +118,22 @@ mod chain;
 mod entry;
 mod heap;
 mod merge;
-mod ttl;
+pub(crate) mod ttl;
 
-pub use canonical::CANONICAL;
+use canonical::CANONICAL;
 use entry::{Entry, Expiry, Stamp, TOMBSTONE, decode, decode_key, encode, encode_tombstone, entry_key};
 
-pub use crate::backend::format::{ChainInfo, SnapshotKind};
+pub use crate::backend::format::SnapshotKind;
 
-use crate::backend::format::{self, StateInfo};
+use crate::backend::format::{self, ChainInfo, StateInfo};
 use crate::backend::{FjallConfig, Snapshot, StateKey};
-use crate::store::Ttl;
-use crate::{Key, KeyGroupRange, StateError, StateValue, key_group};
+use crate::{Key, KeyGroupRange, StateError, StateValue, Ttl, key_group};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// The state id of the per-key state in a table's entries.
-pub const STATE_ID: u16 = 1;
+pub(crate) const STATE_ID: u16 = 1;
 /// The state id of a keyed operator's timers in its snapshots.
 pub const TIMERS_ID: u16 = 2;
 
@@ -174,8 +173,8 @@ pub struct FjallStateConfig {
 }
 
 impl FjallStateConfig {
-    /// Stores under `dir` with fjall's defaults of [`FjallConfig::new`] and
-    /// 65 536 cached keys per table.
+    /// Stores under `dir` with a 32 MiB block cache and a 16 MiB write
+    /// buffer each, and 65 536 cached keys per table.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         let d = FjallConfig::new("");
         Self {
@@ -285,11 +284,6 @@ impl StateSnapshot {
     /// Full or delta.
     pub fn kind(&self) -> SnapshotKind {
         self.chain.kind
-    }
-
-    /// Its place in its chain, as its file's header will say.
-    pub fn chain(&self) -> ChainInfo {
-        self.chain
     }
 }
 
@@ -423,7 +417,9 @@ impl<K: Key, S: StateValue> StateTable<K, S> {
     }
 
     /// The synchronous part of a full snapshot in the canonical,
-    /// self-describing encoding (a savepoint's: see [`CANONICAL`]), with
+    /// self-describing encoding (a savepoint's: CBOR, so a state type that
+    /// serde can bridge, such as one with a new `#[serde(default)]` field,
+    /// reads it back), with
     /// `extra` entries as they are. It is no link of a chain: the next
     /// [`Self::snapshot_changes`] is a full snapshot.
     pub fn snapshot_canonical(&mut self, extra: Vec<RawEntry>) -> Result<StateSnapshot, StateError> {
@@ -462,7 +458,7 @@ impl<K: Key, S: StateValue> StateTable<K, S> {
     /// file of each chain, in key order per file.
     ///
     /// The files' headers group them into chains (a full file and the
-    /// deltas after it, of one writer: see [`ChainInfo`]) and order each
+    /// deltas after it, of one writer) and order each
     /// chain; each chain is applied from its full file on (later entries
     /// replace earlier ones, tombstones delete), and its extra entries come
     /// from its newest file only (so timers deleted since an earlier file
@@ -491,10 +487,8 @@ impl<K: Key, S: StateValue> StateTable<K, S> {
                     }
                     return Ok(());
                 }
-                let key = StateKey::from_bytes(k.to_vec()).ok_or_else(|| StateError::Corrupt {
-                    file: file.display().to_string(),
-                    reason: "an entry key shorter than its header".into(),
-                })?;
+                let key = StateKey::from_bytes(k.to_vec())
+                    .ok_or_else(|| StateError::corrupt(file, "an entry key shorter than its header"))?;
                 match v.first() {
                     Some(&TOMBSTONE) if delta => each_table!(&mut self.inner, t => t.restore_delete(&key, v)),
                     Some(&CANONICAL) => {
@@ -519,3 +513,6 @@ pub fn state_id(key: &[u8]) -> u16 {
         _ => 0,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -24,21 +24,6 @@
 //! returned [`Snapshot`] reads the pinned view in key order when it is
 //! written out, on any thread, while the backend keeps changing.
 //!
-//! ```
-//! use dataflow_state::backend::{FjallBackend, FjallConfig, StateBackend, StateKey};
-//! use dataflow_state::KeyGroupRange;
-//! let dir = tempfile::tempdir().unwrap();
-//! let mut b = FjallBackend::open(FjallConfig::new(dir.path())).unwrap();
-//! let k = StateKey::new(5, 1, b"alice", b"");
-//! b.put(&k, b"1").unwrap();
-//! let snap = b.snapshot(KeyGroupRange::new(0, 128)).unwrap();
-//! b.put(&k, b"2").unwrap(); // after the snapshot: not in it
-//! let mut seen = Vec::new();
-//! snap.for_each(&mut |_, v| { seen.push(v.to_vec()); Ok(()) }).unwrap();
-//! assert_eq!(seen, [b"1".to_vec()]);
-//! assert_eq!(b.get(&k).unwrap().as_deref(), Some(&b"2"[..]));
-//! ```
-//!
 //! [fjall]: https://docs.rs/fjall/3
 
 use super::format::{EntrySink, Snapshot, SnapshotView};
@@ -63,36 +48,24 @@ const ENTRY_OVERHEAD: usize = 64;
 
 /// How a [`FjallBackend`] is set up: where it lives and how much memory it
 /// may use.
-///
-/// ```
-/// use dataflow_state::backend::FjallConfig;
-/// let c = FjallConfig { cache_bytes: 8 << 20, ..FjallConfig::new("/tmp/state/op-1/subtask-0") };
-/// assert_eq!(c.write_buffer_bytes, 16 << 20);
-/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FjallConfig {
+pub(crate) struct FjallConfig {
     /// The directory of the store (created if missing); one per subtask.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The capacity of the block cache, in bytes.
-    pub cache_bytes: u64,
+    pub(crate) cache_bytes: u64,
     /// The size at which the in-memory write buffer (memtable) is flushed
     /// to disk, in bytes. fjall may hold a few sealed buffers while they
     /// are being flushed, so the write path uses up to about five times
     /// this. The on-disk journal is limited to four times this (at least
     /// 64 MiB, fjall's minimum).
-    pub write_buffer_bytes: u64,
+    pub(crate) write_buffer_bytes: u64,
 }
 
 impl FjallConfig {
     /// The default configuration for a store at `path`: a 32 MiB block
     /// cache and a 16 MiB write buffer.
-    ///
-    /// ```
-    /// use dataflow_state::backend::FjallConfig;
-    /// let c = FjallConfig::new("/tmp/state");
-    /// assert_eq!((c.cache_bytes, c.write_buffer_bytes), (32 << 20, 16 << 20));
-    /// ```
-    pub fn new(path: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
         Self { path: path.into(), cache_bytes: 32 << 20, write_buffer_bytes: 16 << 20 }
     }
 
@@ -104,23 +77,8 @@ impl FjallConfig {
 /// State in an LSM tree on local disk ([fjall] 3); memory is bounded by
 /// its [`FjallConfig`].
 ///
-/// ```
-/// use dataflow_state::backend::{FjallBackend, FjallConfig, StateBackend, StateKey};
-/// let dir = tempfile::tempdir().unwrap();
-/// let mut b = FjallBackend::open(FjallConfig::new(dir.path())).unwrap();
-/// b.put(&StateKey::new(0, 1, b"k", b"a"), b"1").unwrap();
-/// b.put(&StateKey::new(0, 1, b"k", b"b"), b"2").unwrap();
-/// let mut seen = Vec::new();
-/// b.scan_prefix(&StateKey::new(0, 1, b"k", b"").as_bytes(), &mut |_, v| {
-///     seen.push(v.to_vec());
-///     true
-/// })
-/// .unwrap();
-/// assert_eq!(seen, [b"1".to_vec(), b"2".to_vec()]);
-/// ```
-///
 /// [fjall]: https://docs.rs/fjall/3
-pub struct FjallBackend {
+pub(crate) struct FjallBackend {
     db: Database,
     keyspace: Keyspace,
     path: PathBuf,
@@ -137,8 +95,8 @@ impl std::fmt::Debug for FjallBackend {
     }
 }
 
-fn backend_error(what: &str, path: &Path, e: fjall::Error) -> StateError {
-    StateError::Backend(format!("fjall store {}: {what}: {e}", path.display()))
+fn backend_error(operation: &'static str, path: &Path, source: fjall::Error) -> StateError {
+    StateError::Backend { path: path.to_path_buf(), operation, source }
 }
 
 impl FjallBackend {
@@ -146,29 +104,16 @@ impl FjallBackend {
     /// store if missing (an existing store is opened with its entries).
     /// A store is opened by one backend at a time: while another backend,
     /// or a [`Snapshot`] taken from one, has it open, this fails.
-    ///
-    /// ```
-    /// use dataflow_state::backend::{FjallBackend, FjallConfig, StateBackend, StateKey};
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let k = StateKey::new(1, 0, b"k", b"");
-    /// let mut b = FjallBackend::open(FjallConfig::new(dir.path())).unwrap();
-    /// b.put(&k, b"v").unwrap();
-    /// assert!(FjallBackend::open(FjallConfig::new(dir.path())).is_err()); // in use
-    /// drop(b);
-    /// let b = FjallBackend::open(FjallConfig::new(dir.path())).unwrap();
-    /// assert_eq!(b.get(&k).unwrap().as_deref(), Some(&b"v"[..]));
-    /// ```
-    pub fn open(config: FjallConfig) -> Result<Self, StateError> {
+    pub(crate) fn open(config: FjallConfig) -> Result<Self, StateError> {
         let path = config.path.clone();
-        std::fs::create_dir_all(&path)
-            .map_err(|e| StateError::Io { file: path.display().to_string(), message: e.to_string() })?;
+        std::fs::create_dir_all(&path).map_err(|e| StateError::io(&path, e))?;
         let db = Database::builder(&path)
             .cache_size(config.cache_bytes)
             .max_journaling_size(config.journal_bytes())
             // Batches (if ever used) are not flushed per write either.
             .manual_journal_persist(true)
             .open()
-            .map_err(|e| backend_error("cannot open", &path, e))?;
+            .map_err(|e| backend_error("open", &path, e))?;
         // fjall's own size trigger only asks a background worker to rotate
         // the memtable; under a steady stream of writes that request can
         // wait behind compactions while the memtable grows far past its
@@ -183,23 +128,11 @@ impl FjallBackend {
             .keyspace(KEYSPACE, move || {
                 KeyspaceCreateOptions::default().max_memtable_size(fallback).manual_journal_persist(true)
             })
-            .map_err(|e| backend_error("cannot open the keyspace", &path, e))?;
+            .map_err(|e| backend_error("open the keyspace", &path, e))?;
         Ok(Self { db, keyspace, path, unflushed: 0, rotate_at: config.write_buffer_bytes.max(1) })
     }
 
-    /// The directory of the store.
-    ///
-    /// ```
-    /// use dataflow_state::backend::{FjallBackend, FjallConfig};
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let b = FjallBackend::open(FjallConfig::new(dir.path())).unwrap();
-    /// assert_eq!(b.path(), dir.path());
-    /// ```
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn error(&self, what: &str, e: fjall::Error) -> StateError {
+    fn error(&self, what: &'static str, e: fjall::Error) -> StateError {
         backend_error(what, &self.path, e)
     }
 
@@ -212,7 +145,7 @@ impl FjallBackend {
         self.unflushed += (key_len + value_len + ENTRY_OVERHEAD) as u64;
         if self.unflushed >= self.rotate_at {
             self.unflushed = 0;
-            self.keyspace.rotate_memtable().map_err(|e| self.error("cannot rotate the write buffer", e))?;
+            self.keyspace.rotate_memtable().map_err(|e| self.error("rotate the write buffer", e))?;
         }
         Ok(())
     }
@@ -221,11 +154,12 @@ impl FjallBackend {
     /// cut short): refuse it first.
     fn check_key(&self, key: &StateKey) -> Result<(), StateError> {
         if key.as_bytes().len() > MAX_KEY_LEN {
-            return Err(StateError::Backend(format!(
-                "fjall store {}: a key of {} bytes (at most {MAX_KEY_LEN})",
-                self.path.display(),
-                key.as_bytes().len()
-            )));
+            return Err(StateError::TooLarge {
+                path: self.path.clone(),
+                what: "key",
+                len: key.as_bytes().len(),
+                max: MAX_KEY_LEN,
+            });
         }
         Ok(())
     }
@@ -243,12 +177,12 @@ impl StateBackend for FjallBackend {
     fn put(&mut self, key: &StateKey, value: &[u8]) -> Result<(), StateError> {
         self.check_key(key)?;
         if u32::try_from(value.len()).is_err() {
-            return Err(StateError::Backend(format!(
-                "fjall store {}: a value of {} bytes (at most {})",
-                self.path.display(),
-                value.len(),
-                u32::MAX
-            )));
+            return Err(StateError::TooLarge {
+                path: self.path.clone(),
+                what: "value",
+                len: value.len(),
+                max: u32::MAX as usize,
+            });
         }
         self.keyspace.insert(key.as_bytes(), value).map_err(|e| self.error("put", e))?;
         self.account(key.as_bytes().len(), value.len())
@@ -260,29 +194,6 @@ impl StateBackend for FjallBackend {
         }
         self.keyspace.remove(key.as_bytes()).map_err(|e| self.error("delete", e))?;
         self.account(key.as_bytes().len(), 0)
-    }
-
-    fn scan_prefix(&self, prefix: &[u8], f: &mut dyn FnMut(&[u8], &[u8]) -> bool) -> Result<(), StateError> {
-        for entry in self.keyspace.prefix(prefix) {
-            let (k, v) = entry.into_inner().map_err(|e| self.error("prefix scan", e))?;
-            if !f(&k, &v) {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Streams the keys of a pinned view of the prefix and deletes them as
-    /// it goes: memory does not grow with the number of entries.
-    fn delete_prefix(&mut self, prefix: &[u8]) -> Result<(), StateError> {
-        let view = self.db.snapshot();
-        for entry in view.prefix(&self.keyspace, prefix) {
-            let k = entry.key().map_err(|e| self.error("prefix scan", e))?;
-            let len = k.len();
-            self.keyspace.remove(k).map_err(|e| self.error("delete", e))?;
-            self.account(len, 0)?;
-        }
-        Ok(())
     }
 
     fn snapshot(&mut self, range: KeyGroupRange) -> Result<Snapshot, StateError> {
@@ -298,19 +209,7 @@ impl FjallBackend {
     /// far, nothing written later) for point reads, on any thread, while
     /// the backend keeps changing: what the incremental snapshots of the
     /// state tables read the changed keys from.
-    ///
-    /// ```
-    /// use dataflow_state::backend::{FjallBackend, FjallConfig, StateBackend, StateKey};
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let mut b = FjallBackend::open(FjallConfig::new(dir.path())).unwrap();
-    /// let k = StateKey::new(5, 1, b"alice", b"");
-    /// b.put(&k, b"1").unwrap();
-    /// let pinned = b.pin();
-    /// b.delete(&k).unwrap();
-    /// assert_eq!(pinned.get(k.as_bytes()).unwrap().as_deref(), Some(&b"1"[..]));
-    /// assert_eq!(b.get(&k).unwrap(), None);
-    /// ```
-    pub fn pin(&self) -> FjallPinned {
+    pub(crate) fn pin(&self) -> FjallPinned {
         FjallPinned {
             snapshot: self.db.snapshot(),
             keyspace: self.keyspace.clone(),
@@ -323,7 +222,7 @@ impl FjallBackend {
 /// A pinned consistent view of a store ([`FjallBackend::pin`]). It holds
 /// its own handles to the database and the keyspace, so it outlives the
 /// backend and can move to another thread.
-pub struct FjallPinned {
+pub(crate) struct FjallPinned {
     snapshot: fjall::Snapshot,
     keyspace: Keyspace,
     /// Keeps the database (and its background workers) open while the
@@ -340,7 +239,7 @@ impl std::fmt::Debug for FjallPinned {
 
 impl FjallPinned {
     /// The value stored under `key` in the pinned view.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         if key.len() > MAX_KEY_LEN {
             return Ok(None); // never stored
         }
@@ -377,5 +276,7 @@ impl SnapshotView for FjallView {
     }
 }
 
+#[cfg(test)]
+mod memory_tests;
 #[cfg(test)]
 mod tests;
