@@ -5,7 +5,7 @@
 //! each edge says how records move between two nodes ([`Partitioning`]).
 //! A node holds the factory that builds its instances; the graph stores
 //! factories but never calls them, so their types come in through
-//! [`NodeFactories`] from the layer that runs the job (the runtime's
+//! `NodeFactories` from the layer that runs the job (the runtime's
 //! `job::factory`). The typed API guarantees that the two ends of an edge
 //! agree on the record type, so the type-erased factories always fit
 //! together.

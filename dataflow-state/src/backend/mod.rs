@@ -6,7 +6,7 @@
 //! so are one key's entries of one state. The state tables
 //! ([`crate::table`]) write their entries this way (each key's state is one
 //! entry, a keyed operator's timers are more entries under another state
-//! id), and so does a snapshot file ([`format`]), whatever the backend.
+//! id), and so does a snapshot file ([`format`](mod@format)), whatever the backend.
 //!
 //! Inside the crate, the `StateBackend` trait is what the fjall table
 //! stores through: an ordered map of bytes with snapshots, implemented by
