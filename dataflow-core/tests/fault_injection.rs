@@ -6,8 +6,8 @@
 //! failure soon after a restart), restarting from their latest checkpoint.
 //! In the unaligned and the aligned mode, 200 seeds each: the committed
 //! files hold every record once and every window count once, equal to a
-//! failure-free batch computation, and the keyed state counts every record
-//! once. At least once (fewer seeds): nothing is lost. Seeds are printed
+//! failure-free batch computation, and the keyed state and the operator
+//! state (a count per subtask in list state) count every record once. At least once (fewer seeds): nothing is lost. Seeds are printed
 //! on failure.
 
 use dataflow_core::Record;
@@ -17,6 +17,7 @@ use dataflow_core::checkpoint::{CheckpointBarrier, CheckpointingMode};
 use dataflow_core::connectors::two_phase::read_committed;
 use dataflow_core::connectors::{Source, SourceContext, SourceStatus};
 use dataflow_core::operator::{Collector, Operator, OperatorInfo};
+use dataflow_core::state::operator_state::{OperatorStateDescriptor, OperatorStateStore};
 use dataflow_core::state::table::StateSnapshot;
 use dataflow_core::time::ManualClock;
 use dataflow_core::time::WatermarkStrategy;
@@ -101,13 +102,23 @@ impl Source<u64> for Ticking {
 /// A pass-through operator that fails where the plan says: a panic at a
 /// record, an error while snapshotting checkpoint `n`, a failure at the
 /// first record after its snapshot of `n` was acknowledged (while `n` has
-/// not completed), or an error when it opens again after a restart.
+/// not completed), or an error when it opens again after a restart. It
+/// counts its records in operator state and reports the count when its
+/// input ends.
 struct Chaos {
     plan: Plan,
     subtask: usize,
     opens: Arc<AtomicU64>,
     completed: tokio::sync::watch::Receiver<u64>,
     acknowledged: Option<u64>,
+    store: OperatorStateStore,
+    count: u64,
+    /// The count of each subtask at its end (the last run's wins).
+    counts: Arc<Mutex<BTreeMap<usize, u64>>>,
+}
+
+fn count_state() -> OperatorStateDescriptor<u64> {
+    OperatorStateDescriptor::list("count")
 }
 
 impl Operator for Chaos {
@@ -119,7 +130,17 @@ impl Operator for Chaos {
         if restarting && take_failure(&self.plan, 0, "recovery") {
             return Err("injected failure during recovery".into());
         }
+        self.count = self.store.list_state(&count_state())?.iter().sum();
         Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut Collector<u64>) -> Result<(), BoxError> {
+        self.counts.lock().unwrap().insert(self.subtask, self.count);
+        Ok(())
+    }
+
+    fn operator_state(&mut self) -> Option<&mut OperatorStateStore> {
+        Some(&mut self.store)
     }
 
     fn process(&mut self, record: Record<u64>, out: &mut Collector<u64>) -> Result<(), BoxError> {
@@ -131,6 +152,7 @@ impl Operator for Chaos {
         if take_failure(&self.plan, record.value, "operator") {
             panic!("injected operator panic at {}", record.value);
         }
+        self.count += 1;
         out.collect(record);
         Ok(())
     }
@@ -142,6 +164,7 @@ impl Operator for Chaos {
         if self.subtask == 0 && take_failure(&self.plan, barrier.id, "after-ack") {
             self.acknowledged = Some(barrier.id);
         }
+        *self.store.list_state(&count_state())? = vec![self.count];
         Ok(None)
     }
 }
@@ -209,12 +232,17 @@ fn run_with(seed: u64, config: CheckpointConfig) -> Result<(), String> {
         }
     });
     let (pl, opens) = (plan.clone(), Arc::new(AtomicU64::new(0)));
+    let counts = Arc::new(Mutex::new(BTreeMap::new()));
+    let c = counts.clone();
     let checked = records.transform_with("chaos", move |info| Chaos {
         plan: pl.clone(),
         subtask: info.subtask,
         opens: opens.clone(),
         completed: handle.completed(),
         acknowledged: None,
+        store: OperatorStateStore::new(),
+        count: 0,
+        counts: c.clone(),
     });
     checked.write_transactional_files(out.path());
     let pairs = checked.map(|j: u64| (j % KEYS, j));
@@ -274,6 +302,12 @@ fn run_with(seed: u64, config: CheckpointConfig) -> Result<(), String> {
     }
     if exactly_once && last != expected {
         return Err(format!("{what}: the keyed state did not count every record once"));
+    }
+    // The operator state counted every record once (at least once).
+    let counts = counts.lock().unwrap().clone();
+    let counted: u64 = counts.values().sum();
+    if counts.len() != p || counted < total || (exactly_once && counted != total) {
+        return Err(format!("{what}: the operator state counted {counted} of {total} records: {counts:?}"));
     }
     Ok(())
 }

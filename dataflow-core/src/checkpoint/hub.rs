@@ -10,6 +10,7 @@
 //! between two batches, with their position as their part.
 
 use super::coordinator::{CheckpointConfig, Coordinator, Decision};
+use super::parts::{CHANNELS, Part, PartFile, channel_state_name, part_name};
 use super::savepoint::{SavepointOperator, SavepointStorage};
 use super::stats::{CheckpointStats, Collector, History, PartStats};
 use super::storage::{CheckpointStorage, CompleteCheckpoint, LocalStorage, StateFile, shared_name};
@@ -18,7 +19,8 @@ use super::{SavepointRequest, SavepointRequests};
 use crate::error::Error;
 use crate::operator::OperatorInfo;
 use crate::time::Clock;
-use dataflow_state::table::{SnapshotKind, StateSnapshot};
+use dataflow_state::operator_state::OperatorSnapshot;
+use dataflow_state::table::SnapshotKind;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -67,16 +69,6 @@ impl CheckpointHandle {
     pub fn stats(&self) -> Vec<CheckpointStats> {
         self.history.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect()
     }
-}
-
-/// What an operator instance wrote for a checkpoint.
-pub(crate) enum Part {
-    /// Nothing (no state).
-    Nothing,
-    /// The synchronous part of a state snapshot.
-    State(StateSnapshot),
-    /// Bytes: a source's position, a sink's committables.
-    Bytes(Vec<u8>),
 }
 
 impl CheckpointSetup {
@@ -404,51 +396,16 @@ impl Hub {
         incremental
     }
 
-    fn write(&self, b: &CheckpointBarrier, file: &PartFile, part: Part) -> Result<Vec<StateFile>, Error> {
+    /// The folder of checkpoint or savepoint `b`.
+    fn dir(&self, b: &CheckpointBarrier) -> Result<PathBuf, Error> {
         let id = b.id;
         let savepoint = lock(&self.savepoint).as_ref().filter(|sp| sp.id == id).map(|sp| sp.storage.clone());
-        let dir = match savepoint {
-            Some(sp) => sp.checkpoint_dir(id)?,
-            None if b.kind.is_savepoint() => {
-                return Err(Error::Internal(format!("savepoint {id} is no longer in flight")));
-            }
-            None => self.storage.checkpoint_dir(id)?,
-        };
-        let path = dir.join(&file.name);
-        match part {
-            Part::Nothing => return Ok(Vec::new()),
-            Part::State(s) => {
-                s.write_to(&path)?;
-            }
-            Part::Bytes(p) if p.is_empty() => return Ok(Vec::new()),
-            Part::Bytes(p) => {
-                std::fs::write(&path, p).map_err(Error::checkpoint_io(&path))?;
-            }
+        match savepoint {
+            Some(sp) => sp.checkpoint_dir(id),
+            None if b.kind.is_savepoint() => Err(Error::Internal(format!("savepoint {id} is no longer in flight"))),
+            None => self.storage.checkpoint_dir(id),
         }
-        Ok(vec![StateFile::of(&dir, &file.name, &file.operator, file.subtask)?])
     }
-}
-
-/// Where a part goes: its file name and the operator it is listed under.
-struct PartFile {
-    name: String,
-    operator: String,
-    subtask: u32,
-}
-
-/// What marks the `operator` under which a task's channel state is listed
-/// in `_metadata` (apart from the operator's own state files): the state
-/// id of the task's head, then this.
-pub(crate) const CHANNELS: &str = "#channels";
-
-/// The name of a task's channel-state file (the task named by its head).
-pub(crate) fn channel_state_name(info: &OperatorInfo) -> String {
-    format!("ch{}-{}", info.operator_index, info.subtask)
-}
-
-/// The name of an operator instance's part in a checkpoint's folder.
-pub(crate) fn part_name(info: &OperatorInfo) -> String {
-    format!("op{}-{}", info.operator_index, info.subtask)
 }
 
 /// One operator instance's way to acknowledge barriers.
@@ -513,7 +470,16 @@ impl Acks {
     /// Writes `part` for barrier `b` off the task, then acknowledges it.
     /// A failed write declines the checkpoint (the job goes on).
     /// `synchronous`: how long the synchronous part took.
-    pub(crate) fn acknowledge(&self, info: &OperatorInfo, b: CheckpointBarrier, part: Part, synchronous: Duration) {
+    /// `operator_state`: the instance's operator state, if it keeps any
+    /// (written in full beside `part`).
+    pub(crate) fn acknowledge(
+        &self,
+        info: &OperatorInfo,
+        b: CheckpointBarrier,
+        part: Part,
+        operator_state: Option<OperatorSnapshot>,
+        synchronous: Duration,
+    ) {
         let file =
             PartFile { name: part_name(info), operator: self.operator.to_string(), subtask: info.subtask as u32 };
         let stats = PartStats {
@@ -523,7 +489,7 @@ impl Acks {
             bytes: 0,
             channel_state: false,
         };
-        self.submit(info, b, file, part, stats);
+        self.submit(info, b, file, (part, operator_state), stats);
     }
 
     /// Acknowledges barrier `b` with a task's channel state (`info`: its
@@ -548,10 +514,17 @@ impl Acks {
             bytes: 0,
             channel_state: true,
         };
-        self.submit(info, b, file, Part::Bytes(channel_state), stats);
+        self.submit(info, b, file, (Part::Bytes(channel_state), None), stats);
     }
 
-    fn submit(&self, info: &OperatorInfo, b: CheckpointBarrier, file: PartFile, part: Part, mut stats: PartStats) {
+    fn submit(
+        &self,
+        info: &OperatorInfo,
+        b: CheckpointBarrier,
+        file: PartFile,
+        (part, operator_state): (Part, Option<OperatorSnapshot>),
+        mut stats: PartStats,
+    ) {
         let hub = self.hub.clone();
         let slot = self.slot;
         let info = info.to_string();
@@ -559,13 +532,21 @@ impl Acks {
             let started = std::time::Instant::now();
             let delta = matches!(&part, Part::State(s) if s.kind() == SnapshotKind::Delta);
             let savepoint = b.kind.is_savepoint();
-            let written = hub.write(&b, &file, part).map(|own| match savepoint {
+            let written = hub.dir(&b).and_then(|dir| file.write(&dir, part)).map(|own| match savepoint {
                 // A savepoint's files are its own: no chain.
                 true => {
                     let bytes = own.iter().map(|f| f.len).sum();
                     (own, bytes)
                 }
                 false => hub.chain(slot, b.id, own, delta),
+            });
+            let written = written.and_then(|(mut files, mut bytes)| {
+                if let Some(state) = &operator_state {
+                    let f = file.write_operator_state(&hub.dir(&b)?, state)?;
+                    bytes += f.len;
+                    files.push(f);
+                }
+                Ok((files, bytes))
             });
             if let (Ok((_, bytes)), false) = (&written, savepoint) {
                 stats.asynchronous = started.elapsed();

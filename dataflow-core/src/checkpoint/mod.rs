@@ -29,6 +29,7 @@ pub(crate) mod barrier_alignment;
 pub(crate) mod channel_state;
 pub mod coordinator;
 mod hub;
+mod parts;
 pub mod restart;
 pub mod savepoint;
 mod savepoint_requests;
@@ -37,6 +38,8 @@ pub mod storage;
 
 pub use crate::element::{BarrierKind, CheckpointBarrier, CheckpointingMode};
 pub use hub::CheckpointHandle;
-pub(crate) use hub::{Acks, CHANNELS, CheckpointSetup, Hub, HubSetup, Part};
+pub(crate) use hub::{Acks, CheckpointSetup, Hub, HubSetup};
+pub(crate) use parts::{CHANNELS, Part};
 pub(crate) use savepoint_requests::{SavepointRequest, SavepointRequests};
 pub use stats::CheckpointStats;
+pub(crate) use storage::OPERATOR_STATE;

@@ -30,7 +30,7 @@
 //! ```
 
 use super::storage::{
-    CheckpointMetadata, CheckpointStorage, CompleteCheckpoint, StateFile, decode_framed, encode_framed,
+    CheckpointMetadata, CheckpointStorage, CompleteCheckpoint, OPERATOR_STATE, StateFile, decode_framed, encode_framed,
 };
 use crate::error::Error;
 use crate::time::Timestamp;
@@ -98,6 +98,12 @@ pub struct Savepoint {
     pub metadata: SavepointMetadata,
 }
 
+/// Whether a file listed under `listed` belongs to operator `uid`: its
+/// own part, or its operator state.
+fn of_operator(listed: &str, uid: &str) -> bool {
+    listed.strip_prefix(uid).is_some_and(|rest| rest.is_empty() || rest == OPERATOR_STATE)
+}
+
 fn savepoint_err(dir: &Path, message: impl Into<String>) -> Error {
     Error::Savepoint { path: dir.to_path_buf(), message: message.into() }
 }
@@ -148,7 +154,7 @@ impl Savepoint {
     }
 
     fn files_of<'a>(&'a self, uid: &'a str) -> impl Iterator<Item = &'a StateFile> + 'a {
-        self.metadata.files.iter().filter(move |f| f.operator == uid)
+        self.metadata.files.iter().filter(move |f| of_operator(&f.operator, uid))
     }
 
     /// The parallelism operator `uid` had when saved.
@@ -242,7 +248,7 @@ impl CheckpointStorage for SavepointStorage {
 
     fn complete(&self, metadata: &CheckpointMetadata) -> Result<(), Error> {
         for op in self.operators.iter().filter(|o| o.generated_uid) {
-            if metadata.files.iter().any(|f| f.operator == op.uid) {
+            if metadata.files.iter().any(|f| of_operator(&f.operator, &op.uid)) {
                 tracing::warn!(operator = %op.name, id = %op.uid, "an operator with state has no uid: its state is saved under a generated id, which changes when the graph changes (set one with .uid(..))");
             }
         }

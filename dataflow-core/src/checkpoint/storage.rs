@@ -38,6 +38,10 @@ const MAGIC: &[u8; 8] = b"DFCHKPT\0";
 const VERSION: u16 = 1;
 const METADATA: &str = "_metadata";
 
+/// What marks the `operator` under which an operator instance's operator
+/// state is listed in `_metadata`: the operator's state id, then this.
+pub(crate) const OPERATOR_STATE: &str = "#operator-state";
+
 /// A file a checkpoint needs, as its metadata records it.
 ///
 /// ```

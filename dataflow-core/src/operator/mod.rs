@@ -42,6 +42,7 @@ use crate::element::Batch;
 use crate::element::{CheckpointBarrier, Data, Record, StreamStatus};
 pub use crate::error::BoxError;
 use crate::time::{Clock, Timestamp, Wakeup, Watermark};
+use dataflow_state::operator_state::OperatorStateStore;
 use dataflow_state::table::{StateBackendConfig, StateSnapshot};
 use std::path::Path;
 use std::sync::Arc;
@@ -271,6 +272,55 @@ pub trait Operator: Send + 'static {
         Ok(())
     }
 
+    /// The operator's operator state (list, union and broadcast state,
+    /// not keyed), if it keeps any: Flink's `CheckpointedFunction`.
+    ///
+    /// On every barrier the runtime calls [`Self::snapshot`] first (an
+    /// operator may move values it keeps in fields into the store there),
+    /// then snapshots this store into the checkpoint beside the keyed
+    /// state. On a restore it replaces the store with this subtask's share
+    /// of the saved one, redistributed when the parallelism changed (list
+    /// state split evenly, union state to every subtask, broadcast state
+    /// copied), before [`Self::open`], so `open` sees the restored values.
+    ///
+    /// ```
+    /// use dataflow_core::state::operator_state::{OperatorStateDescriptor, OperatorStateStore};
+    /// use dataflow_core::{BoxError, Collector, Operator, Record};
+    ///
+    /// /// Counts its records; the count survives failures and rescaling.
+    /// struct Count(OperatorStateStore);
+    ///
+    /// impl Operator for Count {
+    ///     type In = u64;
+    ///     type Out = u64;
+    ///     fn process(&mut self, _r: Record<u64>, _out: &mut Collector<u64>) -> Result<(), BoxError> {
+    ///         let counts = self.0.list_state(&OperatorStateDescriptor::list("count"))?;
+    ///         match counts.first_mut() {
+    ///             Some(n) => *n += 1,
+    ///             None => counts.push(1u64),
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///     fn finish(&mut self, out: &mut Collector<u64>) -> Result<(), BoxError> {
+    ///         let counts = self.0.list_state(&OperatorStateDescriptor::<u64>::list("count"))?;
+    ///         out.collect_value(counts.iter().sum(), None);
+    ///         Ok(())
+    ///     }
+    ///     fn operator_state(&mut self) -> Option<&mut OperatorStateStore> {
+    ///         Some(&mut self.0)
+    ///     }
+    /// }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// let out = env.from_iter(0..10u64).transform_with("count", |_| Count(OperatorStateStore::new())).collect();
+    /// env.execute().await.unwrap();
+    /// assert_eq!(out.take().iter().sum::<u64>(), 10); // one count per subtask
+    /// # });
+    /// ```
+    fn operator_state(&mut self) -> Option<&mut OperatorStateStore> {
+        None
+    }
+
     /// Every input ended: emit what is left.
     fn finish(&mut self, _out: &mut Collector<Self::Out>) -> Result<(), BoxError> {
         Ok(())
@@ -373,6 +423,12 @@ pub trait TwoInputOperator: Send + 'static {
     /// [`Operator::restore`]).
     fn restore(&mut self, _files: &[&Path]) -> Result<(), BoxError> {
         Ok(())
+    }
+
+    /// The operator's operator state, if it keeps any (see
+    /// [`Operator::operator_state`]).
+    fn operator_state(&mut self) -> Option<&mut OperatorStateStore> {
+        None
     }
 
     /// Both inputs ended.

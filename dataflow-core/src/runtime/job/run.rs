@@ -8,8 +8,8 @@
 
 use crate::checkpoint::restart::{RestartDecision, wait_to_restart};
 use crate::checkpoint::savepoint::{Savepoint, SavepointOperator};
-use crate::checkpoint::storage::{CheckpointStorage, CompleteCheckpoint, LocalStorage};
-use crate::checkpoint::{CHANNELS, CheckpointSetup, Hub, HubSetup};
+use crate::checkpoint::storage::{CheckpointStorage, CompleteCheckpoint, LocalStorage, StateFile};
+use crate::checkpoint::{CHANNELS, CheckpointSetup, Hub, HubSetup, OPERATOR_STATE};
 use crate::error::Error;
 use crate::graph::{NodeKind, Partitioning, PhysicalPlan, SideEdge, resolve};
 use crate::operator::OperatorInfo;
@@ -183,10 +183,11 @@ fn build(graph: &JobGraph, cfg: &JobConfig) -> Result<Built, Error> {
         let Some(cp) = &latest else { return Vec::new() };
         let (operator, old) = (format!("{}{suffix}", ids[u]), legacy(u, suffix));
         let named = |f: &str| f == operator || (savepoint.is_none() && f == old);
-        (cp.metadata.files.iter())
+        let mut files: Vec<&StateFile> = (cp.metadata.files.iter())
             .filter(|f| named(&f.operator) && subtask.is_none_or(|keep| keep(f.subtask)))
-            .map(|f| cp.dir.join(&f.name))
-            .collect()
+            .collect();
+        files.sort_by_key(|f| f.subtask);
+        files.into_iter().map(|f| cp.dir.join(&f.name)).collect()
     };
     // A savepoint restored at another parallelism (a checkpoint never is).
     let rescaled =
@@ -302,6 +303,7 @@ fn build(graph: &JobGraph, cfg: &JobConfig) -> Result<Built, Error> {
                 restore: files_of(u, "", None),
                 own,
                 rescaled,
+                operator_state: files_of(u, OPERATOR_STATE, None),
             };
             let mut gate = |input| gates.remove(&(u, input, i)).ok_or_else(|| missing("an input gate"));
             match &node.kind {

@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::operator::function::BadRecords;
 use crate::operator::{AsyncFnOperator, AsyncOrder, BoxError};
 use crate::runtime::push::{Push, PushFuture};
-use crate::runtime::task::driver::{Emitter, guard, panicked};
+use crate::runtime::task::driver::{Emitter, Hooks, guard, panicked};
 use crate::time::Timestamp;
 use async_trait::async_trait;
 use futures::FutureExt;
@@ -108,7 +108,7 @@ impl<O: AsyncFnOperator> Push<O::In> for AsyncDriver<O> {
         // Everything before a control element leaves before it (so a
         // barrier finds no call in flight: an async function keeps no state).
         while self.complete_one().await? {}
-        let taken = self.emitter.checkpoint(control, |_| Ok(None))?;
+        let taken = self.emitter.checkpoint(control, &mut (), &Hooks::stateless())?;
         self.emitter.control(control, |_| Ok(())).await?;
         taken.acknowledge(&self.emitter);
         Ok(())

@@ -26,6 +26,9 @@ pub(crate) struct BuildCtx {
     pub(crate) own: Vec<std::path::PathBuf>,
     /// Restored from a savepoint taken at another parallelism.
     pub(crate) rescaled: bool,
+    /// The operator-state files of this operator, one per old subtask in
+    /// subtask order (this instance takes its share out of them).
+    pub(crate) operator_state: Vec<std::path::PathBuf>,
 }
 
 fn read_parts(files: &[std::path::PathBuf]) -> Result<Vec<Vec<u8>>, Error> {

@@ -11,13 +11,15 @@ use crate::checkpoint::{Acks, CheckpointBarrier, Part};
 use crate::element::Batch;
 use crate::element::{Control, Data};
 use crate::error::Error;
-use crate::operator::{BoxError, Collector, ErasedBatch, Operator, OperatorInfo, TagKey};
+use crate::operator::{BoxError, Collector, ErasedBatch, Operator, OperatorInfo, TagKey, TwoInputOperator};
 use crate::runtime::metrics::OperatorCounters;
 use crate::runtime::push::{Push, PushFuture, SideTarget, earliest};
 pub(crate) use crate::runtime::task::guard::{guard, guard_async, panic_message, panicked};
 use crate::time::{Timestamp, Wakeup, Watermark};
 use async_trait::async_trait;
+use dataflow_state::operator_state::{OperatorSnapshot, OperatorStateStore};
 use dataflow_state::table::StateSnapshot;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The downstream targets of one operator instance; a batch goes to every
@@ -173,14 +175,42 @@ impl<U: Data> SideTarget for SideOutputs<U> {
 
 /// A snapshot taken on a barrier, not yet acknowledged.
 #[must_use]
-pub(crate) struct Taken(Option<(CheckpointBarrier, Part, std::time::Duration)>);
+pub(crate) struct Taken(Option<(CheckpointBarrier, Part, Option<OperatorSnapshot>, std::time::Duration)>);
 
 impl Taken {
     /// Acknowledges the snapshot through `emitter`.
     pub(crate) fn acknowledge<T: Data>(self, emitter: &Emitter<T>) {
-        if let (Some((b, part, synchronous)), Some(acks)) = (self.0, &emitter.acks) {
-            acks.acknowledge(&emitter.info, b, part, synchronous);
+        if let (Some((b, part, operator_state, synchronous)), Some(acks)) = (self.0, &emitter.acks) {
+            acks.acknowledge(&emitter.info, b, part, operator_state, synchronous);
         }
+    }
+}
+
+/// The hooks of an operator, one- or two-input, that open it and take
+/// part in checkpoints.
+pub(crate) struct Hooks<O> {
+    open: fn(&mut O, &OperatorInfo) -> Result<(), BoxError>,
+    snapshot: fn(&mut O, &CheckpointBarrier) -> Result<Option<StateSnapshot>, BoxError>,
+    restore: fn(&mut O, &[&Path]) -> Result<(), BoxError>,
+    operator_state: fn(&mut O) -> Option<&mut OperatorStateStore>,
+}
+
+impl<O: Operator> Hooks<O> {
+    fn one_input() -> Self {
+        Self { open: O::open, snapshot: O::snapshot, restore: O::restore, operator_state: O::operator_state }
+    }
+}
+
+impl Hooks<()> {
+    /// The hooks of an operator without state (an async function).
+    pub(crate) fn stateless() -> Self {
+        Self { open: |_, _| Ok(()), snapshot: |_, _| Ok(None), restore: |_, _| Ok(()), operator_state: |_| None }
+    }
+}
+
+impl<O: TwoInputOperator> Hooks<O> {
+    fn two_input() -> Self {
+        Self { open: O::open, snapshot: O::snapshot, restore: O::restore, operator_state: O::operator_state }
     }
 }
 
@@ -193,41 +223,50 @@ pub(crate) struct Emitter<T: Data> {
     pub(crate) counters: Arc<OperatorCounters>,
     sides: Vec<Box<dyn SideTarget>>,
     acks: Option<Acks>,
-    restore: Vec<std::path::PathBuf>,
+    restore: Vec<PathBuf>,
+    operator_state: Vec<PathBuf>,
 }
 
 impl<T: Data> Emitter<T> {
     pub(crate) fn new(next: Outputs<T>, ctx: crate::runtime::task::build_ctx::BuildCtx) -> Self {
         let (info, counters, sides, acks, restore) = (ctx.info, ctx.counters, ctx.sides, ctx.acks, ctx.restore);
-        Self { out: Collector::new(), next, info, counters, sides, acks, restore }
+        let operator_state = ctx.operator_state;
+        Self { out: Collector::new(), next, info, counters, sides, acks, restore, operator_state }
     }
 
-    /// Restores the operator from the checkpoint files it was built with
-    /// (if any), after it opened.
-    pub(crate) fn restore(&self, f: impl FnOnce(&[&std::path::Path]) -> Result<(), BoxError>) -> Result<(), Error> {
-        if self.restore.is_empty() {
-            return Ok(());
+    /// Opens `op`, restoring its operator state (its share of the files
+    /// it was built with) before `open` and its keyed state after.
+    fn open<O>(&self, op: &mut O, hooks: &Hooks<O>) -> Result<(), Error> {
+        fn as_paths(files: &[PathBuf]) -> Vec<&Path> {
+            files.iter().map(|p| p.as_path()).collect()
         }
-        let files: Vec<&std::path::Path> = self.restore.iter().map(|p| p.as_path()).collect();
-        guard(&self.info, || f(&files))
+        let (info, p, i) = (&self.info, self.info.parallelism as u32, self.info.subtask as u32);
+        if !self.operator_state.is_empty() {
+            let files = as_paths(&self.operator_state);
+            guard(info, || {
+                if let Some(store) = (hooks.operator_state)(op) {
+                    *store = OperatorStateStore::restore(&files, p, i)?;
+                }
+                Ok(())
+            })?;
+        }
+        guard(info, || (hooks.open)(op, info))?;
+        match self.restore.is_empty() {
+            true => Ok(()),
+            false => guard(info, || (hooks.restore)(op, &as_paths(&self.restore))),
+        }
     }
 
-    /// On a barrier: takes the synchronous part of the operator's snapshot,
-    /// to acknowledge with [`Taken::acknowledge`] once the barrier was
-    /// passed on (the barrier travels first; the write goes on off the task).
-    pub(crate) fn checkpoint(
-        &self,
-        control: Control,
-        snapshot: impl FnOnce(&CheckpointBarrier) -> Result<Option<StateSnapshot>, BoxError>,
-    ) -> Result<Taken, Error> {
-        match control {
-            Control::Barrier(b) => {
-                let started = std::time::Instant::now();
-                let part = guard(&self.info, || snapshot(&b))?.map_or(Part::Nothing, Part::State);
-                Ok(Taken(Some((b, part, started.elapsed()))))
-            }
-            _ => Ok(Taken(None)),
-        }
+    /// On a barrier: takes the synchronous part of the operator's snapshot
+    /// (its [`Operator::snapshot`], then its operator state), to acknowledge
+    /// with [`Taken::acknowledge`] once the barrier was passed on (the
+    /// barrier travels first; the write goes on off the task).
+    pub(crate) fn checkpoint<O>(&self, control: Control, op: &mut O, hooks: &Hooks<O>) -> Result<Taken, Error> {
+        let Control::Barrier(b) = control else { return Ok(Taken(None)) };
+        let started = std::time::Instant::now();
+        let part = guard(&self.info, || (hooks.snapshot)(op, &b))?.map_or(Part::Nothing, Part::State);
+        let operator_state = guard(&self.info, || Ok((hooks.operator_state)(op).map(|s| s.snapshot()).transpose()?))?;
+        Ok(Taken(Some((b, part, operator_state, started.elapsed()))))
     }
 
     /// Runs user code on `records` input records and hands on what it emitted.
@@ -350,8 +389,7 @@ pub(crate) struct OperatorDriver<O: Operator> {
 
 impl<O: Operator> OperatorDriver<O> {
     pub(crate) fn open(mut op: O, emitter: Emitter<O::Out>) -> Result<Self, Error> {
-        guard(&emitter.info, || op.open(&emitter.info))?;
-        emitter.restore(|files| op.restore(files))?;
+        emitter.open(&mut op, &Hooks::one_input())?;
         Ok(Self { op, emitter })
     }
 }
@@ -372,7 +410,7 @@ impl<O: Operator> Push<O::In> for OperatorDriver<O> {
             // The operator makes its own watermarks: this one stops here.
             return self.emitter.process(0, |out| op.on_watermark(w, out)).await;
         }
-        let taken = self.emitter.checkpoint(control, |b| op.snapshot(b))?;
+        let taken = self.emitter.checkpoint(control, op, &Hooks::one_input())?;
         self.emitter.control(control, |out| operator_hook!(op, control, out)).await?;
         taken.acknowledge(&self.emitter);
         Ok(())
@@ -411,23 +449,22 @@ impl<O: Operator> Push<O::In> for OperatorDriver<O> {
     }
 }
 
-/// A [`TwoInputOperator`](crate::operator::TwoInputOperator) instance at the head of
+/// A [`TwoInputOperator`](TwoInputOperator) instance at the head of
 /// a two-input task.
-pub(crate) struct TwoInputDriver<O: crate::operator::TwoInputOperator> {
+pub(crate) struct TwoInputDriver<O: TwoInputOperator> {
     op: O,
     emitter: Emitter<O::Out>,
 }
 
-impl<O: crate::operator::TwoInputOperator> TwoInputDriver<O> {
+impl<O: TwoInputOperator> TwoInputDriver<O> {
     pub(crate) fn open(mut op: O, emitter: Emitter<O::Out>) -> Result<Self, Error> {
-        guard(&emitter.info, || op.open(&emitter.info))?;
-        emitter.restore(|files| op.restore(files))?;
+        emitter.open(&mut op, &Hooks::two_input())?;
         Ok(Self { op, emitter })
     }
 }
 
 #[async_trait]
-impl<O: crate::operator::TwoInputOperator> crate::runtime::push::TwoInputPush<O::In1, O::In2> for TwoInputDriver<O> {
+impl<O: TwoInputOperator> crate::runtime::push::TwoInputPush<O::In1, O::In2> for TwoInputDriver<O> {
     async fn push1(&mut self, batch: &mut Batch<O::In1>) -> Result<(), Error> {
         let op = &mut self.op;
         self.emitter.process(batch.len(), |out| batch.drain().try_for_each(|r| op.process1(r, out))).await
@@ -440,7 +477,7 @@ impl<O: crate::operator::TwoInputOperator> crate::runtime::push::TwoInputPush<O:
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
         let op = &mut self.op;
-        let taken = self.emitter.checkpoint(control, |b| op.snapshot(b))?;
+        let taken = self.emitter.checkpoint(control, op, &Hooks::two_input())?;
         self.emitter.control(control, |out| operator_hook!(op, control, out)).await?;
         taken.acknowledge(&self.emitter);
         Ok(())

@@ -116,7 +116,7 @@ impl<T: Data, S: Sink<T>> Push<T> for SinkDriver<T, S> {
         if let (Control::Barrier(b), Some(acks)) = (control, &self.acks) {
             let started = std::time::Instant::now();
             let part = guard_async(info, live(&mut self.sink, info)?.pre_commit(b.id)).await?;
-            acks.acknowledge(info, b, part.map_or(Part::Nothing, Part::Bytes), started.elapsed());
+            acks.acknowledge(info, b, part.map_or(Part::Nothing, Part::Bytes), None, started.elapsed());
         }
         Ok(())
     }

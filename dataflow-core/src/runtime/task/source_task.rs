@@ -123,7 +123,7 @@ async fn inject_triggered<T: Data>(
     // The source was not polled since: its position is the barrier's.
     let started = std::time::Instant::now();
     let part = source.position().map_or(Part::Nothing, Part::Bytes);
-    acks.acknowledge(info, b, part, started.elapsed());
+    acks.acknowledge(info, b, part, None, started.elapsed());
     Ok(matches!(b.kind, BarrierKind::Stop { .. }).then_some(b))
 }
 
