@@ -43,6 +43,8 @@ struct Numbers {
     failed: Arc<AtomicBool>,
     subtask: usize,
     both_at_k: Arc<tokio::sync::Barrier>,
+    /// Checkpoint 1 was triggered at `K`: wait for it to complete.
+    after_k: bool,
     clock: Arc<ManualClock>,
     handle: CheckpointHandle,
 }
@@ -57,7 +59,14 @@ impl Source<Ev> for Numbers {
                 self.clock.set(100);
             }
             self.handle.triggered().wait_for(|id| *id >= 1).await?;
+            self.after_k = true;
             return Ok(SourceStatus::More);
+        }
+        if std::mem::take(&mut self.after_k) {
+            // The barrier went out between the two polls; go on once
+            // checkpoint 1 completed, so the final checkpoint does not
+            // subsume it.
+            self.handle.completed().wait_for(|id| *id >= 1).await?;
         }
         if self.fail_at == Some(self.next) {
             self.fail_at = None;
@@ -104,6 +113,7 @@ fn numbers(
             failed: failed.clone(),
             subtask: info.subtask,
             both_at_k: both.clone(),
+            after_k: false,
             clock: c.clone(),
             handle: h.clone(),
         }

@@ -4,6 +4,8 @@
 use crate::element::Batch;
 use crate::element::{Control, Data, StreamElement};
 use crate::error::BoxError;
+use crate::operator::{OutputTag, SideBuffers};
+use crate::time::Timestamp;
 use async_trait::async_trait;
 use futures::{FutureExt, StreamExt};
 
@@ -20,13 +22,40 @@ use futures::{FutureExt, StreamExt};
 pub struct SourceContext<T> {
     pub(crate) records: Batch<T>,
     pub(crate) control: Option<Control>,
+    pub(crate) side: SideBuffers,
+    pub(crate) skipped: u64,
     batch_size: usize,
 }
 
 impl<T> SourceContext<T> {
     /// A context whose batches hold up to `batch_size` records.
     pub fn new(batch_size: usize) -> Self {
-        Self { records: Batch::with_capacity(batch_size), control: None, batch_size }
+        let (side, skipped) = (SideBuffers::default(), 0);
+        Self { records: Batch::with_capacity(batch_size), control: None, side, skipped, batch_size }
+    }
+
+    /// Emits a value to the side output `tag` (read downstream with
+    /// [`Stream::side_output`](crate::Stream::side_output)); a source
+    /// reports bad input this way under
+    /// [`BadRecordPolicy::SideOutput`](crate::operator::BadRecordPolicy).
+    ///
+    /// ```
+    /// let mut ctx = dataflow_core::connectors::SourceContext::<u8>::new(4);
+    /// ctx.output(&dataflow_core::operator::OutputTag::<String>::new("odd"), "x".to_string(), None);
+    /// assert!(ctx.values().is_empty());
+    /// ```
+    pub fn output<U: Data>(&mut self, tag: &OutputTag<U>, value: U, timestamp: Option<Timestamp>) {
+        self.side.push(tag, value, timestamp);
+    }
+
+    /// Counts an input record the source dropped (bad input under
+    /// [`BadRecordPolicy::Skip`](crate::operator::BadRecordPolicy)).
+    ///
+    /// ```
+    /// dataflow_core::connectors::SourceContext::<u8>::new(4).skip();
+    /// ```
+    pub fn skip(&mut self) {
+        self.skipped += 1;
     }
 
     /// Emits a value with an optional event timestamp.
@@ -138,6 +167,15 @@ pub trait Source<T>: Send + 'static {
     /// ([`from_splits`](crate::StreamEnvironment::from_splits)) can.
     fn seek_rescaled(&mut self, _positions: &[Vec<u8>]) -> Result<(), BoxError> {
         Err("this source cannot be restored at another parallelism (keep its parallelism, or use splits)".into())
+    }
+
+    /// Whether [`Self::poll_batch`] may be dropped while it waits, losing
+    /// nothing: it collects into the context only after its last await.
+    /// Then a barrier, a stop or a savepoint does not wait for data to
+    /// arrive: the runtime drops the waiting poll, injects the barrier and
+    /// polls again. The default is `false` (the runtime waits for the poll).
+    fn poll_is_cancel_safe(&self) -> bool {
+        false
     }
 }
 

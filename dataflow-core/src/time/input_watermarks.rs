@@ -4,9 +4,12 @@
 //! channels. An idle channel does not hold it back; when it becomes active
 //! again it rejoins the minimum once its own watermark has caught up with
 //! the task's (so the task's watermark never goes backwards). A channel that
-//! reached its end of input drops out. The combined watermark is reported
-//! only when it advances. When every channel is idle the task becomes idle
-//! and its watermark moves to the largest watermark any channel has seen.
+//! reached its end of input counts as at the maximum watermark (as in
+//! Flink's valve): it no longer holds the minimum back. The combined
+//! watermark is reported only when it advances. When every live channel is
+//! idle the task becomes idle and its watermark moves to the largest
+//! watermark any channel has seen, a finished one's included — so once
+//! every other input ended, an idle one does not hold back event time.
 
 use super::{Timestamp, Watermark};
 use crate::element::StreamStatus;
@@ -109,7 +112,8 @@ impl InputWatermarks {
     /// watermark if it advanced, and the task's new status if that changed.
     pub fn on_end_of_input(&mut self, channel: usize) -> (Option<Watermark>, Option<StreamStatus>) {
         let was_idle = self.idle;
-        self.channels[channel].ended = true;
+        let ch = &mut self.channels[channel];
+        (ch.ended, ch.watermark) = (true, Timestamp::MAX);
         let wm = self.advance();
         (wm, self.status_change(was_idle))
     }
@@ -122,7 +126,7 @@ impl InputWatermarks {
         self.idle = all_idle;
         let candidate = match active_min {
             Some(min) => min,
-            None if all_idle => live().map(|c| c.watermark).max().unwrap_or(Timestamp::MIN),
+            None if all_idle => self.channels.iter().map(|c| c.watermark).max().unwrap_or(Timestamp::MIN),
             None => return None,
         };
         if candidate > self.current {
@@ -195,6 +199,21 @@ mod tests {
         let mut w = InputWatermarks::new(2);
         w.on_status(0, StreamStatus::Idle);
         assert_eq!(w.on_end_of_input(1).1, Some(StreamStatus::Idle));
+    }
+
+    #[test]
+    fn an_idle_channel_does_not_hold_back_once_the_others_ended() {
+        // Three inputs end (without a final watermark: a stop), the fourth
+        // stays open and goes idle: event time must not stay behind it.
+        let mut w = InputWatermarks::new(4);
+        for c in 0..4 {
+            w.on_watermark(c, Watermark(10 + c as i64));
+        }
+        for c in 0..3 {
+            assert_eq!(w.on_end_of_input(c).1, None);
+        }
+        assert_eq!(w.current(), Watermark(13));
+        assert_eq!(w.on_status(3, StreamStatus::Idle), (Some(Watermark::MAX), Some(StreamStatus::Idle)));
     }
 
     #[test]

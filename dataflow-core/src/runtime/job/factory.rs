@@ -21,7 +21,7 @@ use crate::runtime::task::build_ctx::BuildCtx;
 use crate::runtime::task::driver::{Emitter, OperatorDriver, Outputs, SideOutputs, TwoInputDriver};
 use crate::runtime::task::input_task::{TaskCtx, run_one_input, run_two_input};
 use crate::runtime::task::sink_driver::SinkDriver;
-use crate::runtime::task::source_task::run_source;
+use crate::runtime::task::source_task::{SourceOutputs, run_source};
 use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -188,7 +188,7 @@ impl<T: Data> SourceFactory for TypedSource<T> {
         } else if let Some(position) = ctx.own_parts()?.pop() {
             crate::runtime::task::driver::guard(&ctx.info, || source.seek(&position))?;
         }
-        let head = cast::<Outputs<T>>(outputs, "source outputs")?;
+        let head = SourceOutputs::new(cast::<Outputs<T>>(outputs, "source outputs")?, ctx.sides);
         Ok(Box::pin(run_source(source, head, ctx.info, ctx.counters, ctx.batch_size, ctx.acks)))
     }
 }

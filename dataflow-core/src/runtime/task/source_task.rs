@@ -8,6 +8,7 @@ use crate::element::{Control, Data};
 use crate::error::Error;
 use crate::operator::OperatorInfo;
 use crate::runtime::metrics::OperatorCounters;
+use crate::runtime::push::{Push, PushFuture, SideTarget};
 use crate::runtime::task::driver::{Outputs, guard_async};
 use crate::runtime::task::input_task::Wakeups;
 use crate::time::Watermark;
@@ -15,10 +16,82 @@ use std::sync::Arc;
 use std::task::Poll;
 use tokio::sync::watch;
 
+/// The chain a source feeds and its side outputs (a source's bad input):
+/// control elements go to both.
+pub(crate) struct SourceOutputs<T> {
+    head: Outputs<T>,
+    sides: Vec<Box<dyn SideTarget>>,
+}
+
+impl<T: Data> SourceOutputs<T> {
+    pub(crate) fn new(head: Outputs<T>, sides: Vec<Box<dyn SideTarget>>) -> Self {
+        Self { head, sides }
+    }
+
+    /// Hands on what the source put in its context's side outputs.
+    async fn emit_side(&mut self, ctx: &mut SourceContext<T>) -> Result<(), Error> {
+        for (key, buf) in ctx.side.buffers.iter_mut().filter(|(_, b)| !b.is_empty()) {
+            match self.sides.iter_mut().find(|s| s.key() == key) {
+                Some(side) => side.push(buf.as_mut()).await?,
+                // Nobody reads this side output.
+                None => buf.clear(),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: Data> Push<T> for SourceOutputs<T> {
+    fn push<'a>(&'a mut self, batch: &'a mut crate::element::Batch<T>) -> PushFuture<'a> {
+        self.head.push(batch)
+    }
+
+    async fn control(&mut self, control: Control) -> Result<(), Error> {
+        self.head.control(control).await?;
+        for side in &mut self.sides {
+            side.control(control).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        self.head.flush().await?;
+        for side in &mut self.sides {
+            side.flush().await?;
+        }
+        Ok(())
+    }
+
+    fn has_pending(&self) -> bool {
+        self.head.has_pending()
+    }
+
+    async fn drive_pending(&mut self) -> Result<(), Error> {
+        self.head.drive_pending().await
+    }
+
+    fn next_wakeup(&self) -> Option<crate::time::Timestamp> {
+        self.head.next_wakeup()
+    }
+
+    async fn on_processing_time(&mut self, now: crate::time::Timestamp) -> Result<(), Error> {
+        self.head.on_processing_time(now).await
+    }
+
+    fn paused(&self) -> Option<crate::time::Wakeup> {
+        self.head.paused()
+    }
+
+    async fn writable(&mut self) -> Result<(), Error> {
+        self.head.writable().await
+    }
+}
+
 /// Runs a source task: polls the source and pushes its batches into the chain.
 pub(crate) async fn run_source<T: Data>(
     mut source: Box<dyn Source<T>>,
-    mut head: Outputs<T>,
+    mut head: SourceOutputs<T>,
     info: Arc<OperatorInfo>,
     counters: Arc<OperatorCounters>,
     batch_size: usize,
@@ -28,6 +101,8 @@ pub(crate) async fn run_source<T: Data>(
     let wakeups = Wakeups::new(info.clock.clone());
     let mut barriers = acks.as_ref().map(Acks::barriers);
     let mut injected = 0;
+    // A waiting poll that loses nothing when dropped makes way for barriers.
+    let cancel_safe = source.poll_is_cancel_safe();
     loop {
         if let (Some(acks), Some(barriers)) = (&acks, &mut barriers) {
             let stop = inject_triggered(source.as_mut(), &mut head, &info, acks, barriers, &mut injected).await?;
@@ -58,13 +133,19 @@ pub(crate) async fn run_source<T: Data>(
         let status = {
             let mut poll = std::pin::pin!(guard_async(&info, source.poll_batch(&mut ctx)));
             match futures::poll!(poll.as_mut()) {
-                Poll::Ready(r) => r?,
+                Poll::Ready(r) => Some(r?),
                 Poll::Pending => {
                     head.flush().await?;
                     loop {
                         let mut wake = wakeups.next(head.next_wakeup());
+                        let barrier = async {
+                            match (&mut barriers, cancel_safe) {
+                                (Some(b), true) => b.changed().await.is_ok(),
+                                _ => std::future::pending().await,
+                            }
+                        };
                         tokio::select! {
-                            r = poll.as_mut() => break r?,
+                            r = poll.as_mut() => break Some(r?),
                             r = head.drive_pending(), if head.has_pending() => {
                                 r?;
                                 head.flush().await?;
@@ -73,11 +154,18 @@ pub(crate) async fn run_source<T: Data>(
                                 wakeups.fire_due(&mut head).await?;
                                 head.flush().await?;
                             }
+                            // Drop the waiting poll: the loop injects the barrier.
+                            true = barrier => break None,
                         }
                     }
                 }
             }
         };
+        if ctx.skipped > 0 {
+            counters.add_skipped(std::mem::take(&mut ctx.skipped));
+        }
+        head.emit_side(&mut ctx).await?;
+        let Some(status) = status else { continue };
         if !ctx.records.is_empty() {
             counters.add_out(ctx.records.len());
             head.push(&mut ctx.records).await?;
@@ -107,7 +195,7 @@ pub(crate) async fn run_source<T: Data>(
 /// the job (with `drain`, the maximum watermark went just ahead of it).
 async fn inject_triggered<T: Data>(
     source: &mut dyn Source<T>,
-    head: &mut Outputs<T>,
+    head: &mut SourceOutputs<T>,
     info: &OperatorInfo,
     acks: &Acks,
     barriers: &watch::Receiver<Option<CheckpointBarrier>>,
@@ -132,7 +220,7 @@ async fn inject_triggered<T: Data>(
 /// nothing more); `false`: it was aborted and the source goes on. A
 /// draining stop that failed fails the job (event time already reached
 /// its end).
-async fn stopped<T: Data>(head: &mut Outputs<T>, acks: &Acks, stop: CheckpointBarrier) -> Result<bool, Error> {
+async fn stopped<T: Data>(head: &mut SourceOutputs<T>, acks: &Acks, stop: CheckpointBarrier) -> Result<bool, Error> {
     let mut outcome = acks.savepoint_outcome();
     loop {
         let (id, completed) = *outcome.borrow_and_update();
@@ -168,7 +256,11 @@ struct SourceAtEnd<'a, T> {
 }
 
 impl<T: Data> SourceAtEnd<'_, T> {
-    async fn wait_for_final_checkpoint(&mut self, head: &mut Outputs<T>, injected: &mut u64) -> Result<(), Error> {
+    async fn wait_for_final_checkpoint(
+        &mut self,
+        head: &mut SourceOutputs<T>,
+        injected: &mut u64,
+    ) -> Result<(), Error> {
         let mut finals = self.acks.source_finished();
         let mut all = self.acks.all_sources_finished();
         let mut barriers = self.acks.barriers();
