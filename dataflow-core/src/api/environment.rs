@@ -4,6 +4,7 @@ use super::Stream;
 use crate::checkpoint::coordinator::CheckpointConfig;
 use crate::checkpoint::restart::RestartStrategy;
 use crate::checkpoint::{CheckpointHandle, CheckpointSetup};
+use crate::connectors::split::{Split, SplitSource, SplitSourceReader};
 use crate::connectors::{ElementSource, IterSource, Source, StreamSource};
 use crate::element::{Data, StreamElement};
 use crate::error::Error;
@@ -12,7 +13,7 @@ use crate::operator::{BadRecordPolicy, OperatorInfo};
 use crate::runtime::JobResult;
 use crate::runtime::job::factory::{Factories, JobGraph, SourceMaker, TypedSource};
 use crate::runtime::job::{self, JobConfig};
-use crate::time::{Clock, SystemClock};
+use crate::time::{Clock, SystemClock, WatermarkStrategy};
 use dataflow_state::DEFAULT_MAX_PARALLELISM;
 use dataflow_state::table::StateBackendConfig;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -418,7 +419,7 @@ impl StreamEnvironment {
     /// from the iterator `make(s)` by subtask `s % parallelism`. Its
     /// position is each split's offset, so a job restored from a savepoint
     /// at another parallelism hands the splits and their offsets to their
-    /// new subtasks (see [`SplitSource`](crate::connectors::SplitSource)).
+    /// new subtasks (see [`split`](crate::connectors::split)).
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -437,10 +438,24 @@ impl StreamEnvironment {
         I::Item: Data,
         F: Fn(usize) -> I + Send + Sync + 'static,
     {
-        let make = Arc::new(make);
-        let make: SourceMaker<I::Item> =
-            Box::new(move |info| Ok(Box::new(crate::connectors::SplitSource::new(make.clone(), splits, info))));
-        self.source("splits", make, false)
+        self.from_source(crate::connectors::iter_splits(splits, make), WatermarkStrategy::no_watermarks())
+    }
+
+    /// A split-based source (see [`split`](crate::connectors::split)) with
+    /// watermarks per split by `strategy`: records get their timestamps from
+    /// its assigner, each split has its own watermark generator, and the
+    /// source's watermark is the minimum over its active splits (Flink's
+    /// `fromSource`). Watermark alignment is not applied here. See the
+    /// [`split`](crate::connectors::split) module for an example.
+    pub fn from_source<T: Data, S: Split>(
+        &self,
+        source: SplitSource<T, S>,
+        strategy: WatermarkStrategy<T>,
+    ) -> Stream<T> {
+        let name = source.name.clone();
+        let make: SourceMaker<T> =
+            Box::new(move |info| Ok(Box::new(SplitSourceReader::new(&source, strategy.clone(), info))));
+        self.source(&name, make, false)
     }
 
     /// A parallel source of your own: `make` builds the instance of each

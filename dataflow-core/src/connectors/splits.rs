@@ -1,18 +1,10 @@
-//! A replayable, rescalable source made of splits: numbered parts of the
-//! input (the files of a folder, the partitions of a topic, the shards of a
-//! generator), each read in order from an offset.
+//! [`from_splits`](crate::StreamEnvironment::from_splits): a replayable,
+//! rescalable source made of numbered splits, each read from an iterator —
+//! one case of the [split framework](super::split).
 //!
-//! Split `s` of `n` belongs to subtask `s % p` of `p`. The source's position
-//! (its part of a checkpoint) lists, for each split it owns, how many
-//! records it handed out and whether the split is done. Restored at the
-//! same parallelism, each subtask takes back its own position; restored at
-//! another one ([`Source::seek_rescaled`], from a savepoint), every subtask
-//! sees every old subtask's position and keeps the splits it owns now, so
-//! splits and their offsets follow the new parallelism (the way Flink's
-//! sources keep their splits as union list state).
-//!
-//! A subtask reads its splits in turns of [`SPLIT_TURN`] records, so their
-//! event times advance together.
+//! Split `s` of `n` belongs to subtask `s % p` of `p`; its position is how
+//! many records it handed out. A subtask reads its splits in turns of
+//! [`SPLIT_TURN`] records, so their event times advance together.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -25,144 +17,108 @@
 //! # });
 //! ```
 
-use super::source::{Source, SourceContext, SourceStatus};
-use crate::element::Data;
-use crate::operator::{BoxError, OperatorInfo};
+use super::split::{Split, SplitEnumerator, SplitOutput, SplitReader, SplitSource};
+use crate::error::BoxError;
 use async_trait::async_trait;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// How many records a subtask takes from one of its splits before the next.
 pub const SPLIT_TURN: usize = 16;
 
-/// How far one split was read.
+/// Split `index` of [`from_splits`](crate::StreamEnvironment::from_splits),
+/// `offset` records in.
+///
+/// ```
+/// use dataflow_core::connectors::split::Split;
+/// let s = dataflow_core::connectors::IterSplit { index: 5, offset: 0 };
+/// assert_eq!(s.owner(2), 1);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct SplitPosition {
-    split: u32,
-    offset: u64,
-    done: bool,
+pub struct IterSplit {
+    /// The split's number.
+    pub index: u32,
+    /// Records handed out.
+    pub offset: u64,
 }
 
-struct Split<It> {
-    at: SplitPosition,
-    iter: Option<It>,
+impl Split for IterSplit {
+    fn id(&self) -> String {
+        self.index.to_string()
+    }
+
+    fn owner(&self, parallelism: usize) -> usize {
+        self.index as usize % parallelism.max(1)
+    }
 }
 
-/// The source [`from_splits`](crate::StreamEnvironment::from_splits) builds
-/// for each subtask.
-pub struct SplitSource<I: IntoIterator, F> {
+struct IterSplits(u32);
+
+#[async_trait]
+impl SplitEnumerator<IterSplit> for IterSplits {
+    async fn discover(&mut self) -> Result<Vec<IterSplit>, BoxError> {
+        Ok((0..self.0).map(|index| IterSplit { index, offset: 0 }).collect())
+    }
+}
+
+struct IterReader<I: IntoIterator, F> {
     make: Arc<F>,
-    splits: Vec<Split<I::IntoIter>>,
-    splits_total: u32,
-    subtask: u32,
-    parallelism: u32,
-    turn: usize,
-}
-
-impl<I, F> SplitSource<I, F>
-where
-    I: IntoIterator,
-    F: Fn(usize) -> I,
-{
-    /// The instance of subtask `info.subtask` over `splits` splits, each
-    /// read from the iterator `make(split)` returns.
-    pub(crate) fn new(make: Arc<F>, splits: usize, info: &OperatorInfo) -> Self {
-        let (subtask, parallelism) = (info.subtask as u32, info.parallelism.max(1) as u32);
-        let mut s = Self { make, splits: Vec::new(), splits_total: splits as u32, subtask, parallelism, turn: 0 };
-        s.set(Vec::new());
-        s
-    }
-
-    fn owns(&self, split: u32) -> bool {
-        split % self.parallelism == self.subtask
-    }
-
-    /// Takes `positions` (of owned splits): splits past the count are
-    /// dropped, owned splits no position lists start from the beginning.
-    fn set(&mut self, mut positions: Vec<SplitPosition>) {
-        positions.retain(|p| p.split < self.splits_total);
-        for split in (0..self.splits_total).filter(|s| self.owns(*s)) {
-            if !positions.iter().any(|p| p.split == split) {
-                positions.push(SplitPosition { split, offset: 0, done: false });
-            }
-        }
-        self.splits = positions.into_iter().map(|at| Split { at, iter: None }).collect();
-        self.splits.sort_by_key(|s| s.at.split);
-        self.turn = 0;
-    }
-}
-
-fn decode(position: &[u8]) -> Result<Vec<SplitPosition>, BoxError> {
-    postcard::from_bytes(position).map_err(|e| format!("not a split source's position: {e}").into())
+    open: HashMap<u32, I::IntoIter>,
 }
 
 #[async_trait]
-impl<I, F> Source<I::Item> for SplitSource<I, F>
+impl<I, F> SplitReader<I::Item, IterSplit> for IterReader<I, F>
 where
     I: IntoIterator + 'static,
     I::IntoIter: Send + 'static,
-    I::Item: Data,
+    I::Item: Send + 'static,
     F: Fn(usize) -> I + Send + Sync + 'static,
 {
-    async fn poll_batch(&mut self, ctx: &mut SourceContext<I::Item>) -> Result<SourceStatus, BoxError> {
-        // Turns of a few records each, so the splits' event times advance
-        // together within a batch.
-        while !ctx.is_full() && self.splits.iter().any(|s| !s.at.done) {
-            let n = self.turn % self.splits.len();
-            self.turn = self.turn.wrapping_add(1);
-            let split = &mut self.splits[n];
-            if split.at.done {
-                continue;
+    async fn read(
+        &mut self,
+        split: &mut IterSplit,
+        max: usize,
+        out: &mut SplitOutput<I::Item>,
+    ) -> Result<bool, BoxError> {
+        let make = &self.make;
+        let iter = self.open.entry(split.index).or_insert_with(|| {
+            let mut it = make(split.index as usize).into_iter();
+            // Skip what was handed out before a restore.
+            if split.offset > 0 {
+                let _ = it.nth(split.offset as usize - 1);
             }
-            let make = &self.make;
-            let iter = split.iter.get_or_insert_with(|| {
-                let mut it = make(split.at.split as usize).into_iter();
-                // Skip what was handed out before the restore.
-                if split.at.offset > 0 {
-                    let _ = it.nth(split.at.offset as usize - 1);
+            it
+        });
+        for _ in 0..max {
+            match iter.next() {
+                Some(v) => {
+                    out.push(v);
+                    split.offset += 1;
                 }
-                it
-            });
-            for _ in 0..ctx.remaining().min(SPLIT_TURN) {
-                match iter.next() {
-                    Some(v) => {
-                        ctx.collect(v, None);
-                        split.at.offset += 1;
-                    }
-                    None => {
-                        split.at.done = true;
-                        split.iter = None;
-                        break;
-                    }
+                None => {
+                    self.open.remove(&split.index);
+                    return Ok(true);
                 }
             }
         }
-        Ok(if self.splits.iter().all(|s| s.at.done) { SourceStatus::Finished } else { SourceStatus::More })
+        Ok(false)
     }
+}
 
-    fn position(&self) -> Option<Vec<u8>> {
-        let at: Vec<SplitPosition> = self.splits.iter().map(|s| s.at).collect();
-        postcard::to_stdvec(&at).ok()
-    }
-
-    fn seek(&mut self, position: &[u8]) -> Result<(), BoxError> {
-        let at = decode(position)?;
-        if let Some(foreign) = at.iter().find(|p| !self.owns(p.split) && p.split < self.splits_total) {
-            return Err(format!(
-                "split {} is not subtask {}'s of {} (restored at another parallelism without seek_rescaled)",
-                foreign.split, self.subtask, self.parallelism
-            )
-            .into());
-        }
-        self.set(at);
-        Ok(())
-    }
-
-    fn seek_rescaled(&mut self, positions: &[Vec<u8>]) -> Result<(), BoxError> {
-        let mut at = Vec::new();
-        for p in positions {
-            at.extend(decode(p)?.into_iter().filter(|p| self.owns(p.split)));
-        }
-        self.set(at);
-        Ok(())
-    }
+/// The split source of `from_splits(splits, make)`.
+pub(crate) fn iter_splits<I, F>(splits: usize, make: F) -> SplitSource<I::Item, IterSplit>
+where
+    I: IntoIterator + 'static,
+    I::IntoIter: Send + 'static,
+    I::Item: Send + 'static,
+    F: Fn(usize) -> I + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let n = u32::try_from(splits).unwrap_or(u32::MAX);
+    SplitSource::new(
+        "splits",
+        move |_| IterSplits(n),
+        move |_| IterReader::<I, F> { make: make.clone(), open: HashMap::new() },
+    )
+    .with_turn(SPLIT_TURN)
 }

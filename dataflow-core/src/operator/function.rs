@@ -267,6 +267,7 @@ pub fn bad_records_tag() -> OutputTag<BadRecordReport> {
 /// ```
 /// let r = dataflow_core::operator::BadRecordReport {
 ///     operator: "parse".into(), subtask: 0, position: 7, timestamp: None, error: "not a number".into(),
+///     location: None, raw: None,
 /// };
 /// assert_eq!(r.position, 7);
 /// ```
@@ -282,6 +283,10 @@ pub struct BadRecordReport {
     pub timestamp: Option<Timestamp>,
     /// The error the function returned, as text.
     pub error: String,
+    /// Where the input was, when a source rejected it (`path:line`).
+    pub location: Option<String>,
+    /// The input as it was, when a source rejected it (a line's text).
+    pub raw: Option<String>,
 }
 
 /// The bad-record bookkeeping of a function operator: the policy, where it
@@ -330,6 +335,8 @@ impl BadRecords {
                     position,
                     timestamp,
                     error: error.into().to_string(),
+                    location: None,
+                    raw: None,
                 };
                 out.side.push(&bad_records_tag(), report, timestamp);
                 Ok(())

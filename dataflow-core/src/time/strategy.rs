@@ -157,6 +157,23 @@ impl<T: 'static> WatermarkStrategy<T> {
         Self::for_generator(move || BoundedOutOfOrderness::new(bound))
     }
 
+    /// No timestamps and no watermarks (Flink's `noWatermarks`): records
+    /// keep whatever timestamp their source gave them, and event time
+    /// reaches its end only when the input does.
+    ///
+    /// ```
+    /// let s = dataflow_core::time::WatermarkStrategy::<u8>::no_watermarks();
+    /// # let _ = s;
+    /// ```
+    pub fn no_watermarks() -> Self {
+        struct Never;
+        impl<T> WatermarkGenerator<T> for Never {
+            fn on_event(&mut self, _: &T, _: Timestamp, _: &mut WatermarkOutput) {}
+            fn on_periodic_emit(&mut self, _: &mut WatermarkOutput) {}
+        }
+        Self::for_generator(|| Never)
+    }
+
     /// Timestamps never decrease.
     pub fn for_monotonous_timestamps() -> Self {
         Self::for_generator(|| BoundedOutOfOrderness::new(0))
