@@ -303,10 +303,6 @@ impl StreamEnvironment {
         self.lock().graph.edges.push(edge);
     }
 
-    pub(crate) fn is_source(&self, id: NodeId) -> bool {
-        self.lock().graph.nodes.get(id).is_some_and(|n| matches!(n.kind, NodeKind::Source(_)))
-    }
-
     pub(crate) fn update_node(&self, id: NodeId, f: impl FnOnce(&mut crate::graph::Node<Factories>)) {
         if let Some(n) = self.lock().graph.nodes.get_mut(id) {
             f(n);

@@ -168,11 +168,10 @@ impl<T: Data> Stream<T> {
     /// side output `tag`. See [`OutputTag`].
     pub fn side_output<U: Data>(&self, tag: &OutputTag<U>) -> Stream<U> {
         let side = SideEdge { key: tag.key(), port: Factories::port::<U>() };
-        // Sources have no side outputs: their part of a union adds nothing.
+        // Sources have side outputs too (their bad input).
         let ups = self
             .ups
             .iter()
-            .filter(|u| !self.env.is_source(u.node))
             .map(|u| Upstream { node: u.node, partitioning: None, key: None, side: Some(side.clone()) })
             .collect();
         Stream { env: self.env.clone(), ups, _t: PhantomData }

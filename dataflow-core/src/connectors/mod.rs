@@ -11,6 +11,7 @@
 //! or [`Stream::sink`](crate::Stream::sink).
 
 mod blocking;
+pub mod file;
 mod sink;
 mod source;
 pub mod split;

@@ -127,10 +127,10 @@ pub trait SplitReader<T, S>: Send + 'static {
 /// let bad = dataflow_core::connectors::split::BadInput {
 ///     location: "in.csv:3".into(), raw: "x,,".into(), error: "not a number".into(),
 /// };
-/// assert_eq!(bad.to_string(), "in.csv:3: not a number: \"x,,\"");
+/// assert_eq!(bad.to_string(), "in.csv:3: not a number: x,,");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{location}: {error}: {raw:?}")]
+#[error("{location}: {error}: {raw}")]
 pub struct BadInput {
     /// Where: a file and line (`path:line`), a partition and offset.
     pub location: String,

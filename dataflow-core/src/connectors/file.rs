@@ -1,0 +1,291 @@
+//! The file source: the files of a folder (or one file) read as text
+//! lines, CSV or JSON Lines, typed through serde, one split per file, on
+//! the [split framework](super::split) — so it resumes from (file, byte
+//! offset), rescales, and keeps a watermark per file.
+//!
+//! A line that does not decode goes to the job's bad-record policy with
+//! the file, the line number (from 1) and its text. Bounded by default;
+//! [`FileSource::continuous`] follows the folder and reads files added
+//! later (a file is read once, when found: write it elsewhere and rename it
+//! into the folder when complete). Hidden files (`.name`) and files whose
+//! name starts with `_` are left out.
+//!
+//! ```
+//! use dataflow_core::connectors::file::{FileSource, Format};
+//! use dataflow_core::{time::WatermarkStrategy, StreamEnvironment};
+//!
+//! #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+//! struct Order { id: u64, amount: f64 }
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::write(dir.path().join("a.csv"), "id,amount\n1,2.5\n2,x\n3,4.0\n").unwrap();
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let env = StreamEnvironment::new()
+//!     .with_bad_record_policy(dataflow_core::operator::BadRecordPolicy::Skip);
+//! let orders = FileSource::new(dir.path(), Format::<Order>::csv());
+//! let out = env.from_source(orders.into(), WatermarkStrategy::no_watermarks()).collect();
+//! env.execute().await.unwrap();
+//! let mut ids: Vec<u64> = out.take().iter().map(|o| o.id).collect();
+//! ids.sort();
+//! assert_eq!(ids, [1, 3]); // line 3 skipped
+//! # });
+//! ```
+
+use super::split::{BadInput, Split, SplitEnumerator, SplitOutput, SplitReader, SplitSource};
+use crate::error::BoxError;
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::marker::PhantomData;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a line becomes a record.
+pub struct Format<T> {
+    kind: Kind,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Format<T> {
+    fn clone(&self) -> Self {
+        Self { kind: self.kind, _t: PhantomData }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Lines,
+    Csv { headers: bool, delimiter: u8 },
+    JsonLines,
+}
+
+impl Format<String> {
+    /// Each line as it is (without its line break).
+    pub fn lines() -> Self {
+        Self { kind: Kind::Lines, _t: PhantomData }
+    }
+}
+
+impl<T: DeserializeOwned> Format<T> {
+    /// CSV with a header line: each line is one record, its fields matched
+    /// to `T`'s by the header's names (the `csv` crate). Quoted fields may
+    /// not span lines.
+    pub fn csv() -> Self {
+        Self { kind: Kind::Csv { headers: true, delimiter: b',' }, _t: PhantomData }
+    }
+
+    /// CSV without a header line: fields match `T`'s in order.
+    pub fn csv_without_headers() -> Self {
+        Self { kind: Kind::Csv { headers: false, delimiter: b',' }, _t: PhantomData }
+    }
+
+    /// CSV with another field delimiter (`b'\t'`, `b';'`).
+    pub fn with_delimiter(self, delimiter: u8) -> Self {
+        match self.kind {
+            Kind::Csv { headers, .. } => Self { kind: Kind::Csv { headers, delimiter }, _t: PhantomData },
+            _ => self,
+        }
+    }
+
+    /// JSON Lines: one JSON value per line (`serde_json`); blank lines are
+    /// left out.
+    pub fn json_lines() -> Self {
+        Self { kind: Kind::JsonLines, _t: PhantomData }
+    }
+}
+
+/// A file to read, and how far: the byte offset and number of the next line.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileSplit {
+    /// The file.
+    pub path: PathBuf,
+    /// Bytes read.
+    pub offset: u64,
+    /// Lines read.
+    pub line: u64,
+}
+
+impl Split for FileSplit {
+    fn id(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// A file source: a folder or a file, in a [`Format`].
+pub struct FileSource<T> {
+    path: PathBuf,
+    format: Format<T>,
+    discovery: Option<Duration>,
+}
+
+impl<T: DeserializeOwned + Send + 'static> FileSource<T> {
+    /// Reads the files of folder `path` (or the file `path`), bounded.
+    pub fn new(path: impl Into<PathBuf>, format: Format<T>) -> Self {
+        Self { path: path.into(), format, discovery: None }
+    }
+
+    /// Follows the folder: looks for new files every `interval`.
+    pub fn continuous(self, interval: Duration) -> Self {
+        Self { discovery: Some(interval), ..self }
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> From<FileSource<T>> for SplitSource<T, FileSplit> {
+    fn from(f: FileSource<T>) -> Self {
+        let (path, format) = (Arc::new(f.path), f.format);
+        let source = SplitSource::new(
+            "file source",
+            move |_| Files(path.clone()),
+            move |_| FileReader { format: format.clone(), open: HashMap::new() },
+        );
+        match f.discovery {
+            Some(interval) => source.continuous(interval),
+            None => source,
+        }
+    }
+}
+
+struct Files(Arc<PathBuf>);
+
+#[async_trait]
+impl SplitEnumerator<FileSplit> for Files {
+    async fn discover(&mut self) -> Result<Vec<FileSplit>, BoxError> {
+        let path = self.0.clone();
+        let files = super::blocking::blocking(move || list(&path)).await??;
+        Ok(files.into_iter().map(|path| FileSplit { path, offset: 0, line: 0 }).collect())
+    }
+}
+
+/// The files of `path` (itself if a file), sorted, hidden ones left out.
+fn list(path: &std::path::Path) -> Result<Vec<PathBuf>, BoxError> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if meta.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(|e| format!("cannot list {}: {e}", path.display()))? {
+        let entry = entry.map_err(|e| format!("cannot list {}: {e}", path.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') && !name.starts_with('_') && entry.file_type().is_ok_and(|t| t.is_file()) {
+            files.push(entry.path());
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+struct Open {
+    reader: BufReader<std::fs::File>,
+    headers: Option<csv::StringRecord>,
+}
+
+struct FileReader<T> {
+    format: Format<T>,
+    open: HashMap<PathBuf, Open>,
+}
+
+#[async_trait]
+impl<T: DeserializeOwned + Send + 'static> SplitReader<T, FileSplit> for FileReader<T> {
+    async fn read(&mut self, split: &mut FileSplit, max: usize, out: &mut SplitOutput<T>) -> Result<bool, BoxError> {
+        let open = self.open.remove(&split.path);
+        let (kind, mut at) = (self.format.kind, split.clone());
+        let read = super::blocking::blocking(move || read_lines(open, &mut at, kind, max).map(|r| (r, at)));
+        let ((open, lines, done), at) = read.await??;
+        *split = at;
+        for (line, text) in lines {
+            match decode::<T>(kind, open.headers.as_ref(), &text) {
+                Ok(Some(v)) => out.push(v),
+                Ok(None) => {}
+                Err(error) => {
+                    out.bad(BadInput { location: format!("{}:{line}", split.path.display()), raw: text, error })
+                }
+            }
+        }
+        if !done {
+            self.open.insert(split.path.clone(), open);
+        }
+        Ok(done)
+    }
+}
+
+type Lines = Vec<(u64, String)>;
+
+/// Reads up to `max` lines of `split` (opening it at its offset if need
+/// be); returns the open file (with its CSV header), the lines with
+/// their numbers, and whether the file ended.
+fn read_lines(
+    open: Option<Open>,
+    split: &mut FileSplit,
+    kind: Kind,
+    max: usize,
+) -> Result<(Open, Lines, bool), BoxError> {
+    let path = split.path.clone();
+    let err = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let mut open = match open {
+        Some(o) => o,
+        None => {
+            let mut file = std::fs::File::open(&split.path).map_err(err)?;
+            let mut headers = None;
+            if let Kind::Csv { headers: true, delimiter } = kind {
+                let mut first = String::new();
+                BufReader::new(&mut file).read_line(&mut first).map_err(err)?;
+                let header_len = first.len() as u64;
+                let mut r =
+                    csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).from_reader(first.as_bytes());
+                headers =
+                    r.records().next().transpose().map_err(|e| format!("{}:1: bad CSV header: {e}", path.display()))?;
+                if split.offset == 0 {
+                    (split.offset, split.line) = (header_len, 1);
+                }
+            }
+            file.seek(SeekFrom::Start(split.offset)).map_err(err)?;
+            Open { reader: BufReader::with_capacity(1 << 16, file), headers }
+        }
+    };
+    let mut lines = Vec::with_capacity(max.min(4096));
+    let mut done = false;
+    while lines.len() < max {
+        let mut text = String::new();
+        let n = open.reader.read_line(&mut text).map_err(err)?;
+        if n == 0 {
+            done = true;
+            break;
+        }
+        split.offset += n as u64;
+        split.line += 1;
+        while text.ends_with('\n') || text.ends_with('\r') {
+            text.pop();
+        }
+        lines.push((split.line, text));
+    }
+    Ok((open, lines, done))
+}
+
+/// Decodes one line; `None` for a blank line of JSON Lines.
+fn decode<T: DeserializeOwned>(
+    kind: Kind,
+    headers: Option<&csv::StringRecord>,
+    text: &str,
+) -> Result<Option<T>, String> {
+    match kind {
+        Kind::Lines => {
+            serde_json::from_value(serde_json::Value::String(text.to_string())).map(Some).map_err(|e| e.to_string())
+        }
+        Kind::JsonLines if text.trim().is_empty() => Ok(None),
+        Kind::JsonLines => serde_json::from_str(text).map(Some).map_err(|e| e.to_string()),
+        Kind::Csv { delimiter, .. } => {
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .delimiter(delimiter)
+                .buffer_capacity(text.len() + 2)
+                .from_reader(text.as_bytes());
+            let record = match r.records().next() {
+                Some(r) => r.map_err(|e| e.to_string())?,
+                None => return Ok(None),
+            };
+            record.deserialize(headers).map(Some).map_err(|e| e.to_string())
+        }
+    }
+}
