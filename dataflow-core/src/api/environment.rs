@@ -93,6 +93,7 @@ impl StreamEnvironment {
             restart: RestartStrategy::NoRestart,
             savepoints: None,
             restore_from: None,
+            storage_options: Vec::new(),
         };
         let inner = Inner { graph: JobGraph::default(), config, executed: false, alignment_groups: Default::default() };
         Self { inner: Arc::new(Mutex::new(inner)) }
@@ -234,6 +235,21 @@ impl StreamEnvironment {
         let allow = self.lock().config.restore_from.as_ref().is_some_and(|r| r.allow_non_restored_state);
         let settings = job::RestoreSettings { path: path.into(), allow_non_restored_state: allow };
         self.lock().config.restore_from = Some(settings);
+    }
+
+    /// Options of the object store that checkpoints or a savepoint given
+    /// as a URL (`s3://bucket/prefix`, `gs://…`, `az://…`) live in, as
+    /// `object_store` names them (`aws_endpoint`, `aws_region`,
+    /// `aws_access_key_id`, `aws_secret_access_key`, `aws_allow_http`, …).
+    /// They override what the environment sets (`AWS_ENDPOINT`,
+    /// `AWS_REGION`, …). Plain paths ignore them. See `docs/checkpoints.md`.
+    ///
+    /// ```
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// env.set_storage_options([("aws_endpoint", "http://localhost:9000"), ("aws_allow_http", "true")]);
+    /// ```
+    pub fn set_storage_options<K: Into<String>, V: Into<String>>(&self, options: impl IntoIterator<Item = (K, V)>) {
+        self.lock().config.storage_options = options.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
     }
 
     /// Whether a job restored from a savepoint may drop the state of

@@ -29,6 +29,7 @@ pub(crate) mod barrier_alignment;
 pub(crate) mod channel_state;
 pub mod coordinator;
 mod hub;
+pub mod object_storage;
 mod parts;
 pub mod restart;
 pub mod savepoint;
