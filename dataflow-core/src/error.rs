@@ -102,6 +102,15 @@ pub enum Error {
         /// Each damaged checkpoint, newest first, and why (naming the file).
         damaged: Vec<String>,
     },
+    /// A checkpoint or savepoint location given as a URL cannot be used:
+    /// not a URL, an unsupported scheme, a bad option.
+    #[error("storage location {url}: {reason}")]
+    StorageUrl {
+        /// The location as given.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A sink could not write, rename or sync a file.
     #[error("sink: cannot {op} {}: {source}", .path.display())]
     SinkIo {

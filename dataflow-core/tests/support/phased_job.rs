@@ -7,6 +7,7 @@
 
 use dataflow_core::checkpoint::CheckpointHandle;
 use dataflow_core::checkpoint::coordinator::CheckpointConfig;
+use dataflow_core::checkpoint::restart::RestartStrategy;
 use dataflow_core::connectors::two_phase::read_committed;
 use dataflow_core::connectors::{Source, SourceContext, SourceStatus};
 use dataflow_core::time::ManualClock;
@@ -14,6 +15,7 @@ use dataflow_core::{BoxError, Error, JobResult, StreamEnvironment};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Records per subtask between two checkpoints.
@@ -37,6 +39,9 @@ struct Phased {
     meet: Arc<tokio::sync::Barrier>,
     clock: Arc<ManualClock>,
     handle: CheckpointHandle,
+    /// Subtask 0 fails once at this pause (a position), after both met.
+    fail_at: Option<u64>,
+    failed: Arc<AtomicBool>,
 }
 
 #[async_trait::async_trait]
@@ -52,6 +57,9 @@ impl Source<u64> for Phased {
             // Read before meeting: nothing is triggered until both met.
             let before = *self.handle.triggered().borrow();
             self.meet.wait().await;
+            if self.fail_at == Some(self.next) && !self.failed.swap(true, Ordering::SeqCst) {
+                return Err("injected failure".into());
+            }
             if self.subtask == 0 {
                 self.clock.advance(100);
             }
@@ -87,12 +95,30 @@ pub fn run_job(
     config: impl FnOnce(CheckpointConfig) -> CheckpointConfig,
     storage_options: &[(&str, &str)],
 ) -> Result<JobResult, Error> {
+    run_job_failing(checkpoints, out, config, storage_options, None)
+}
+
+/// [`run_job`], where subtask 0 fails once at pause `fail_at` (1-based:
+/// after checkpoint `fail_at - 1` completed), and the job restarts in
+/// process from its latest checkpoint.
+pub fn run_job_failing(
+    checkpoints: &str,
+    out: &Path,
+    config: impl FnOnce(CheckpointConfig) -> CheckpointConfig,
+    storage_options: &[(&str, &str)],
+    fail_at: Option<u64>,
+) -> Result<JobResult, Error> {
+    let failed = Arc::new(AtomicBool::new(false));
+    let did_fail = failed.clone();
     let clock = Arc::new(ManualClock::new(0));
     let env = StreamEnvironment::new().with_parallelism(2).with_clock(clock.clone());
     let config = config(CheckpointConfig { retained: 4, ..CheckpointConfig::every(Duration::from_millis(100)) });
     let handle = env.enable_checkpointing(config, checkpoints);
     if !storage_options.is_empty() {
         env.set_storage_options(storage_options.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    }
+    if fail_at.is_some() {
+        env.set_restart_strategy(RestartStrategy::fixed_delay(1, Duration::ZERO));
     }
     let meet = Arc::new(tokio::sync::Barrier::new(2));
     env.add_source("numbers", move |info| {
@@ -106,12 +132,16 @@ pub fn run_job(
             meet: meet.clone(),
             clock: clock.clone(),
             handle: handle.clone(),
+            fail_at: fail_at.filter(|_| i == 0).map(|k| k * M),
+            failed: failed.clone(),
         }
     })
     .uid("numbers")
     .write_transactional_files(out);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(env.execute())
+    let result = rt.block_on(env.execute());
+    assert!(fail_at.is_none() || did_fail.load(Ordering::SeqCst), "the injected failure did not happen");
+    result
 }
 
 /// Every record `0..2N` exactly once in the committed output of `out`, or

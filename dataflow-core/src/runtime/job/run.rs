@@ -6,7 +6,7 @@
 //! a channel writer. Each chain head becomes a tokio task. The job ends when
 //! every task has ended; the first failure cancels every other task.
 
-use crate::checkpoint::object_storage::open_storage;
+use crate::checkpoint::object_storage::{load_savepoint, open_storage};
 use crate::checkpoint::restart::{RestartDecision, wait_to_restart};
 use crate::checkpoint::savepoint::{Savepoint, SavepointOperator};
 use crate::checkpoint::storage::{CheckpointStorage, CompleteCheckpoint, StateFile};
@@ -87,7 +87,10 @@ fn restored(
         }
         _ => (None, false),
     };
-    let savepoint = match (cfg.restore_from.as_ref().map(|r| Savepoint::load(&r.path)), &checkpoint) {
+    let savepoint = match (
+        cfg.restore_from.as_ref().map(|r| load_savepoint(&r.path, &cfg.storage_options)),
+        &checkpoint,
+    ) {
         (None, _) => None,
         (Some(Ok(sp)), _) => Some(sp),
         // A restarted job no longer needs its savepoint (it may be gone).
@@ -384,7 +387,12 @@ pub(crate) async fn run(graph: JobGraph, cfg: JobConfig) -> Result<JobResult, Er
     loop {
         let err = match run_once(&graph, cfg.clone()).await {
             Ok(result) => return Ok(result),
-            Err(e @ (Error::InvalidGraph(_) | Error::Savepoint { .. } | Error::CheckpointDamaged { .. })) => {
+            Err(
+                e @ (Error::InvalidGraph(_)
+                | Error::Savepoint { .. }
+                | Error::CheckpointDamaged { .. }
+                | Error::StorageUrl { .. }),
+            ) => {
                 return Err(e);
             }
             Err(e) if cfg.checkpointing.is_none() => return Err(e),
