@@ -48,38 +48,44 @@ impl Moto {
     fn start() -> Moto {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let args = ["-H", "127.0.0.1", "-p", &port.to_string()].map(String::from);
-        let spawn = |program: &str, pre: &[&str]| {
-            Command::new(program)
+        let mut tried = String::new();
+        for (program, pre) in [("moto_server", &[][..]), ("python3", &["-m", "moto.server"][..])] {
+            let spawned = Command::new(program)
                 .args(pre)
                 .args(&args)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
-                .spawn()
-        };
-        let mut child = match spawn("moto_server", &[]) {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                spawn("python3", &["-m", "moto.server"]).unwrap_or_else(|e| panic!("{INSTALL} ({e})"))
-            }
-            Err(e) => panic!("{INSTALL} ({e})"),
-        };
-        let mut log = BufReader::new(child.stderr.take().unwrap());
-        let mut seen = String::new();
-        loop {
+                .spawn();
+            let mut child = match spawned {
+                Ok(child) => child,
+                Err(e) => {
+                    tried.push_str(&format!("{program}: {e}\n"));
+                    continue;
+                }
+            };
+            let mut log = BufReader::new(child.stderr.take().unwrap());
             let mut line = String::new();
-            if log.read_line(&mut line).unwrap_or(0) == 0 {
+            let running = loop {
+                line.clear();
+                if log.read_line(&mut line).unwrap_or(0) == 0 {
+                    break false;
+                }
+                tried.push_str(&format!("{program}: {line}"));
+                if line.contains("Running on") {
+                    break true;
+                }
+            };
+            if !running {
                 let _ = child.kill();
-                panic!("{INSTALL}; the server exited:\n{seen}");
+                let _ = child.wait();
+                continue;
             }
-            seen.push_str(&line);
-            if line.contains("Running on") {
-                break;
-            }
+            // Keep reading its log so that it never blocks on a full pipe.
+            std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+            return Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
         }
-        // Keep reading its log so that it never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
-        Moto { child, endpoint: format!("http://127.0.0.1:{port}") }
+        panic!("{INSTALL}; tried:\n{tried}");
     }
 
     /// Creates bucket `name` (moto needs no signature for it).
@@ -136,7 +142,7 @@ fn complete(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<u64> {
         .iter()
         .filter_map(|n| n.strip_suffix("/_metadata")?.strip_prefix("chk-")?.parse().ok())
         .collect();
-    ids.sort_by(|a, b| b.cmp(a));
+    ids.sort_by_key(|id| std::cmp::Reverse(*id));
     ids
 }
 

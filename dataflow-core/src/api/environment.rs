@@ -187,7 +187,11 @@ impl StreamEnvironment {
     /// Checkpoints jobs of this environment into `dir` as `config` says;
     /// the handle follows the checkpoints triggered and completed. A job
     /// started with a `dir` that holds complete checkpoints resumes from
-    /// the latest. See `docs/checkpoints.md`.
+    /// the latest (if a newer complete one is damaged, the job fails
+    /// unless `config.allow_fallback_past_damaged_checkpoints`). `dir` is a
+    /// path, or an object-store URL (`s3://bucket/prefix`, `gs://…`,
+    /// `az://…`; see [`Self::set_storage_options`]). See
+    /// `docs/checkpoints.md`.
     pub fn enable_checkpointing(
         &self,
         config: CheckpointConfig,
@@ -225,7 +229,9 @@ impl StreamEnvironment {
     /// job no longer has is an error unless
     /// [`Self::allow_non_restored_state`]; new operators start empty. The
     /// job may have another parallelism and another state backend than the
-    /// one the savepoint was taken of. See `docs/savepoints.md`.
+    /// one the savepoint was taken of. `path` may be a URL (`s3://…`,
+    /// `gs://…`, `az://…`; see [`Self::set_storage_options`]): the
+    /// savepoint is downloaded first. See `docs/savepoints.md`.
     ///
     /// ```
     /// let env = dataflow_core::StreamEnvironment::new();

@@ -5,7 +5,9 @@
 //! Every operator instance (sources and sinks included) has a slot. On
 //! barrier `n` it takes the synchronous part of its snapshot and calls
 //! [`Acks::acknowledge`], which writes the asynchronous part on a blocking
-//! thread into checkpoint `n`'s folder and then acknowledges to the
+//! thread into checkpoint `n`'s folder (for an object store, a local
+//! staging folder uploaded when the checkpoint completes) and then
+//! acknowledges to the
 //! [`Coordinator`]; the task goes on meanwhile. Sources inject the barrier
 //! between two batches, with their position as their part.
 

@@ -297,6 +297,8 @@ impl ObjectStorage {
         let metadata = self.metadata(id)?;
         let cache = self.local.join("restore");
         let dir = cache.join(format!("chk-{id}"));
+        // Made first: shared files are named through it (`../chk-<n>/…`).
+        std::fs::create_dir_all(&dir).map_err(Error::checkpoint_io(&dir))?;
         for f in &metadata.files {
             let bytes = get(&self.store, &self.object(id, &f.name))
                 .map_err(|e| Error::CheckpointIo { path: self.at(id, &f.name), source: e })?;

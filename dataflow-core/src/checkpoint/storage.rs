@@ -282,7 +282,7 @@ impl Found {
         let damaged = self.damaged.iter().map(|d| format!("checkpoint {} skipped: {}", d.id, d.reason));
         let mut skipped: Vec<(u64, String)> = self.incomplete.iter().copied().zip(incomplete).collect();
         skipped.extend(self.damaged.iter().map(|d| d.id).zip(damaged));
-        skipped.sort_by(|a, b| b.0.cmp(&a.0));
+        skipped.sort_by_key(|s| std::cmp::Reverse(s.0));
         let skipped = skipped.into_iter().map(|(_, why)| why).collect();
         self.latest = Some(CompleteCheckpoint { metadata, dir, skipped });
         self
