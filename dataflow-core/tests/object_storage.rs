@@ -249,3 +249,64 @@ fn a_savepoint_on_s3_is_restored_from_its_url_and_a_damaged_one_is_named() {
     lines.sort();
     assert_eq!(lines, (0..2 * PER_SPLIT).collect::<Vec<_>>());
 }
+
+/// The storage API on S3: a later checkpoint listing an earlier one's file
+/// (incremental checkpoints share files) is restored through it; retention
+/// keeps the shared object while a kept checkpoint lists it; an object
+/// missing on S3 makes the checkpoint damaged, named by its URL; an
+/// upload interrupted before `_metadata` leaves an incomplete checkpoint.
+#[test]
+fn object_storage_shares_files_keeps_them_in_retention_and_names_damage() {
+    use dataflow_core::StateBackendConfig;
+    use dataflow_core::checkpoint::object_storage::ObjectStorage;
+    use dataflow_core::checkpoint::storage::{CheckpointMetadata, CheckpointStorage, StateFile, shared_name};
+    use dataflow_core::operator::{KeyedOperatorHarness, KeyedReduce};
+    let moto = Moto::start();
+    moto.create_bucket("shared");
+    let store = moto.store("shared");
+    let prefix = format!("api-{}", std::process::id());
+    let url = url::Url::parse(&format!("s3://shared/{prefix}")).unwrap();
+    let options: Vec<(String, String)> = moto.options().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let storage = ObjectStorage::new(&url, &options).unwrap();
+    let harness = || {
+        KeyedOperatorHarness::new(
+            KeyedReduce::new(|a: u64, b: u64| a + b),
+            |v: &u64| v % 7,
+            StateBackendConfig::InMemory,
+        )
+        .unwrap()
+    };
+    // Checkpoint 1: a keyed state file.
+    let dir1 = storage.checkpoint_dir(1).unwrap();
+    let mut h = harness();
+    (0..100u64).for_each(|v| h.process(v, None).unwrap());
+    h.snapshot().unwrap().write_to(&dir1.join("reduce-0")).unwrap();
+    let files = vec![StateFile::of(&dir1, "reduce-0", "reduce", 0).unwrap()];
+    storage.complete(&CheckpointMetadata { id: 1, timestamp: 1, files: files.clone() }).unwrap();
+    // Checkpoint 2: its own offsets, and checkpoint 1's state file.
+    let dir2 = storage.checkpoint_dir(2).unwrap();
+    std::fs::write(dir2.join("offsets-0"), 2u64.to_be_bytes()).unwrap();
+    let shared = shared_name(1, "reduce-0");
+    let shared_file = StateFile { name: shared.clone(), ..files[0].clone() };
+    let files2 = vec![shared_file, StateFile::of(&dir2, "offsets-0", "source", 0).unwrap()];
+    storage.complete(&CheckpointMetadata { id: 2, timestamp: 2, files: files2 }).unwrap();
+    storage.retain(1).unwrap();
+    assert_eq!(objects(&store, &prefix), ["chk-1/reduce-0", "chk-2/_metadata", "chk-2/offsets-0"]);
+    let latest = storage.latest().unwrap().unwrap();
+    assert_eq!(latest.metadata.id, 2);
+    harness().restore(&[latest.dir.join(&shared).as_path()]).unwrap();
+
+    // Checkpoint 3 uploaded its part but died before `_metadata`.
+    rt().block_on(store.put(&ObjectPath::from(format!("{prefix}/chk-3/offsets-0")), PutPayload::from(vec![1])))
+        .unwrap();
+    assert_eq!(storage.next_id().unwrap(), 4);
+    // The shared object gone: checkpoint 2 is damaged, named by URL.
+    rt().block_on(store.delete(&ObjectPath::from(format!("{prefix}/chk-1/reduce-0")))).unwrap();
+    let found = storage.find().unwrap();
+    assert!(found.latest.is_none());
+    assert_eq!(found.incomplete, [3]);
+    assert_eq!(found.damaged.len(), 1);
+    assert!(found.damaged[0].reason.contains(&format!("{url}/chk-1/reduce-0")), "{:?}", found.damaged);
+    let err = found.restore_point(true).unwrap_err().to_string();
+    assert!(err.contains("checkpoint 2: "), "{err}");
+}
