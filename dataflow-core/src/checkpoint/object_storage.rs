@@ -18,7 +18,7 @@
 //! each one's length and CRC32C, and the job restores from there (the
 //! state readers read local files). Retention and the rules about
 //! incomplete and damaged checkpoints are those of
-//! [`LocalStorage`](super::storage::LocalStorage).
+//! [`LocalStorage`].
 //!
 //! The store is configured from the environment (`AWS_ENDPOINT`,
 //! `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_ALLOW_HTTP`, … as
