@@ -79,18 +79,22 @@ fn restored(
     ids: &[String],
     storage: Option<&Arc<dyn CheckpointStorage>>,
 ) -> Result<(Option<CompleteCheckpoint>, Option<Savepoint>, bool), Error> {
-    let (checkpoint, past_damaged) = match (&cfg.checkpointing, storage) {
-        (Some(setup), Some(storage)) => {
-            let found = storage.find()?;
-            let past_damaged = !found.damaged.is_empty();
-            (found.restore_point(setup.config.allow_fallback_past_damaged_checkpoints)?, past_damaged)
-        }
-        _ => (None, false),
+    let mut found = match (&cfg.checkpointing, storage) {
+        (Some(setup), Some(storage)) => Some((storage.find()?, setup.config.allow_fallback_past_damaged_checkpoints)),
+        _ => None,
     };
-    let savepoint = match (
-        cfg.restore_from.as_ref().map(|r| load_savepoint(&r.path, &cfg.storage_options)),
-        &checkpoint,
-    ) {
+    let loaded = cfg.restore_from.as_ref().map(|r| load_savepoint(&r.path, &cfg.storage_options));
+    if let (Some((found, _)), Some(Ok(sp))) = (found.as_mut(), &loaded) {
+        // Checkpoints older than the savepoint are not restored (below):
+        // their damage does not matter.
+        found.damaged.retain(|d| d.id > sp.metadata.id);
+    }
+    let past_damaged = found.as_ref().is_some_and(|(found, _)| !found.damaged.is_empty());
+    let checkpoint = match found {
+        Some((found, allow_fallback)) => found.restore_point(allow_fallback)?,
+        None => None,
+    };
+    let savepoint = match (loaded, &checkpoint) {
         (None, _) => None,
         (Some(Ok(sp)), _) => Some(sp),
         // A restarted job no longer needs its savepoint (it may be gone).
