@@ -85,6 +85,32 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A job cannot restore because complete checkpoints are damaged
+    /// (metadata or a listed file damaged or missing): falling back past
+    /// them to an older one would publish again what sinks committed under
+    /// them, and a fresh start would publish everything again. Falling back
+    /// is allowed with
+    /// `CheckpointConfig::allow_fallback_past_damaged_checkpoints`; a
+    /// location whose checkpoints are all damaged is always this error.
+    #[error("{}", damaged_message(.location, *.fallback, .damaged))]
+    CheckpointDamaged {
+        /// Where the checkpoints are.
+        location: String,
+        /// The newest intact checkpoint, older than the damaged ones (none:
+        /// every checkpoint there is damaged).
+        fallback: Option<u64>,
+        /// Each damaged checkpoint, newest first, and why (naming the file).
+        damaged: Vec<String>,
+    },
+    /// A checkpoint or savepoint location given as a URL cannot be used:
+    /// not a URL, an unsupported scheme, a bad option.
+    #[error("storage location {url}: {reason}")]
+    StorageUrl {
+        /// The location as given.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A sink could not write, rename or sync a file.
     #[error("sink: cannot {op} {}: {source}", .path.display())]
     SinkIo {
@@ -119,6 +145,22 @@ pub enum Error {
     /// A runtime invariant was broken; a bug in dataflow, please report it.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+fn damaged_message(location: &str, fallback: Option<u64>, damaged: &[String]) -> String {
+    let list = damaged.join("; ");
+    match fallback {
+        Some(id) => format!(
+            "checkpoints in {location} are damaged ({list}): restoring the older checkpoint {id} would publish again \
+             what sinks committed under them; repair or remove them, or allow \
+             CheckpointConfig::allow_fallback_past_damaged_checkpoints (transactional file sinks then remove \
+             the output committed after checkpoint {id})"
+        ),
+        None => format!(
+            "no usable checkpoint in {location}: every complete checkpoint is damaged ({list}); starting fresh would \
+             publish everything again: repair them, or remove them (and the output) to start fresh"
+        ),
+    }
 }
 
 impl Error {

@@ -94,6 +94,7 @@ impl StreamEnvironment {
             restart: RestartStrategy::NoRestart,
             savepoints: None,
             restore_from: None,
+            storage_options: Vec::new(),
         };
         let inner = Inner { graph: JobGraph::default(), config, executed: false, alignment_groups: Default::default() };
         Self { inner: Arc::new(Mutex::new(inner)) }
@@ -187,7 +188,11 @@ impl StreamEnvironment {
     /// Checkpoints jobs of this environment into `dir` as `config` says;
     /// the handle follows the checkpoints triggered and completed. A job
     /// started with a `dir` that holds complete checkpoints resumes from
-    /// the latest. See `docs/checkpoints.md`.
+    /// the latest (if a newer complete one is damaged, the job fails
+    /// unless `config.allow_fallback_past_damaged_checkpoints`). `dir` is a
+    /// path, or an object-store URL (`s3://bucket/prefix`, `gs://…`,
+    /// `az://…`; see [`Self::set_storage_options`]). See
+    /// `docs/checkpoints.md`.
     pub fn enable_checkpointing(
         &self,
         config: CheckpointConfig,
@@ -225,7 +230,9 @@ impl StreamEnvironment {
     /// job no longer has is an error unless
     /// [`Self::allow_non_restored_state`]; new operators start empty. The
     /// job may have another parallelism and another state backend than the
-    /// one the savepoint was taken of. See `docs/savepoints.md`.
+    /// one the savepoint was taken of. `path` may be a URL (`s3://…`,
+    /// `gs://…`, `az://…`; see [`Self::set_storage_options`]): the
+    /// savepoint is downloaded first. See `docs/savepoints.md`.
     ///
     /// ```
     /// let env = dataflow_core::StreamEnvironment::new();
@@ -235,6 +242,21 @@ impl StreamEnvironment {
         let allow = self.lock().config.restore_from.as_ref().is_some_and(|r| r.allow_non_restored_state);
         let settings = job::RestoreSettings { path: path.into(), allow_non_restored_state: allow };
         self.lock().config.restore_from = Some(settings);
+    }
+
+    /// Options of the object store that checkpoints or a savepoint given
+    /// as a URL (`s3://bucket/prefix`, `gs://…`, `az://…`) live in, as
+    /// `object_store` names them (`aws_endpoint`, `aws_region`,
+    /// `aws_access_key_id`, `aws_secret_access_key`, `aws_allow_http`, …).
+    /// They override what the environment sets (`AWS_ENDPOINT`,
+    /// `AWS_REGION`, …). Plain paths ignore them. See `docs/checkpoints.md`.
+    ///
+    /// ```
+    /// let env = dataflow_core::StreamEnvironment::new();
+    /// env.set_storage_options([("aws_endpoint", "http://localhost:9000"), ("aws_allow_http", "true")]);
+    /// ```
+    pub fn set_storage_options<K: Into<String>, V: Into<String>>(&self, options: impl IntoIterator<Item = (K, V)>) {
+        self.lock().config.storage_options = options.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
     }
 
     /// Whether a job restored from a savepoint may drop the state of

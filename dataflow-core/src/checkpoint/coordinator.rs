@@ -66,6 +66,16 @@ pub struct CheckpointConfig {
     /// With `incremental`, every this many checkpoints (and after an
     /// aborted one, and the first of each run) state is written in full.
     pub materialize_every: u32,
+    /// Whether a job may restore from an older checkpoint when newer
+    /// complete ones are damaged (default: no, the restore fails naming
+    /// them, since sinks may have committed output under them). When
+    /// allowed, the job restores from the newest intact one, and the
+    /// transactional file sink first removes (with a warning) the output
+    /// committed after it, so nothing is published twice; other sinks with
+    /// committed output refuse. A location whose checkpoints are all
+    /// damaged is an error either way. (Incomplete checkpoints, without
+    /// `_metadata`, are always skipped: nothing was committed under them.)
+    pub allow_fallback_past_damaged_checkpoints: bool,
 }
 
 impl CheckpointConfig {
@@ -81,6 +91,7 @@ impl CheckpointConfig {
             retained: 1,
             incremental: false,
             materialize_every: 10,
+            allow_fallback_past_damaged_checkpoints: false,
         }
     }
 }

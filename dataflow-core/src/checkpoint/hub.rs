@@ -5,7 +5,9 @@
 //! Every operator instance (sources and sinks included) has a slot. On
 //! barrier `n` it takes the synchronous part of its snapshot and calls
 //! [`Acks::acknowledge`], which writes the asynchronous part on a blocking
-//! thread into checkpoint `n`'s folder and then acknowledges to the
+//! thread into checkpoint `n`'s folder (for an object store, a local
+//! staging folder uploaded when the checkpoint completes) and then
+//! acknowledges to the
 //! [`Coordinator`]; the task goes on meanwhile. Sources inject the barrier
 //! between two batches, with their position as their part.
 
@@ -13,7 +15,7 @@ use super::coordinator::{CheckpointConfig, Coordinator, Decision};
 use super::parts::{CHANNELS, Part, PartFile, channel_state_name, part_name};
 use super::savepoint::{SavepointOperator, SavepointStorage};
 use super::stats::{CheckpointStats, Collector, History, PartStats};
-use super::storage::{CheckpointStorage, CompleteCheckpoint, LocalStorage, StateFile, shared_name};
+use super::storage::{CheckpointStorage, Found, StateFile, shared_name};
 use super::{BarrierKind, CheckpointBarrier, CheckpointingMode};
 use super::{SavepointRequest, SavepointRequests};
 use crate::error::Error;
@@ -89,8 +91,8 @@ impl CheckpointSetup {
 pub(crate) struct HubSetup {
     /// Checkpointing as configured (or [`CheckpointSetup::savepoints_only`]).
     pub(crate) setup: CheckpointSetup,
-    /// Whether the job checkpoints (else it only takes savepoints).
-    pub(crate) checkpointing: bool,
+    /// Where the job checkpoints (`None`: it only takes savepoints).
+    pub(crate) storage: Option<Arc<dyn CheckpointStorage>>,
     /// Acknowledging operator instances (and tasks' channel state).
     pub(crate) slots: usize,
     /// Source instances.
@@ -115,8 +117,8 @@ impl CheckpointStorage for NoCheckpoints {
     fn complete(&self, metadata: &super::storage::CheckpointMetadata) -> Result<(), Error> {
         self.checkpoint_dir(metadata.id).map(drop)
     }
-    fn latest(&self) -> Result<Option<CompleteCheckpoint>, Error> {
-        Ok(None)
+    fn find(&self) -> Result<Found, Error> {
+        Ok(Found::default())
     }
     fn discard(&self, _id: u64) -> Result<(), Error> {
         Ok(())
@@ -185,12 +187,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Hub {
     /// A hub for a job run.
     pub(crate) fn new(parts: HubSetup, clock: Arc<dyn Clock>) -> Arc<Self> {
-        let HubSetup { setup, checkpointing, slots, sources, restored_id, savepoints, max_parallelism, operators } =
-            parts;
-        let storage: Arc<dyn CheckpointStorage> = match checkpointing {
-            true => Arc::new(LocalStorage::new(&setup.dir)),
-            false => Arc::new(NoCheckpoints),
-        };
+        let HubSetup { setup, storage, slots, sources, restored_id, savepoints, max_parallelism, operators } = parts;
+        let checkpointing = storage.is_some();
+        let storage: Arc<dyn CheckpointStorage> = storage.unwrap_or_else(|| Arc::new(NoCheckpoints));
         let seen = setup.triggered.borrow().max(*setup.completed.borrow()).max(restored_id) + 1;
         let first = storage.next_id().unwrap_or(1).max(seen);
         let mut coordinator = Coordinator::starting_at(setup.config.clone(), slots, storage.clone(), first);

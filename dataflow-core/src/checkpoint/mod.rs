@@ -11,7 +11,11 @@
 //! * `channel_state`: the in-flight records an unaligned checkpoint
 //!   captures, and their replay on restore;
 //! * [`storage`]: complete checkpoints on disk (`_metadata` written last),
-//!   retention, and the fallback past damaged ones;
+//!   retention, and which checkpoint a job restores (incomplete ones are
+//!   skipped; damaged ones fail the restore unless a fallback is allowed);
+//! * [`object_storage`]: the storage by the location's form, and
+//!   checkpoints on object stores (`s3://`, `gs://`, `az://`: parts
+//!   staged locally and uploaded, `_metadata` last; downloaded to restore);
 //! * [`savepoint`]: savepoints (self-contained, matched by `uid`);
 //!   `savepoint_requests` carries a [`JobClient`](crate::JobClient)'s
 //!   requests to the job;
@@ -29,6 +33,7 @@ pub(crate) mod barrier_alignment;
 pub(crate) mod channel_state;
 pub mod coordinator;
 mod hub;
+pub mod object_storage;
 mod parts;
 pub mod restart;
 pub mod savepoint;

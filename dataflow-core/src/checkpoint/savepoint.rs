@@ -30,7 +30,8 @@
 //! ```
 
 use super::storage::{
-    CheckpointMetadata, CheckpointStorage, CompleteCheckpoint, OPERATOR_STATE, StateFile, decode_framed, encode_framed,
+    CheckpointMetadata, CheckpointStorage, CompleteCheckpoint, Found, OPERATOR_STATE, StateFile, decode_framed,
+    encode_framed,
 };
 use crate::error::Error;
 use crate::time::Timestamp;
@@ -263,8 +264,8 @@ impl CheckpointStorage for SavepointStorage {
         super::storage::write_atomically(&dir, METADATA, &encode_framed(MAGIC, SAVEPOINT_VERSION, &sp)?)
     }
 
-    fn latest(&self) -> Result<Option<CompleteCheckpoint>, Error> {
-        Ok(None)
+    fn find(&self) -> Result<Found, Error> {
+        Ok(Found::default())
     }
 
     fn discard(&self, _id: u64) -> Result<(), Error> {

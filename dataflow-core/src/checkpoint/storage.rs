@@ -9,13 +9,22 @@
 //! A checkpoint is complete once its `_metadata` exists. The metadata lists
 //! every file the checkpoint needs with its length and CRC32C, and carries
 //! a checksum of its own, so a damaged or missing file is found before
-//! anything is restored: [`CheckpointStorage::latest`] skips such a
-//! checkpoint with a log line naming the file and takes the previous
-//! complete one. [`CheckpointStorage::retain`] keeps the newest N complete
+//! anything is restored: [`CheckpointStorage::find`] looks at the
+//! checkpoints newest first and stops at the first complete, intact one,
+//! saying which newer ones it passed: *incomplete* (no `_metadata`: the
+//! process died while writing it; nothing was committed under it) or
+//! *damaged* (complete, but its metadata or a file it lists is damaged or
+//! missing: sinks may have committed output under it).
+//! [`Found::restore_point`] is the rule a job restores by: incomplete
+//! ones are skipped with a warning, but a damaged one fails the restore,
+//! naming it, unless falling back past it is allowed
+//! ([`CheckpointConfig::allow_fallback_past_damaged_checkpoints`](super::coordinator::CheckpointConfig::allow_fallback_past_damaged_checkpoints));
+//! a location whose checkpoints are all damaged is always an error, never a
+//! fresh start. [`CheckpointStorage::retain`] keeps the newest N complete
 //! checkpoints and removes the rest.
 //!
-//! The [`CheckpointStorage`] trait is small so that an object store can be
-//! added later; [`LocalStorage`] keeps checkpoints on a local file system.
+//! [`LocalStorage`] keeps checkpoints on a local file system;
+//! `ObjectStorage` ([`super::object_storage`]) on an object store.
 //!
 //! ```
 //! use dataflow_core::checkpoint::storage::{CheckpointMetadata, CheckpointStorage, LocalStorage, StateFile};
@@ -25,6 +34,7 @@
 //! let file = StateFile::of(&dir, "op-0", "count", 0).unwrap();
 //! storage.complete(&CheckpointMetadata { id: 1, timestamp: 0, files: vec![file] }).unwrap();
 //! assert_eq!(storage.latest().unwrap().unwrap().metadata.id, 1);
+//! assert_eq!(storage.find().unwrap().restore_point(false).unwrap().unwrap().metadata.id, 1);
 //! ```
 
 use crate::error::Error;
@@ -36,7 +46,8 @@ use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"DFCHKPT\0";
 const VERSION: u16 = 1;
-const METADATA: &str = "_metadata";
+/// The metadata file's name in a checkpoint's folder.
+pub(crate) const METADATA: &str = "_metadata";
 
 /// What marks the `operator` under which an operator instance's operator
 /// state is listed in `_metadata`: the operator's state id, then this.
@@ -103,6 +114,60 @@ pub struct CompleteCheckpoint {
     pub skipped: Vec<String>,
 }
 
+/// A complete checkpoint that [`CheckpointStorage::find`] passed because
+/// its metadata or a file it lists is damaged or missing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DamagedCheckpoint {
+    /// Its id.
+    pub id: u64,
+    /// Why: the error, naming the file at fault.
+    pub reason: String,
+}
+
+/// What [`CheckpointStorage::find`] found: the newest complete, intact
+/// checkpoint and the newer ones it passed.
+#[derive(Clone, Debug, Default)]
+pub struct Found {
+    /// The newest complete checkpoint whose metadata and files are intact.
+    pub latest: Option<CompleteCheckpoint>,
+    /// Newer complete checkpoints that are damaged, newest first (all of
+    /// them when `latest` is `None`).
+    pub damaged: Vec<DamagedCheckpoint>,
+    /// Newer checkpoints without metadata (in progress when the process
+    /// died), newest first.
+    pub incomplete: Vec<u64>,
+    /// Where the checkpoints are (for messages).
+    pub location: String,
+}
+
+impl Found {
+    /// What a job restores from, by the rule of the [module docs](self):
+    /// the latest intact checkpoint if no damaged complete one is newer;
+    /// past damaged ones only with `allow_fallback`; `None` (a fresh start)
+    /// only where no complete checkpoint exists at all. The error
+    /// ([`Error::CheckpointDamaged`]) names each damaged checkpoint and why.
+    pub fn restore_point(self, allow_fallback: bool) -> Result<Option<CompleteCheckpoint>, Error> {
+        let Found { latest, damaged, incomplete, location } = self;
+        if !incomplete.is_empty() {
+            tracing::warn!(location = %location, checkpoints = ?incomplete, "incomplete checkpoints (no {METADATA}) skipped");
+        }
+        if damaged.is_empty() {
+            return Ok(latest);
+        }
+        let reasons: Vec<String> = damaged.iter().map(|d| format!("checkpoint {}: {}", d.id, d.reason)).collect();
+        match latest {
+            Some(cp) if allow_fallback => {
+                tracing::warn!(location = %location, restored = cp.metadata.id, damaged = ?reasons,
+                    "falling back past damaged checkpoints (allowed): sinks remove the output committed after the restored one");
+                Ok(Some(cp))
+            }
+            latest => {
+                Err(Error::CheckpointDamaged { location, fallback: latest.map(|cp| cp.metadata.id), damaged: reasons })
+            }
+        }
+    }
+}
+
 /// Where checkpoints are kept.
 pub trait CheckpointStorage: Send + Sync + std::fmt::Debug {
     /// The folder (created if missing) where the tasks write the files of
@@ -113,10 +178,17 @@ pub trait CheckpointStorage: Send + Sync + std::fmt::Debug {
     /// atomically. Call it only once every file is written.
     fn complete(&self, metadata: &CheckpointMetadata) -> Result<(), Error>;
 
+    /// The newest complete checkpoint whose metadata and files are intact,
+    /// and the newer ones passed on the way (incomplete or damaged).
+    fn find(&self) -> Result<Found, Error>;
+
     /// The newest complete checkpoint whose metadata and files are intact;
     /// newer ones that are incomplete or damaged are skipped, each with a
-    /// log line naming the file.
-    fn latest(&self) -> Result<Option<CompleteCheckpoint>, Error>;
+    /// log line naming the file. (What a job restores from is
+    /// [`Found::restore_point`], stricter about damaged ones.)
+    fn latest(&self) -> Result<Option<CompleteCheckpoint>, Error> {
+        Ok(self.find()?.latest)
+    }
 
     /// Removes checkpoint `id` (aborted, or past retention).
     fn discard(&self, id: u64) -> Result<(), Error>;
@@ -190,11 +262,40 @@ impl LocalStorage {
     }
 }
 
-fn encode_metadata(m: &CheckpointMetadata) -> Result<Vec<u8>, Error> {
+impl Found {
+    /// Passes checkpoint `id`, which has no metadata.
+    pub(crate) fn skip_incomplete(&mut self, id: u64) {
+        tracing::warn!("checkpoint {id} is incomplete (no {METADATA}): skipped");
+        self.incomplete.push(id);
+    }
+
+    /// Passes checkpoint `id`, complete but damaged.
+    pub(crate) fn skip_damaged(&mut self, id: u64, e: &Error) {
+        tracing::warn!("checkpoint {id} is damaged: {e}");
+        self.damaged.push(DamagedCheckpoint { id, reason: e.to_string() });
+    }
+
+    /// Stops at checkpoint `metadata.id`, intact, in folder `dir`.
+    pub(crate) fn with(mut self, metadata: CheckpointMetadata, dir: PathBuf) -> Self {
+        let incomplete =
+            self.incomplete.iter().map(|id| format!("checkpoint {id} is incomplete (no {METADATA}): skipped"));
+        let damaged = self.damaged.iter().map(|d| format!("checkpoint {} skipped: {}", d.id, d.reason));
+        let mut skipped: Vec<(u64, String)> = self.incomplete.iter().copied().zip(incomplete).collect();
+        skipped.extend(self.damaged.iter().map(|d| d.id).zip(damaged));
+        skipped.sort_by_key(|s| std::cmp::Reverse(s.0));
+        let skipped = skipped.into_iter().map(|(_, why)| why).collect();
+        self.latest = Some(CompleteCheckpoint { metadata, dir, skipped });
+        self
+    }
+}
+
+/// The bytes of checkpoint metadata, framed and checksummed.
+pub(crate) fn encode_metadata(m: &CheckpointMetadata) -> Result<Vec<u8>, Error> {
     encode_framed(MAGIC, VERSION, m)
 }
 
-fn decode_metadata(bytes: &[u8]) -> Result<CheckpointMetadata, String> {
+/// The metadata in `bytes`, if whole.
+pub(crate) fn decode_metadata(bytes: &[u8]) -> Result<CheckpointMetadata, String> {
     decode_framed(MAGIC, VERSION, bytes)
 }
 
@@ -284,25 +385,19 @@ impl CheckpointStorage for LocalStorage {
         write_atomically(&dir, METADATA, &encode_metadata(metadata)?)
     }
 
-    fn latest(&self) -> Result<Option<CompleteCheckpoint>, Error> {
-        let mut skipped = Vec::new();
+    fn find(&self) -> Result<Found, Error> {
+        let mut found = Found { location: self.root.display().to_string(), ..Found::default() };
         for id in self.ids()? {
             if !self.dir(id).join(METADATA).exists() {
-                let why = format!("checkpoint {id} is incomplete (no {METADATA}): skipped");
-                tracing::warn!("{why}");
-                skipped.push(why);
+                found.skip_incomplete(id);
                 continue;
             }
             match self.verify(id) {
-                Ok(metadata) => return Ok(Some(CompleteCheckpoint { metadata, dir: self.dir(id), skipped })),
-                Err(e) => {
-                    let why = format!("checkpoint {id} skipped: {e}");
-                    tracing::warn!("{why}");
-                    skipped.push(why);
-                }
+                Ok(metadata) => return Ok(found.with(metadata, self.dir(id))),
+                Err(e) => found.skip_damaged(id, &e),
             }
         }
-        Ok(None)
+        Ok(found)
     }
 
     fn discard(&self, id: u64) -> Result<(), Error> {
@@ -369,7 +464,7 @@ impl LocalStorage {
 
 /// The checkpoint and file name of a file shared from another
 /// checkpoint's folder (`../chk-<id>/<file>`).
-fn shared_file(name: &str) -> Option<(u64, String)> {
+pub(crate) fn shared_file(name: &str) -> Option<(u64, String)> {
     let rest = name.strip_prefix("../chk-")?;
     let (id, file) = rest.split_once('/')?;
     Some((id.parse().ok()?, file.to_string()))

@@ -70,6 +70,22 @@ pub trait Sink<T>: Send + 'static {
     async fn recover(&mut self, _part: Option<Vec<u8>>) -> Result<(), BoxError> {
         Ok(())
     }
+
+    /// Like [`Self::recover`], when the job falls back past newer complete
+    /// checkpoints that are damaged (allowed with
+    /// `CheckpointConfig::allow_fallback_past_damaged_checkpoints`): what
+    /// this sink committed under them must be removed first, or it is
+    /// published twice. The default recovers a sink that keeps no part
+    /// (not transactional: at least once anyway) and refuses for one that
+    /// does (it cannot remove what it committed).
+    async fn recover_past_damaged(&mut self, part: Option<Vec<u8>>) -> Result<(), BoxError> {
+        match part {
+            None => self.recover(None).await,
+            Some(_) => Err("this sink cannot remove the output it committed under the damaged checkpoints: \
+                            falling back past them would publish it twice"
+                .into()),
+        }
+    }
 }
 
 /// The values a [`CollectSink`] gathered, readable after the job ends.

@@ -119,6 +119,28 @@ pub trait TwoPhaseCommitSink<T>: Send + 'static {
         let committables = self.pre_commit(END_OF_INPUT).await?;
         self.commit(committables).await
     }
+
+    /// How far this subtask's output had got at its latest pre-commit, if
+    /// the sink can tell (the file sink: its next part's sequence number);
+    /// stored in the checkpoint beside the committables. Default: `None`.
+    fn output_mark(&self) -> Option<u64> {
+        None
+    }
+
+    /// Like [`recover`](Self::recover), when the job restores a checkpoint
+    /// older than complete ones that are damaged (a fallback the job
+    /// allowed): first removes the output committed after the pre-commit
+    /// whose [`output_mark`](Self::output_mark) was `mark`, so nothing is
+    /// published twice. The default refuses (it cannot tell what to
+    /// remove).
+    async fn recover_discarding_later(
+        &mut self,
+        committables: Vec<Self::Committable>,
+        mark: Option<u64>,
+    ) -> Result<(), BoxError> {
+        let _ = (committables, mark);
+        Err("this sink cannot remove the output it committed after the restored checkpoint".into())
+    }
 }
 
 fn io_err(op: &'static str, file: &Path) -> impl FnOnce(io::Error) -> Error {
@@ -189,6 +211,8 @@ struct Part {
 #[derive(Debug)]
 pub struct TransactionalFileSink<T> {
     files: OffThread<PartFiles>,
+    /// The next part's sequence number at the latest pre-commit.
+    mark: Option<u64>,
     /// A batch's lines, formatted here and written on the blocking pool.
     lines: Vec<u8>,
     values: PhantomData<fn(T)>,
@@ -217,7 +241,7 @@ impl<T> TransactionalFileSink<T> {
     /// ```
     pub fn new(dir: impl Into<PathBuf>, subtask: usize) -> Self {
         let files = PartFiles { dir: dir.into(), subtask, next_seq: None, part: None, uncommitted: Vec::new() };
-        Self { files: OffThread::new(files), lines: Vec::new(), values: PhantomData }
+        Self { files: OffThread::new(files), mark: None, lines: Vec::new(), values: PhantomData }
     }
 
     /// Writes the buffered lines to the part file (opening one if needed).
@@ -334,6 +358,38 @@ impl PartFiles {
         part.out.write_all(lines).map_err(io_err("write", &part.path))
     }
 
+    /// Seals the open part; returns what is not committed yet and the next
+    /// part's sequence number (every part sealed so far is below it).
+    fn pre_commit(&mut self) -> Result<(Vec<FileCommittable>, u64), Error> {
+        self.seal()?;
+        if self.next_seq.is_none() {
+            self.scan()?;
+        }
+        Ok((self.uncommitted.clone(), self.next_seq.unwrap_or(0)))
+    }
+
+    /// Removes this subtask's committed parts from sequence number `mark`
+    /// on (committed after the pre-commit that returned it), each with a
+    /// warning.
+    fn remove_committed_from(&mut self, mark: u64) -> Result<(), Error> {
+        self.part = None;
+        for (name, hidden) in self.scan()? {
+            let later = self.parse(&name).is_some_and(|(seq, _)| seq >= mark);
+            if hidden || !later {
+                continue;
+            }
+            let path = self.dir.join(&name);
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    tracing::warn!(file = %path.display(), "removed a part committed after the restored checkpoint (it follows damaged checkpoints; its records are written again)")
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("remove", &path)(e)),
+            }
+        }
+        sync_dir(&self.dir)
+    }
+
     /// Commits `committables` and deletes this subtask's other hidden files.
     fn recover(&mut self, committables: &[FileCommittable]) -> Result<(), Error> {
         self.part = None; // abandoned: deleted below like any leftover
@@ -368,9 +424,36 @@ impl<T: Data + Display> TwoPhaseCommitSink<T> for TransactionalFileSink<T> {
 
     async fn pre_commit(&mut self, checkpoint: u64) -> Result<Vec<FileCommittable>, BoxError> {
         self.write_lines().await?;
-        let uncommitted = self.files.run(|files| files.seal().map(|()| files.uncommitted.clone())).await?;
+        let (uncommitted, mark) = self.files.run(|files| files.pre_commit()).await?;
         tracing::debug!(checkpoint, parts = uncommitted.len(), "pre-committed");
+        self.mark = Some(mark);
         Ok(uncommitted)
+    }
+
+    fn output_mark(&self) -> Option<u64> {
+        self.mark
+    }
+
+    async fn recover_discarding_later(
+        &mut self,
+        committables: Vec<FileCommittable>,
+        mark: Option<u64>,
+    ) -> Result<(), BoxError> {
+        let Some(mark) = mark else {
+            let dir = self.files.run(|files| Ok::<_, Error>(files.dir.clone())).await?;
+            return Err(Error::SinkCommit {
+                path: dir,
+                reason: "the restored checkpoint does not record how far this sink's output went (no mark): \
+                         cannot remove what was committed after it"
+                    .into(),
+            }
+            .into());
+        };
+        self.lines.clear();
+        Ok(self
+            .files
+            .run(move |files| files.remove_committed_from(mark).and_then(|()| files.recover(&committables)))
+            .await?)
     }
 
     async fn commit(&mut self, committables: Vec<FileCommittable>) -> Result<(), BoxError> {
@@ -461,7 +544,7 @@ impl<T: Send + 'static, S: TwoPhaseCommitSink<T>> super::Sink<T> for Transaction
 
     async fn pre_commit(&mut self, checkpoint: u64) -> Result<Option<Vec<u8>>, BoxError> {
         let committables = self.sink.pre_commit(checkpoint).await?;
-        let part = postcard::to_stdvec(&committables)?;
+        let part = postcard::to_stdvec(&(&committables, self.sink.output_mark()))?;
         self.pending.insert(checkpoint, committables);
         Ok(Some(part))
     }
@@ -476,12 +559,27 @@ impl<T: Send + 'static, S: TwoPhaseCommitSink<T>> super::Sink<T> for Transaction
     }
 
     async fn recover(&mut self, part: Option<Vec<u8>>) -> Result<(), BoxError> {
-        let committables = match part {
-            Some(bytes) => {
-                postcard::from_bytes(&bytes).map_err(|e| format!("a sink's checkpoint part does not decode: {e}"))?
-            }
-            None => Vec::new(),
-        };
+        let (committables, _) = decode_part(part.as_deref())?;
         self.sink.recover(committables).await
     }
+
+    async fn recover_past_damaged(&mut self, part: Option<Vec<u8>>) -> Result<(), BoxError> {
+        let (committables, mark) = decode_part(part.as_deref())?;
+        self.sink.recover_discarding_later(committables, mark).await
+    }
+}
+
+/// A [`TransactionalSink`]'s part of a checkpoint: its committables and
+/// the sink's [`output_mark`](TwoPhaseCommitSink::output_mark) (parts
+/// written before the mark existed hold the committables alone).
+type DecodedPart<C> = (Vec<C>, Option<u64>);
+
+fn decode_part<C: serde::de::DeserializeOwned>(part: Option<&[u8]>) -> Result<DecodedPart<C>, BoxError> {
+    let Some(bytes) = part else { return Ok((Vec::new(), None)) };
+    if let Ok((decoded, [])) = postcard::take_from_bytes::<DecodedPart<C>>(bytes) {
+        return Ok(decoded);
+    }
+    let committables =
+        postcard::from_bytes(bytes).map_err(|e| format!("a sink's checkpoint part does not decode: {e}"))?;
+    Ok((committables, None))
 }

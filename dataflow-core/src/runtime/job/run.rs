@@ -6,9 +6,10 @@
 //! a channel writer. Each chain head becomes a tokio task. The job ends when
 //! every task has ended; the first failure cancels every other task.
 
+use crate::checkpoint::object_storage::{load_savepoint, open_storage};
 use crate::checkpoint::restart::{RestartDecision, wait_to_restart};
 use crate::checkpoint::savepoint::{Savepoint, SavepointOperator};
-use crate::checkpoint::storage::{CheckpointStorage, CompleteCheckpoint, LocalStorage, StateFile};
+use crate::checkpoint::storage::{CheckpointStorage, CompleteCheckpoint, StateFile};
 use crate::checkpoint::{CHANNELS, CheckpointSetup, Hub, HubSetup, OPERATOR_STATE};
 use crate::error::Error;
 use crate::graph::{NodeKind, Partitioning, PhysicalPlan, SideEdge, resolve};
@@ -43,6 +44,8 @@ pub(crate) struct JobConfig {
     pub(crate) savepoints: Option<crate::checkpoint::SavepointRequests>,
     /// The savepoint the job starts from (when no checkpoint is newer).
     pub(crate) restore_from: Option<RestoreSettings>,
+    /// Options of the object store of checkpoints or a savepoint given as a URL.
+    pub(crate) storage_options: Vec<(String, String)>,
 }
 
 /// `env.restore_from(..)`: the savepoint a job starts from.
@@ -66,18 +69,32 @@ fn state_ids(graph: &JobGraph) -> Result<Vec<String>, Error> {
     Ok(ids)
 }
 
-/// What a run restores from: the latest complete checkpoint, else the
+/// What a run restores from: the latest complete checkpoint (by
+/// `Found::restore_point`: not past damaged ones unless allowed), else the
 /// savepoint the job was told to start from (checked against the job).
+/// Also whether the checkpoint restored is older than damaged ones.
 fn restored(
     graph: &JobGraph,
     cfg: &JobConfig,
     ids: &[String],
-) -> Result<(Option<CompleteCheckpoint>, Option<Savepoint>), Error> {
-    let checkpoint = match &cfg.checkpointing {
-        Some(setup) => LocalStorage::new(&setup.dir).latest()?,
+    storage: Option<&Arc<dyn CheckpointStorage>>,
+) -> Result<(Option<CompleteCheckpoint>, Option<Savepoint>, bool), Error> {
+    let mut found = match (&cfg.checkpointing, storage) {
+        (Some(setup), Some(storage)) => Some((storage.find()?, setup.config.allow_fallback_past_damaged_checkpoints)),
+        _ => None,
+    };
+    let loaded = cfg.restore_from.as_ref().map(|r| load_savepoint(&r.path, &cfg.storage_options));
+    if let (Some((found, _)), Some(Ok(sp))) = (found.as_mut(), &loaded) {
+        // Checkpoints older than the savepoint are not restored (below):
+        // their damage does not matter.
+        found.damaged.retain(|d| d.id > sp.metadata.id);
+    }
+    let past_damaged = found.as_ref().is_some_and(|(found, _)| !found.damaged.is_empty());
+    let checkpoint = match found {
+        Some((found, allow_fallback)) => found.restore_point(allow_fallback)?,
         None => None,
     };
-    let savepoint = match (cfg.restore_from.as_ref().map(|r| Savepoint::load(&r.path)), &checkpoint) {
+    let savepoint = match (loaded, &checkpoint) {
         (None, _) => None,
         (Some(Ok(sp)), _) => Some(sp),
         // A restarted job no longer needs its savepoint (it may be gone).
@@ -94,9 +111,9 @@ fn restored(
         && savepoint.as_ref().is_none_or(|sp| cp.metadata.id > sp.metadata.id)
     {
         tracing::info!(checkpoint = cp.metadata.id, skipped = ?cp.skipped, "restoring from a checkpoint");
-        return Ok((Some(cp), None));
+        return Ok((Some(cp), None, past_damaged));
     }
-    let (Some(r), Some(sp)) = (&cfg.restore_from, savepoint) else { return Ok((None, None)) };
+    let (Some(r), Some(sp)) = (&cfg.restore_from, savepoint) else { return Ok((None, None, false)) };
     sp.check_operators(ids, cfg.max_parallelism, r.allow_non_restored_state)?;
     let fresh: Vec<&str> =
         (0..graph.nodes.len()).filter(|&u| sp.parallelism_of(&ids[u]).is_none()).map(|u| ids[u].as_str()).collect();
@@ -104,7 +121,7 @@ fn restored(
         tracing::info!(operators = ?fresh, "operators the savepoint does not know start empty");
     }
     tracing::info!(savepoint = %r.path.display(), "restoring from a savepoint");
-    Ok((Some(sp.as_checkpoint()), Some(sp)))
+    Ok((Some(sp.as_checkpoint()), Some(sp), false))
 }
 
 fn in_port(kind: &NodeKind<Factories>, input: usize) -> Option<&dyn Port> {
@@ -153,7 +170,8 @@ fn build(graph: &JobGraph, cfg: &JobConfig) -> Result<Built, Error> {
         (0..graph.nodes.len()).filter(|&u| matches!(graph.nodes[u].kind, NodeKind::Source(_))).map(|u| p[u]).sum();
     let ids = state_ids(graph)?;
     // A job resumes from its latest complete checkpoint, or starts from a savepoint.
-    let (latest, savepoint) = restored(graph, cfg, &ids)?;
+    let storage = cfg.checkpointing.as_ref().map(|setup| open_storage(&setup.dir, &cfg.storage_options)).transpose()?;
+    let (latest, savepoint, past_damaged) = restored(graph, cfg, &ids, storage.as_ref())?;
     let hub = (cfg.checkpointing.is_some() || cfg.savepoints.is_some()).then(|| {
         let operators = (graph.nodes.iter().enumerate())
             .map(|(u, node)| SavepointOperator {
@@ -165,7 +183,7 @@ fn build(graph: &JobGraph, cfg: &JobConfig) -> Result<Built, Error> {
             .collect();
         let parts = HubSetup {
             setup: cfg.checkpointing.clone().unwrap_or_else(CheckpointSetup::savepoints_only),
-            checkpointing: cfg.checkpointing.is_some(),
+            storage,
             slots,
             sources,
             restored_id: latest.as_ref().map_or(0, |cp| cp.metadata.id),
@@ -302,6 +320,7 @@ fn build(graph: &JobGraph, cfg: &JobConfig) -> Result<Built, Error> {
                 acks,
                 restore: files_of(u, "", None),
                 own,
+                past_damaged,
                 rescaled,
                 operator_state: files_of(u, OPERATOR_STATE, None),
             };
@@ -372,7 +391,14 @@ pub(crate) async fn run(graph: JobGraph, cfg: JobConfig) -> Result<JobResult, Er
     loop {
         let err = match run_once(&graph, cfg.clone()).await {
             Ok(result) => return Ok(result),
-            Err(e @ (Error::InvalidGraph(_) | Error::Savepoint { .. })) => return Err(e),
+            Err(
+                e @ (Error::InvalidGraph(_)
+                | Error::Savepoint { .. }
+                | Error::CheckpointDamaged { .. }
+                | Error::StorageUrl { .. }),
+            ) => {
+                return Err(e);
+            }
             Err(e) if cfg.checkpointing.is_none() => return Err(e),
             // Stopped with a savepoint: a failure after it (a last commit)
             // must not run the job on from an older checkpoint.

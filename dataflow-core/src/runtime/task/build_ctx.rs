@@ -24,6 +24,10 @@ pub(crate) struct BuildCtx {
     /// committables): its subtask's, or when `rescaled` those of every old
     /// subtask that maps to it.
     pub(crate) own: Vec<std::path::PathBuf>,
+    /// The restored checkpoint is older than complete ones that are
+    /// damaged (a fallback that was allowed): sinks remove what they
+    /// committed after it.
+    pub(crate) past_damaged: bool,
     /// Restored from a savepoint taken at another parallelism.
     pub(crate) rescaled: bool,
     /// The operator-state files of this operator, one per old subtask in

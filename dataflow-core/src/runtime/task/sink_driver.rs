@@ -30,6 +30,8 @@ pub(crate) struct SinkDriver<T, S> {
     /// This sink's parts of the restored checkpoint (several after a
     /// rescale), until recovered.
     recover: Option<Vec<Vec<u8>>>,
+    /// The restored checkpoint is older than damaged complete ones.
+    past_damaged: bool,
     _t: std::marker::PhantomData<fn(T)>,
 }
 
@@ -45,6 +47,7 @@ impl<T, S> SinkDriver<T, S> {
             completed,
             committed: 0,
             recover,
+            past_damaged: ctx.past_damaged,
             _t: std::marker::PhantomData,
         })
     }
@@ -60,12 +63,14 @@ impl<T: Data, S: Sink<T>> SinkDriver<T, S> {
     async fn catch_up(&mut self) -> Result<(), Error> {
         if let Some(parts) = self.recover.take() {
             let sink = live(&mut self.sink, &self.info)?;
-            match parts.is_empty() {
-                true => guard_async(&self.info, sink.recover(None)).await?,
-                false => {
-                    for part in parts {
-                        guard_async(&self.info, sink.recover(Some(part))).await?;
-                    }
+            let parts: Vec<Option<Vec<u8>>> = match parts.is_empty() {
+                true => vec![None],
+                false => parts.into_iter().map(Some).collect(),
+            };
+            for part in parts {
+                match self.past_damaged {
+                    true => guard_async(&self.info, sink.recover_past_damaged(part)).await?,
+                    false => guard_async(&self.info, sink.recover(part)).await?,
                 }
             }
         }

@@ -1,0 +1,312 @@
+//! Checkpoints and savepoints on an object store (issue 17): a real
+//! S3-compatible server (moto, started by the test on a free port) holds
+//! the checkpoints of a job writing transactional files. The job fails
+//! mid-stream and restarts from its checkpoint on S3; it is run again from
+//! S3 after it finished; its newest checkpoint is damaged on S3 (the
+//! restart fails naming the object, and falls back when allowed); and a
+//! savepoint uploaded to S3 is restored from its URL. The committed output
+//! is compared with the list of every record, each exactly once.
+//!
+//! The server is moto (`pip install 'moto[server]'`); without it the tests
+//! fail, saying so.
+
+#[path = "support/phased_job.rs"]
+mod phased_job;
+
+mod common;
+
+use common::{Gate, gate, stop_at_gates};
+use dataflow_core::checkpoint::coordinator::CheckpointConfig;
+use dataflow_core::connectors::two_phase::read_committed;
+use dataflow_core::{Error, StreamEnvironment};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use phased_job::{CHECKPOINTS, assert_exactly_once, run_job, run_job_failing};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+const INSTALL: &str = "the S3 tests need moto's server: install it with `pip install --user 'moto[server]'` \
+                       (it provides `moto_server` and `python3 -m moto.server`)";
+
+/// A moto server on a free local port, stopped when dropped.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moto {
+    /// Starts the server and waits until it says it listens (reading its
+    /// log: an event, not a delay).
+    fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let args = ["-H", "127.0.0.1", "-p", &port.to_string()].map(String::from);
+        let mut tried = String::new();
+        for (program, pre) in [("moto_server", &[][..]), ("python3", &["-m", "moto.server"][..])] {
+            let spawned = Command::new(program)
+                .args(pre)
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn();
+            let mut child = match spawned {
+                Ok(child) => child,
+                Err(e) => {
+                    tried.push_str(&format!("{program}: {e}\n"));
+                    continue;
+                }
+            };
+            let mut log = BufReader::new(child.stderr.take().unwrap());
+            let mut line = String::new();
+            let running = loop {
+                line.clear();
+                if log.read_line(&mut line).unwrap_or(0) == 0 {
+                    break false;
+                }
+                tried.push_str(&format!("{program}: {line}"));
+                if line.contains("Running on") {
+                    break true;
+                }
+            };
+            if !running {
+                let _ = child.kill();
+                let _ = child.wait();
+                continue;
+            }
+            // Keep reading its log so that it never blocks on a full pipe.
+            std::thread::spawn(move || std::io::copy(&mut log, &mut std::io::sink()));
+            return Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
+        }
+        panic!("{INSTALL}; tried:\n{tried}");
+    }
+
+    /// Creates bucket `name` (moto needs no signature for it).
+    fn create_bucket(&self, name: &str) {
+        let host = self.endpoint.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        write!(s, "PUT /{name} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        s.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "creating bucket {name}: {response}");
+    }
+
+    fn options(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("aws_endpoint", self.endpoint.clone()),
+            ("aws_allow_http", "true".into()),
+            ("aws_region", "us-east-1".into()),
+            ("aws_access_key_id", "test".into()),
+            ("aws_secret_access_key", "test".into()),
+        ]
+    }
+
+    /// The bucket as the test reads and damages it.
+    fn store(&self, bucket: &str) -> Arc<dyn ObjectStore> {
+        let mut b = object_store::aws::AmazonS3Builder::new().with_bucket_name(bucket);
+        for (k, v) in self.options() {
+            b = b.with_config(k.parse().unwrap(), v);
+        }
+        Arc::new(b.build().unwrap())
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// The objects under `prefix`, as paths below it.
+fn objects(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    let p = ObjectPath::from(prefix);
+    let mut names: Vec<String> = rt()
+        .block_on(store.list(Some(&p)).map_ok(|m| m.location.to_string()).try_collect::<Vec<_>>())
+        .unwrap()
+        .into_iter()
+        .map(|n| n.trim_start_matches(prefix).trim_start_matches('/').to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The ids of the complete checkpoints under `prefix`, newest first.
+fn complete(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<u64> {
+    let mut ids: Vec<u64> = objects(store, prefix)
+        .iter()
+        .filter_map(|n| n.strip_suffix("/_metadata")?.strip_prefix("chk-")?.parse().ok())
+        .collect();
+    ids.sort_by_key(|id| std::cmp::Reverse(*id));
+    ids
+}
+
+#[test]
+fn a_job_checkpointing_to_s3_fails_restarts_and_falls_back_past_damage_exactly_once() {
+    let moto = Moto::start();
+    moto.create_bucket("checkpoints");
+    let store = moto.store("checkpoints");
+    let owned = moto.options();
+    let options: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // A prefix of this process's own (the local staging folder is named
+    // after the URL).
+    let prefix = format!("jobs/numbers-{}", std::process::id());
+    let url = &format!("s3://checkpoints/{prefix}");
+    let out = tempfile::tempdir().unwrap();
+
+    // Fails at the third pause (checkpoints 1 and 2 complete), restarts
+    // from checkpoint 2 on S3, runs to its end.
+    run_job_failing(url, out.path(), |c| c, &options, Some(3)).unwrap();
+    assert_exactly_once(out.path());
+    // 4 retained, the newest the final one (ids go on after the restart).
+    let ids = complete(&store, &prefix);
+    assert_eq!(ids, (2..=CHECKPOINTS + 1).rev().collect::<Vec<_>>(), "{:?}", objects(&store, &prefix));
+    // Every kept checkpoint's files are there; nothing is left of older ones.
+    let folders: std::collections::BTreeSet<String> =
+        objects(&store, &prefix).iter().filter_map(|n| Some(n.split_once('/')?.0.to_string())).collect();
+    assert_eq!(folders, ids.iter().map(|id| format!("chk-{id}")).collect());
+
+    // Run again (as after a crash at the very end): resumes from the final
+    // checkpoint on S3 and publishes nothing twice.
+    run_job(url, out.path(), |c| c, &options).unwrap();
+    assert_exactly_once(out.path());
+
+    // The newest checkpoint's _metadata damaged on S3 (truncated).
+    let newest = complete(&store, &prefix)[0];
+    let metadata = ObjectPath::from(format!("{prefix}/chk-{newest}/_metadata"));
+    let rt = rt();
+    let bytes = rt.block_on(async { store.get(&metadata).await.unwrap().bytes().await.unwrap() });
+    rt.block_on(store.put(&metadata, PutPayload::from(bytes[..bytes.len() / 2].to_vec()))).unwrap();
+    let err = run_job(url, out.path(), |c| c, &options).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::CheckpointDamaged { .. }), "{msg}");
+    assert!(msg.contains(&format!("{url}/chk-{newest}/_metadata")), "names the object: {msg}");
+    assert_exactly_once(out.path());
+    let allow = |c| CheckpointConfig { allow_fallback_past_damaged_checkpoints: true, ..c };
+    run_job(url, out.path(), allow, &options).unwrap();
+    assert_exactly_once(out.path());
+}
+
+/// The job of the savepoint test: two splits of numbers through
+/// transactional files into `out`, held at the middle by `g`.
+fn split_job(g: &Gate, out: &std::path::Path) -> StreamEnvironment {
+    let env = StreamEnvironment::new().with_parallelism(2).with_batch_size(64);
+    env.from_splits(2, |s| (0..PER_SPLIT).map(move |i| s as u64 * PER_SPLIT + i))
+        .uid("events")
+        .apply_async(gate(g, |v: &u64| v % PER_SPLIT))
+        .map(|v: u64| v.to_string())
+        .uid("format")
+        .write_transactional_files(out)
+        .uid("out");
+    env
+}
+
+const PER_SPLIT: u64 = 1_000;
+
+fn past_middle(position: u64) -> bool {
+    position >= PER_SPLIT / 2
+}
+
+#[test]
+fn a_savepoint_on_s3_is_restored_from_its_url_and_a_damaged_one_is_named() {
+    let moto = Moto::start();
+    moto.create_bucket("savepoints");
+    let store = moto.store("savepoints");
+    let options = moto.options();
+    // Stop a job with a savepoint (a local folder), then upload the folder.
+    let (root, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let g = Gate::holding(past_middle);
+    let sp = stop_at_gates(split_job(&g, out.path()), &g, 2, &root.path().join("sp"), false).unwrap();
+    let rt = rt();
+    for entry in std::fs::read_dir(&sp).unwrap() {
+        let entry = entry.unwrap();
+        let object = ObjectPath::from(format!("sp-1/{}", entry.file_name().to_string_lossy()));
+        rt.block_on(store.put(&object, PutPayload::from(std::fs::read(entry.path()).unwrap()))).unwrap();
+    }
+    let resume = || {
+        let env = split_job(&Gate::default(), out.path());
+        env.set_storage_options(options.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        env.restore_from("s3://savepoints/sp-1");
+        rt.block_on(env.execute())
+    };
+    // A damaged file of the savepoint is an error naming its URL.
+    let files = objects(&store, "sp-1");
+    let victim = files.iter().find(|n| n.starts_with("op")).unwrap().clone();
+    let object = ObjectPath::from(format!("sp-1/{victim}"));
+    let good = rt.block_on(async { store.get(&object).await.unwrap().bytes().await.unwrap() });
+    rt.block_on(store.put(&object, PutPayload::from(b"damaged".to_vec()))).unwrap();
+    let err = resume().unwrap_err().to_string();
+    assert!(err.contains(&format!("s3://savepoints/sp-1/{victim}")), "{err}");
+    // Intact, it resumes the job: every number once in the output.
+    rt.block_on(store.put(&object, PutPayload::from(good.to_vec()))).unwrap();
+    resume().unwrap();
+    let mut lines: Vec<u64> = read_committed(out.path()).unwrap().iter().map(|l| l.parse().unwrap()).collect();
+    lines.sort();
+    assert_eq!(lines, (0..2 * PER_SPLIT).collect::<Vec<_>>());
+}
+
+/// The storage API on S3: a later checkpoint listing an earlier one's file
+/// (incremental checkpoints share files) is restored through it; retention
+/// keeps the shared object while a kept checkpoint lists it; an object
+/// missing on S3 makes the checkpoint damaged, named by its URL; an
+/// upload interrupted before `_metadata` leaves an incomplete checkpoint.
+#[test]
+fn object_storage_shares_files_keeps_them_in_retention_and_names_damage() {
+    use dataflow_core::StateBackendConfig;
+    use dataflow_core::checkpoint::object_storage::ObjectStorage;
+    use dataflow_core::checkpoint::storage::{CheckpointMetadata, CheckpointStorage, StateFile, shared_name};
+    use dataflow_core::operator::{KeyedOperatorHarness, KeyedReduce};
+    let moto = Moto::start();
+    moto.create_bucket("shared");
+    let store = moto.store("shared");
+    let prefix = format!("api-{}", std::process::id());
+    let url = url::Url::parse(&format!("s3://shared/{prefix}")).unwrap();
+    let options: Vec<(String, String)> = moto.options().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let storage = ObjectStorage::new(&url, &options).unwrap();
+    let harness = || {
+        KeyedOperatorHarness::new(
+            KeyedReduce::new(|a: u64, b: u64| a + b),
+            |v: &u64| v % 7,
+            StateBackendConfig::InMemory,
+        )
+        .unwrap()
+    };
+    // Checkpoint 1: a keyed state file.
+    let dir1 = storage.checkpoint_dir(1).unwrap();
+    let mut h = harness();
+    (0..100u64).for_each(|v| h.process(v, None).unwrap());
+    h.snapshot().unwrap().write_to(&dir1.join("reduce-0")).unwrap();
+    let files = vec![StateFile::of(&dir1, "reduce-0", "reduce", 0).unwrap()];
+    storage.complete(&CheckpointMetadata { id: 1, timestamp: 1, files: files.clone() }).unwrap();
+    // Checkpoint 2: its own offsets, and checkpoint 1's state file.
+    let dir2 = storage.checkpoint_dir(2).unwrap();
+    std::fs::write(dir2.join("offsets-0"), 2u64.to_be_bytes()).unwrap();
+    let shared = shared_name(1, "reduce-0");
+    let shared_file = StateFile { name: shared.clone(), ..files[0].clone() };
+    let files2 = vec![shared_file, StateFile::of(&dir2, "offsets-0", "source", 0).unwrap()];
+    storage.complete(&CheckpointMetadata { id: 2, timestamp: 2, files: files2 }).unwrap();
+    storage.retain(1).unwrap();
+    assert_eq!(objects(&store, &prefix), ["chk-1/reduce-0", "chk-2/_metadata", "chk-2/offsets-0"]);
+    let latest = storage.latest().unwrap().unwrap();
+    assert_eq!(latest.metadata.id, 2);
+    harness().restore(&[latest.dir.join(&shared).as_path()]).unwrap();
+
+    // Checkpoint 3 uploaded its part but died before `_metadata`.
+    rt().block_on(store.put(&ObjectPath::from(format!("{prefix}/chk-3/offsets-0")), PutPayload::from(vec![1])))
+        .unwrap();
+    assert_eq!(storage.next_id().unwrap(), 4);
+    // The shared object gone: checkpoint 2 is damaged, named by URL.
+    rt().block_on(store.delete(&ObjectPath::from(format!("{prefix}/chk-1/reduce-0")))).unwrap();
+    let found = storage.find().unwrap();
+    assert!(found.latest.is_none());
+    assert_eq!(found.incomplete, [3]);
+    assert_eq!(found.damaged.len(), 1);
+    assert!(found.damaged[0].reason.contains(&format!("{url}/chk-1/reduce-0")), "{:?}", found.damaged);
+    let err = found.restore_point(true).unwrap_err().to_string();
+    assert!(err.contains("checkpoint 2: "), "{err}");
+}
