@@ -43,6 +43,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use wait_timeout::ChildExt;
 
 /// Records per source subtask.
 const N: u64 = 8_000;
@@ -269,6 +270,8 @@ fn kill_at(child: &mut Child, dirs: &Dirs, moment: Moment) -> (bool, String) {
                 ),
             );
         }
+        // The moments are in another process (its files, its clock): there
+        // is no event to wait on, so this polls, as briefly as it can.
         match moment {
             Moment::After(_) => std::thread::sleep(Duration::from_millis(1)),
             // Best effort: poll the checkpoint directory as often as we can.
@@ -394,18 +397,12 @@ fn kill_and_restart(mode: &str) {
     let last = plan.len();
     report.push(format!("before the last run: {} of {total} records committed", committed(&dirs.records).len()));
     let _ = std::fs::remove_file(&dirs.done);
-    let last_started = Instant::now();
     let mut child = spawn(root.path(), last, mode);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if last_started.elapsed() > LAST_RUN_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{mode}, seed {seed}: the last run did not end\n{}\n{}", report.join("\n"), logs(last));
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    // Waits for the child's exit (SIGCHLD), with a limit as a safety net.
+    let Some(status) = child.wait_timeout(LAST_RUN_LIMIT).unwrap() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{mode}, seed {seed}: the last run did not end\n{}\n{}", report.join("\n"), logs(last));
     };
     assert!(
         status.success() && dirs.done.exists(),
