@@ -81,15 +81,25 @@ fn batch_counts() -> BTreeMap<(u64, u64), u64> {
     counts
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watermarks_per_split_make_nothing_late_whatever_the_rates() {
+fn bounded() -> WatermarkStrategy<Ev> {
+    WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_millis(BOUND_MS))
+        .with_timestamp_assigner(|e: &Ev, _| e.1 as i64)
+}
+
+/// Runs the generator at p = 2 into keyed tumbling-window counts; `per_split`:
+/// the strategy in the source (else after it, one watermark per subtask).
+/// Returns the late records and the counts by (key, window start).
+async fn window_counts(per_split: bool) -> (Vec<Ev>, BTreeMap<(u64, u64), u64>) {
     let env = StreamEnvironment::new().with_parallelism(2);
-    let strategy = WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_millis(BOUND_MS))
-        .with_timestamp_assigner(|e: &Ev, _| e.1 as i64);
     let source = SplitSource::new("generator", |_| Gens, |_| GenReader).with_turn(64);
+    let events = match per_split {
+        true => env.from_source(source, bounded()),
+        false => {
+            env.from_source(source, WatermarkStrategy::no_watermarks()).assign_timestamps_and_watermarks(bounded())
+        }
+    };
     let late_tag = OutputTag::<Ev>::new("late");
-    let windows = env
-        .from_source(source, strategy)
+    let windows = events
         .key_by(|e: &Ev| e.0)
         .window(TumblingEventTimeWindows::of(Duration::from_millis(WINDOW_MS)))
         .side_output_late_data(&late_tag)
@@ -97,11 +107,15 @@ async fn watermarks_per_split_make_nothing_late_whatever_the_rates() {
     let late = windows.side_output(&late_tag).collect();
     let counts = windows.collect();
     env.execute().await.unwrap();
-    let late = late.take();
+    let counts = counts.take().into_iter().map(|(k, w, n): (u64, TimeWindow, u64)| ((k, w.start as u64), n));
+    (late.take(), counts.collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watermarks_per_split_make_nothing_late_whatever_the_rates() {
+    let (late, counts) = window_counts(true).await;
     assert!(late.is_empty(), "{} records late, e.g. {:?}", late.len(), &late[..late.len().min(5)]);
-    let got: BTreeMap<(u64, u64), u64> =
-        counts.take().into_iter().map(|(k, w, n): (u64, TimeWindow, u64)| ((k, w.start as u64), n)).collect();
-    assert_eq!(got, batch_counts());
+    assert_eq!(counts, batch_counts());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,21 +139,6 @@ async fn a_bounded_source_reads_every_split_once_at_any_parallelism() {
 /// watermarks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_watermark_per_subtask_makes_records_late() {
-    let env = StreamEnvironment::new().with_parallelism(2);
-    let strategy = WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_millis(BOUND_MS))
-        .with_timestamp_assigner(|e: &Ev, _| e.1 as i64);
-    let source = SplitSource::new("generator", |_| Gens, |_| GenReader).with_turn(64);
-    let late_tag = OutputTag::<Ev>::new("late");
-    let windows = env
-        .from_source(source, WatermarkStrategy::no_watermarks())
-        .assign_timestamps_and_watermarks(strategy)
-        .key_by(|e: &Ev| e.0)
-        .window(TumblingEventTimeWindows::of(Duration::from_millis(WINDOW_MS)))
-        .side_output_late_data(&late_tag)
-        .count();
-    let late = windows.side_output(&late_tag).collect();
-    windows.for_each(|_| {});
-    env.execute().await.unwrap();
-    let late = late.take();
+    let (late, _) = window_counts(false).await;
     assert!(late.len() > 100, "only {} late", late.len());
 }

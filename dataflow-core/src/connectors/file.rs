@@ -271,7 +271,8 @@ fn decode<T: DeserializeOwned>(
 ) -> Result<Option<T>, String> {
     match kind {
         Kind::Lines => {
-            serde_json::from_value(serde_json::Value::String(text.to_string())).map(Some).map_err(|e| e.to_string())
+            let text = serde::de::IntoDeserializer::<serde::de::value::Error>::into_deserializer(text);
+            T::deserialize(text).map(Some).map_err(|e| e.to_string())
         }
         Kind::JsonLines if text.trim().is_empty() => Ok(None),
         Kind::JsonLines => serde_json::from_str(text).map(Some).map_err(|e| e.to_string()),
@@ -287,5 +288,20 @@ fn decode<T: DeserializeOwned>(
             };
             record.deserialize(headers).map(Some).map_err(|e| e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_format_decodes_a_line() {
+        assert_eq!(decode::<String>(Kind::Lines, None, "a,b"), Ok(Some("a,b".to_string())));
+        assert_eq!(decode::<(u8, String)>(Kind::JsonLines, None, r#"[1,"x"]"#), Ok(Some((1, "x".into()))));
+        assert_eq!(decode::<u8>(Kind::JsonLines, None, "  "), Ok(None));
+        let csv = Kind::Csv { headers: false, delimiter: b';' };
+        assert_eq!(decode::<(u8, String)>(csv, None, "2;y"), Ok(Some((2, "y".into()))));
+        assert!(decode::<(u8, String)>(csv, None, "z;y").is_err());
     }
 }

@@ -169,14 +169,8 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
         }
         for piece in read.pieces {
             let id = piece.after.id();
-            if !piece.out.records.is_empty() {
-                self.watermarks.touch(&id, now);
-            }
-            for value in piece.out.records {
-                let ts = self.watermarks.stamp(&id, &value, now);
-                ctx.collect(value, ts);
-                self.handed_out += 1;
-            }
+            self.handed_out += piece.out.records.len() as u64;
+            self.watermarks.stamp_all(&id, piece.out.records, now, |v, ts| ctx.collect(v, ts));
             for bad in piece.out.bad {
                 self.reject(bad, ctx)?;
             }

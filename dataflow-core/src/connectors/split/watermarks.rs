@@ -42,24 +42,28 @@ impl<T: 'static> SplitWatermarks<T> {
         self.splits.remove(id);
     }
 
-    /// Stamps `value` of split `id` (read at `now`): its timestamp by the
-    /// strategy's assigner (none without one), seen by the split's generator.
-    pub(crate) fn stamp(&mut self, id: &str, value: &T, now: Timestamp) -> Option<Timestamp> {
-        let assigner = self.strategy.assigner.as_ref()?;
-        let ts = assigner(value, None);
-        if let Some(split) = self.splits.get_mut(id) {
-            split.generator.on_event(value, ts, &mut self.output);
-            split.last_activity = now;
-            split.idle = false;
+    /// Stamps the records `values` of split `id`, read at `now`, and hands
+    /// each to `emit` with its timestamp (by the strategy's assigner, none
+    /// without one); the split's generator sees them and it is active.
+    pub(crate) fn stamp_all(
+        &mut self,
+        id: &str,
+        values: Vec<T>,
+        now: Timestamp,
+        mut emit: impl FnMut(T, Option<Timestamp>),
+    ) {
+        let mut split = self.splits.get_mut(id);
+        if let (Some(split), false) = (split.as_mut(), values.is_empty()) {
+            (split.last_activity, split.idle) = (now, false);
         }
-        Some(ts)
-    }
-
-    /// Split `id` handed out records at `now` (it is active).
-    pub(crate) fn touch(&mut self, id: &str, now: Timestamp) {
-        if let Some(split) = self.splits.get_mut(id) {
-            split.last_activity = now;
-            split.idle = false;
+        let (Some(assigner), Some(split)) = (self.strategy.assigner.as_ref(), split) else {
+            values.into_iter().for_each(|v| emit(v, None));
+            return;
+        };
+        for value in values {
+            let ts = assigner(&value, None);
+            split.generator.on_event(&value, ts, &mut self.output);
+            emit(value, Some(ts));
         }
     }
 
@@ -110,14 +114,18 @@ mod tests {
         SplitWatermarks::new(s)
     }
 
+    fn stamp(w: &mut SplitWatermarks<i64>, id: &str, v: i64, now: Timestamp) {
+        w.stamp_all(id, vec![v], now, |_, _| {});
+    }
+
     #[test]
     fn the_minimum_over_splits_and_finished_ones_drop_out() {
         let mut w = bounded();
         w.add("dense", 0);
         w.add("sparse", 0);
-        w.stamp("dense", &1_000, 0);
+        stamp(&mut w, "dense", 1_000, 0);
         assert_eq!(w.update(0), (None, None)); // sparse holds it at MIN
-        w.stamp("sparse", &20, 0);
+        stamp(&mut w, "sparse", 20, 0);
         assert_eq!(w.update(0).0, Some(Watermark(14)));
         w.finish("sparse");
         assert_eq!(w.update(0).0, Some(Watermark(994)));
@@ -128,12 +136,12 @@ mod tests {
         let mut w = bounded();
         w.add("a", 0);
         w.add("b", 0);
-        w.stamp("a", &500, 0);
+        stamp(&mut w, "a", 500, 0);
         assert_eq!(w.next_idle(), Some(100));
-        w.stamp("a", &600, 150);
+        stamp(&mut w, "a", 600, 150);
         assert_eq!(w.update(150), (Some(Watermark(594)), None)); // b idle
         assert_eq!(w.update(300), (None, Some(StreamStatus::Idle)));
-        w.stamp("b", &50, 301);
+        stamp(&mut w, "b", 50, 301);
         assert_eq!(w.update(301), (None, Some(StreamStatus::Active)));
     }
 }

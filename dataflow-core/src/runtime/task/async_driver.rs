@@ -108,10 +108,7 @@ impl<O: AsyncFnOperator> Push<O::In> for AsyncDriver<O> {
         // Everything before a control element leaves before it (so a
         // barrier finds no call in flight: an async function keeps no state).
         while self.complete_one().await? {}
-        let taken = self.emitter.checkpoint(control, &mut (), &Hooks::stateless())?;
-        self.emitter.control(control, |_| Ok(())).await?;
-        taken.acknowledge(&self.emitter);
-        Ok(())
+        self.emitter.control_with(control, &mut (), &Hooks::stateless(), |_, _| Ok(())).await
     }
 
     async fn flush(&mut self) -> Result<(), Error> {

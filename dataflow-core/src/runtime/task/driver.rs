@@ -261,12 +261,28 @@ impl<T: Data> Emitter<T> {
     /// (its [`Operator::snapshot`], then its operator state), to acknowledge
     /// with [`Taken::acknowledge`] once the barrier was passed on (the
     /// barrier travels first; the write goes on off the task).
-    pub(crate) fn checkpoint<O>(&self, control: Control, op: &mut O, hooks: &Hooks<O>) -> Result<Taken, Error> {
+    fn checkpoint<O>(&self, control: Control, op: &mut O, hooks: &Hooks<O>) -> Result<Taken, Error> {
         let Control::Barrier(b) = control else { return Ok(Taken(None)) };
         let started = std::time::Instant::now();
         let part = guard(&self.info, || (hooks.snapshot)(op, &b))?.map_or(Part::Nothing, Part::State);
         let operator_state = guard(&self.info, || Ok((hooks.operator_state)(op).map(|s| s.snapshot()).transpose()?))?;
         Ok(Taken(Some((b, part, operator_state, started.elapsed()))))
+    }
+
+    /// A control element for operator `op`: on a barrier its snapshot
+    /// first, then `hook` (its reaction to the element), then the element
+    /// goes on; the snapshot is acknowledged once it has.
+    pub(crate) async fn control_with<O: Send>(
+        &mut self,
+        control: Control,
+        op: &mut O,
+        hooks: &Hooks<O>,
+        hook: impl FnOnce(&mut O, &mut Collector<T>) -> Result<(), BoxError> + Send,
+    ) -> Result<(), Error> {
+        let taken = self.checkpoint(control, op, hooks)?;
+        self.control(control, |out| hook(op, out)).await?;
+        taken.acknowledge(self);
+        Ok(())
     }
 
     /// Runs user code on `records` input records and hands on what it emitted.
@@ -410,10 +426,7 @@ impl<O: Operator> Push<O::In> for OperatorDriver<O> {
             // The operator makes its own watermarks: this one stops here.
             return self.emitter.process(0, |out| op.on_watermark(w, out)).await;
         }
-        let taken = self.emitter.checkpoint(control, op, &Hooks::one_input())?;
-        self.emitter.control(control, |out| operator_hook!(op, control, out)).await?;
-        taken.acknowledge(&self.emitter);
-        Ok(())
+        self.emitter.control_with(control, op, &Hooks::one_input(), |op, out| operator_hook!(op, control, out)).await
     }
 
     async fn flush(&mut self) -> Result<(), Error> {
@@ -477,10 +490,7 @@ impl<O: TwoInputOperator> crate::runtime::push::TwoInputPush<O::In1, O::In2> for
 
     async fn control(&mut self, control: Control) -> Result<(), Error> {
         let op = &mut self.op;
-        let taken = self.emitter.checkpoint(control, op, &Hooks::two_input())?;
-        self.emitter.control(control, |out| operator_hook!(op, control, out)).await?;
-        taken.acknowledge(&self.emitter);
-        Ok(())
+        self.emitter.control_with(control, op, &Hooks::two_input(), |op, out| operator_hook!(op, control, out)).await
     }
 
     async fn flush(&mut self) -> Result<(), Error> {
