@@ -4,6 +4,7 @@
 //! The pipelines of some examples live here so that tests can run them.
 
 pub mod nexmark;
+pub mod orders;
 pub mod rng;
 pub mod shop;
 pub mod twitter;

@@ -192,17 +192,16 @@ impl<T: DeserializeOwned + Send + 'static> SplitReader<T, FileSplit> for FileRea
         let open = self.open.remove(&split.path);
         let (kind, mut at) = (self.format.kind, split.clone());
         let read = super::blocking::blocking(move || read_lines(open, &mut at, kind, max).map(|r| (r, at)));
-        let ((open, lines, done), at) = read.await??;
+        let ((open, chunk, done), at) = read.await??;
         *split = at;
-        for (line, text) in lines {
-            match decode::<T>(kind, open.headers.as_ref(), &text) {
-                Ok(Some(v)) => out.push(v),
-                Ok(None) => {}
-                Err(error) => {
-                    out.bad(BadInput { location: format!("{}:{line}", split.path.display()), raw: text, error })
-                }
-            }
-        }
+        decode_chunk(kind, open.headers.as_ref(), &chunk, |line, decoded| match decoded {
+            Ok(v) => out.push(v),
+            Err(error) => out.bad(BadInput {
+                location: format!("{}:{}", split.path.display(), line.number),
+                raw: chunk.text[line.start..line.end].to_string(),
+                error,
+            }),
+        });
         if !done {
             self.open.insert(split.path.clone(), open);
         }
@@ -210,17 +209,29 @@ impl<T: DeserializeOwned + Send + 'static> SplitReader<T, FileSplit> for FileRea
     }
 }
 
-type Lines = Vec<(u64, String)>;
+/// Lines read in one go: their text in one buffer, and where each is.
+struct Chunk {
+    text: String,
+    lines: Vec<Line>,
+}
+
+/// A line of a [`Chunk`]: its number in the file and its bytes (without
+/// the line break).
+struct Line {
+    number: u64,
+    start: usize,
+    end: usize,
+}
 
 /// Reads up to `max` lines of `split` (opening it at its offset if need
-/// be); returns the open file (with its CSV header), the lines with
-/// their numbers, and whether the file ended.
+/// be); returns the open file (with its CSV header), the lines, and
+/// whether the file ended.
 fn read_lines(
     open: Option<Open>,
     split: &mut FileSplit,
     kind: Kind,
     max: usize,
-) -> Result<(Open, Lines, bool), BoxError> {
+) -> Result<(Open, Chunk, bool), BoxError> {
     let path = split.path.clone();
     let err = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
     let mut open = match open {
@@ -244,49 +255,53 @@ fn read_lines(
             Open { reader: BufReader::with_capacity(1 << 16, file), headers }
         }
     };
-    let mut lines = Vec::with_capacity(max.min(4096));
+    let mut chunk = Chunk { text: String::new(), lines: Vec::with_capacity(max.min(4096)) };
     let mut done = false;
-    while lines.len() < max {
-        let mut text = String::new();
-        let n = open.reader.read_line(&mut text).map_err(err)?;
+    while chunk.lines.len() < max {
+        let start = chunk.text.len();
+        let n = open.reader.read_line(&mut chunk.text).map_err(err)?;
         if n == 0 {
             done = true;
             break;
         }
         split.offset += n as u64;
         split.line += 1;
-        while text.ends_with('\n') || text.ends_with('\r') {
-            text.pop();
-        }
-        lines.push((split.line, text));
+        let end = start + chunk.text[start..].trim_end_matches(['\n', '\r']).len();
+        chunk.lines.push(Line { number: split.line, start, end });
     }
-    Ok((open, lines, done))
+    Ok((open, chunk, done))
 }
 
-/// Decodes one line; `None` for a blank line of JSON Lines.
-fn decode<T: DeserializeOwned>(
+/// Decodes the lines of `chunk` in order, handing each line's outcome to
+/// `emit`; blank lines are left out. CSV goes through one reader per chunk
+/// (one record per line).
+fn decode_chunk<T: DeserializeOwned>(
     kind: Kind,
     headers: Option<&csv::StringRecord>,
-    text: &str,
-) -> Result<Option<T>, String> {
+    chunk: &Chunk,
+    mut emit: impl FnMut(&Line, Result<T, String>),
+) {
+    let text = |l: &Line| &chunk.text[l.start..l.end];
+    let lines = chunk.lines.iter().filter(|l| !text(l).trim().is_empty() || matches!(kind, Kind::Lines));
     match kind {
-        Kind::Lines => {
-            let text = serde::de::IntoDeserializer::<serde::de::value::Error>::into_deserializer(text);
-            T::deserialize(text).map(Some).map_err(|e| e.to_string())
-        }
-        Kind::JsonLines if text.trim().is_empty() => Ok(None),
-        Kind::JsonLines => serde_json::from_str(text).map(Some).map_err(|e| e.to_string()),
+        Kind::Lines => lines.for_each(|l| {
+            let de = serde::de::IntoDeserializer::<serde::de::value::Error>::into_deserializer(text(l));
+            emit(l, T::deserialize(de).map_err(|e| e.to_string()))
+        }),
+        Kind::JsonLines => lines.for_each(|l| emit(l, serde_json::from_str(text(l)).map_err(|e| e.to_string()))),
         Kind::Csv { delimiter, .. } => {
-            let mut r = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .delimiter(delimiter)
-                .buffer_capacity(text.len() + 2)
-                .from_reader(text.as_bytes());
-            let record = match r.records().next() {
-                Some(r) => r.map_err(|e| e.to_string())?,
-                None => return Ok(None),
-            };
-            record.deserialize(headers).map(Some).map_err(|e| e.to_string())
+            // csv skips blank lines too, so records and lines stay in step.
+            let mut reader =
+                csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).from_reader(chunk.text.as_bytes());
+            let mut record = csv::StringRecord::new();
+            for l in lines {
+                let decoded = match reader.read_record(&mut record) {
+                    Ok(true) => record.deserialize(headers).map_err(|e| e.to_string()),
+                    Ok(false) => Err("no CSV record on this line".to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                emit(l, decoded);
+            }
         }
     }
 }
@@ -295,13 +310,29 @@ fn decode<T: DeserializeOwned>(
 mod tests {
     use super::*;
 
+    /// Decodes `text` (lines) as `kind`: the values, or the errors.
+    fn decode<T: DeserializeOwned>(kind: Kind, text: &str) -> Vec<Result<T, String>> {
+        let mut chunk = Chunk { text: String::new(), lines: Vec::new() };
+        for (n, l) in text.split('\n').enumerate() {
+            let start = chunk.text.len();
+            chunk.text.push_str(l);
+            chunk.lines.push(Line { number: n as u64 + 1, start, end: chunk.text.len() });
+            chunk.text.push('\n');
+        }
+        let mut out = Vec::new();
+        decode_chunk(kind, None, &chunk, |_, r| out.push(r));
+        out
+    }
+
     #[test]
-    fn each_format_decodes_a_line() {
-        assert_eq!(decode::<String>(Kind::Lines, None, "a,b"), Ok(Some("a,b".to_string())));
-        assert_eq!(decode::<(u8, String)>(Kind::JsonLines, None, r#"[1,"x"]"#), Ok(Some((1, "x".into()))));
-        assert_eq!(decode::<u8>(Kind::JsonLines, None, "  "), Ok(None));
+    fn each_format_decodes_its_lines() {
+        assert_eq!(decode::<String>(Kind::Lines, "a,b\n"), [Ok("a,b".to_string()), Ok(String::new())]);
+        assert_eq!(decode::<(u8, String)>(Kind::JsonLines, "[1,\"x\"]\n  "), [Ok((1, "x".into()))]);
         let csv = Kind::Csv { headers: false, delimiter: b';' };
-        assert_eq!(decode::<(u8, String)>(csv, None, "2;y"), Ok(Some((2, "y".into()))));
-        assert!(decode::<(u8, String)>(csv, None, "z;y").is_err());
+        let got = decode::<(u8, String)>(csv, "2;y\n\nz;y\n3;w");
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], Ok((2, "y".into())));
+        assert!(got[1].is_err());
+        assert_eq!(got[2], Ok((3, "w".into())));
     }
 }

@@ -18,8 +18,8 @@
 //! * **Watermarks per split.** Each split has its own watermark generator;
 //!   the source's watermark is the minimum over its active splits. A split
 //!   without records for the strategy's idle timeout is left out; a
-//!   finished split no longer holds anything back. When every split is idle
-//!   the subtask is idle. So records that are in bound for their own split
+//!   finished split no longer holds anything back. When every split is idle,
+//!   or it has none, the subtask is idle. So records that are in bound for their own split
 //!   are never late, however the splits' rates differ.
 //! * **Barriers do not wait for data.** A read runs as a future that the
 //!   source keeps across polls; a barrier, a stop or a savepoint is

@@ -81,7 +81,8 @@ impl<T: 'static> SplitWatermarks<T> {
                 split.idle = now >= split.last_activity.saturating_add(t);
             }
         }
-        let idle = timeout.is_some() && self.splits.values().all(|s| s.idle);
+        // A subtask without splits is idle (Flink's reader without splits).
+        let idle = self.splits.is_empty() || (timeout.is_some() && self.splits.values().all(|s| s.idle));
         let status = (idle != self.idle).then_some(if idle { StreamStatus::Idle } else { StreamStatus::Active });
         self.idle = idle;
         let min = self.splits.values().filter(|s| !s.idle).map(|s| s.watermark).min();
@@ -129,6 +130,16 @@ mod tests {
         assert_eq!(w.update(0).0, Some(Watermark(14)));
         w.finish("sparse");
         assert_eq!(w.update(0).0, Some(Watermark(994)));
+    }
+
+    #[test]
+    fn a_subtask_without_splits_is_idle_until_it_gets_one() {
+        let mut w = SplitWatermarks::new(WatermarkStrategy::<i64>::for_monotonous_timestamps());
+        assert_eq!(w.update(0), (None, Some(StreamStatus::Idle)));
+        w.add("a", 0);
+        assert_eq!(w.update(0), (None, Some(StreamStatus::Active)));
+        w.finish("a");
+        assert_eq!(w.update(0), (None, Some(StreamStatus::Idle)));
     }
 
     #[test]
