@@ -42,6 +42,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Lines a subtask reads from a file in one go.
+const LINES_PER_READ: usize = 8192;
+
 /// How a line becomes a record.
 pub struct Format<T> {
     kind: Kind,
@@ -139,7 +142,10 @@ impl<T: DeserializeOwned + Send + 'static> From<FileSource<T>> for SplitSource<T
             "file source",
             move |_| Files(path.clone()),
             move |_| FileReader { format: format.clone(), open: HashMap::new() },
-        );
+        )
+        // Lines per read: a read is a trip to the blocking pool and a CSV
+        // reader, worth it for a few thousand lines.
+        .with_turn(LINES_PER_READ);
         match f.discovery {
             Some(interval) => source.continuous(interval),
             None => source,
@@ -178,7 +184,7 @@ fn list(path: &std::path::Path) -> Result<Vec<PathBuf>, BoxError> {
 
 struct Open {
     reader: BufReader<std::fs::File>,
-    headers: Option<csv::StringRecord>,
+    headers: Option<csv::ByteRecord>,
 }
 
 struct FileReader<T> {
@@ -191,17 +197,28 @@ impl<T: DeserializeOwned + Send + 'static> SplitReader<T, FileSplit> for FileRea
     async fn read(&mut self, split: &mut FileSplit, max: usize, out: &mut SplitOutput<T>) -> Result<bool, BoxError> {
         let open = self.open.remove(&split.path);
         let (kind, mut at) = (self.format.kind, split.clone());
-        let read = super::blocking::blocking(move || read_lines(open, &mut at, kind, max).map(|r| (r, at)));
-        let ((open, chunk, done), at) = read.await??;
-        *split = at;
-        decode_chunk(kind, open.headers.as_ref(), &chunk, |line, decoded| match decoded {
-            Ok(v) => out.push(v),
-            Err(error) => out.bad(BadInput {
-                location: format!("{}:{}", split.path.display(), line.number),
-                raw: chunk.text[line.start..line.end].to_string(),
-                error,
-            }),
+        // Reading and decoding both run on the blocking pool.
+        let read = super::blocking::blocking(move || {
+            let (open, chunk, done) = read_lines(open, &mut at, kind, max)?;
+            let mut decoded = SplitOutput::new();
+            decode_chunk(kind, open.headers.as_ref(), &chunk, |line, r| match r {
+                Ok(v) => decoded.push(v),
+                Err(error) => decoded.bad(BadInput {
+                    location: format!("{}:{}", at.path.display(), line.number),
+                    raw: String::from_utf8_lossy(&chunk.text[line.start..line.end]).into_owned(),
+                    error,
+                }),
+            });
+            Ok::<_, BoxError>((open, decoded, done, at))
         });
+        let (open, decoded, done, at) = read.await??;
+        *split = at;
+        if out.is_empty() {
+            *out = decoded;
+        } else {
+            out.records.extend(decoded.records);
+            out.bad.extend(decoded.bad);
+        }
         if !done {
             self.open.insert(split.path.clone(), open);
         }
@@ -209,9 +226,9 @@ impl<T: DeserializeOwned + Send + 'static> SplitReader<T, FileSplit> for FileRea
     }
 }
 
-/// Lines read in one go: their text in one buffer, and where each is.
+/// Lines read in one go: their bytes in one buffer, and where each is.
 struct Chunk {
-    text: String,
+    text: Vec<u8>,
     lines: Vec<Line>,
 }
 
@@ -245,8 +262,11 @@ fn read_lines(
                 let header_len = first.len() as u64;
                 let mut r =
                     csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).from_reader(first.as_bytes());
-                headers =
-                    r.records().next().transpose().map_err(|e| format!("{}:1: bad CSV header: {e}", path.display()))?;
+                headers = r
+                    .byte_records()
+                    .next()
+                    .transpose()
+                    .map_err(|e| format!("{}:1: bad CSV header: {e}", path.display()))?;
                 if split.offset == 0 {
                     (split.offset, split.line) = (header_len, 1);
                 }
@@ -255,18 +275,21 @@ fn read_lines(
             Open { reader: BufReader::with_capacity(1 << 16, file), headers }
         }
     };
-    let mut chunk = Chunk { text: String::new(), lines: Vec::with_capacity(max.min(4096)) };
+    let mut chunk = Chunk { text: Vec::with_capacity(max.min(4096) * 64), lines: Vec::with_capacity(max.min(4096)) };
     let mut done = false;
     while chunk.lines.len() < max {
         let start = chunk.text.len();
-        let n = open.reader.read_line(&mut chunk.text).map_err(err)?;
+        let n = open.reader.read_until(b'\n', &mut chunk.text).map_err(err)?;
         if n == 0 {
             done = true;
             break;
         }
         split.offset += n as u64;
         split.line += 1;
-        let end = start + chunk.text[start..].trim_end_matches(['\n', '\r']).len();
+        let mut end = chunk.text.len();
+        while end > start && matches!(chunk.text[end - 1], b'\n' | b'\r') {
+            end -= 1;
+        }
         chunk.lines.push(Line { number: split.line, start, end });
     }
     Ok((open, chunk, done))
@@ -277,25 +300,29 @@ fn read_lines(
 /// (one record per line).
 fn decode_chunk<T: DeserializeOwned>(
     kind: Kind,
-    headers: Option<&csv::StringRecord>,
+    headers: Option<&csv::ByteRecord>,
     chunk: &Chunk,
     mut emit: impl FnMut(&Line, Result<T, String>),
 ) {
     let text = |l: &Line| &chunk.text[l.start..l.end];
-    let lines = chunk.lines.iter().filter(|l| !text(l).trim().is_empty() || matches!(kind, Kind::Lines));
+    let blank = |l: &Line| text(l).iter().all(u8::is_ascii_whitespace);
+    let lines = chunk.lines.iter().filter(|l| !blank(l) || matches!(kind, Kind::Lines));
     match kind {
         Kind::Lines => lines.for_each(|l| {
-            let de = serde::de::IntoDeserializer::<serde::de::value::Error>::into_deserializer(text(l));
-            emit(l, T::deserialize(de).map_err(|e| e.to_string()))
+            let decoded = std::str::from_utf8(text(l)).map_err(|e| e.to_string()).and_then(|text| {
+                let de = serde::de::IntoDeserializer::<serde::de::value::Error>::into_deserializer(text);
+                T::deserialize(de).map_err(|e| e.to_string())
+            });
+            emit(l, decoded)
         }),
-        Kind::JsonLines => lines.for_each(|l| emit(l, serde_json::from_str(text(l)).map_err(|e| e.to_string()))),
+        Kind::JsonLines => lines.for_each(|l| emit(l, serde_json::from_slice(text(l)).map_err(|e| e.to_string()))),
         Kind::Csv { delimiter, .. } => {
             // csv skips blank lines too, so records and lines stay in step.
             let mut reader =
-                csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).from_reader(chunk.text.as_bytes());
-            let mut record = csv::StringRecord::new();
+                csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).from_reader(&chunk.text[..]);
+            let mut record = csv::ByteRecord::new();
             for l in lines {
-                let decoded = match reader.read_record(&mut record) {
+                let decoded = match reader.read_byte_record(&mut record) {
                     Ok(true) => record.deserialize(headers).map_err(|e| e.to_string()),
                     Ok(false) => Err("no CSV record on this line".to_string()),
                     Err(e) => Err(e.to_string()),
@@ -312,12 +339,12 @@ mod tests {
 
     /// Decodes `text` (lines) as `kind`: the values, or the errors.
     fn decode<T: DeserializeOwned>(kind: Kind, text: &str) -> Vec<Result<T, String>> {
-        let mut chunk = Chunk { text: String::new(), lines: Vec::new() };
+        let mut chunk = Chunk { text: Vec::new(), lines: Vec::new() };
         for (n, l) in text.split('\n').enumerate() {
             let start = chunk.text.len();
-            chunk.text.push_str(l);
+            chunk.text.extend_from_slice(l.as_bytes());
             chunk.lines.push(Line { number: n as u64 + 1, start, end: chunk.text.len() });
-            chunk.text.push('\n');
+            chunk.text.push(b'\n');
         }
         let mut out = Vec::new();
         decode_chunk(kind, None, &chunk, |_, r| out.push(r));

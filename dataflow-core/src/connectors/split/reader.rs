@@ -53,6 +53,8 @@ enum Parts<T, S> {
     Ready(Box<dyn SplitReader<T, S>>, Box<dyn SplitEnumerator<S>>),
     /// A round is under way.
     Reading(RoundFuture<T, S>),
+    /// A round finished ahead of the poll that hands it out.
+    Done(Box<Round<T, S>>),
     /// A round failed (it returned its error).
     Broken,
 }
@@ -225,6 +227,22 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
         }
     }
 
+    /// Starts the next round now, so that reading (on the blocking pool,
+    /// for files) overlaps with the processing of what was handed out.
+    async fn read_ahead(&mut self) {
+        if self.done() {
+            return;
+        }
+        if let Parts::Ready(reader, enumerator) = std::mem::replace(&mut self.parts, Parts::Broken) {
+            self.start_round(reader, enumerator);
+        }
+        if let Parts::Reading(reading) = &mut self.parts
+            && let std::task::Poll::Ready(round) = futures::poll!(reading.as_mut())
+        {
+            self.parts = Parts::Done(Box::new(round));
+        }
+    }
+
     /// Whether a bounded source has read everything.
     fn done(&self) -> bool {
         self.discovery.is_none() && self.next_discovery.is_none() && self.position.reading.is_empty()
@@ -245,19 +263,29 @@ impl<T: Data, S: Split> Source<T> for SplitSourceReader<T, S> {
             Parts::Ready(reader, enumerator) => self.start_round(reader, enumerator),
             other => self.parts = other,
         }
-        let Parts::Reading(round) = &mut self.parts else {
-            return Err(format!("source '{}' failed before", self.name).into());
-        };
-        // Wait for the round, or for the next split to go idle.
-        let idle = self.watermarks.next_idle().map(|t| self.clock.wait_until(t));
-        let round = match idle {
-            Some(idle) => {
-                tokio::select! {
-                    r = round.as_mut() => Some(r),
-                    _ = idle => None,
+        let round = match std::mem::replace(&mut self.parts, Parts::Broken) {
+            Parts::Done(round) => Some(*round),
+            Parts::Reading(mut reading) => {
+                // Wait for the round, or for the next split to go idle.
+                let idle = self.watermarks.next_idle().map(|t| self.clock.wait_until(t));
+                let round = match idle {
+                    Some(idle) => {
+                        tokio::select! {
+                            r = reading.as_mut() => Some(r),
+                            _ = idle => None,
+                        }
+                    }
+                    None => Some(reading.as_mut().await),
+                };
+                if round.is_none() {
+                    self.parts = Parts::Reading(reading);
                 }
+                round
             }
-            None => Some(round.as_mut().await),
+            other => {
+                self.parts = other;
+                return Err(format!("source '{}' failed before", self.name).into());
+            }
         };
         // Nothing is collected before this point: the poll is cancel-safe.
         if let Some(round) = round {
@@ -266,6 +294,7 @@ impl<T: Data, S: Split> Source<T> for SplitSourceReader<T, S> {
                 self.next_discovery = None; // bounded: discovered once
             }
             self.hand_out(round.outcome?, ctx)?;
+            self.read_ahead().await;
         }
         self.update_watermarks();
         if let Some(c) = self.controls.pop_front() {
