@@ -555,6 +555,22 @@ impl<T: Data> Stream<T> {
             TransactionalSink::new(TransactionalFileSink::new(dir.clone(), info.subtask))
         })
     }
+
+    /// Writes every value exactly once into part files of a folder, in a
+    /// format (CSV, JSON Lines, lines; see [`FileOutput`](crate::connectors::file::FileOutput)):
+    /// the two-phase file sink of [`Self::write_transactional_files`] with
+    /// an encoder, and parts rolled also by size.
+    pub fn write_files(&self, output: crate::connectors::file::FileOutput<T>) -> SinkNode {
+        use crate::connectors::two_phase::{TransactionalFileSink, TransactionalSink};
+        let crate::connectors::file::FileOutput { dir, encoder, max_part_bytes } = output;
+        self.sink("files", move |info| {
+            let sink = TransactionalFileSink::with_encoder(dir.clone(), info.subtask, encoder.clone());
+            TransactionalSink::new(match max_part_bytes {
+                Some(bytes) => sink.with_max_part_bytes(bytes),
+                None => sink,
+            })
+        })
+    }
 }
 
 /// A handle to a sink in the graph, to configure it.

@@ -1,5 +1,5 @@
-//! The file source: the files of a folder (or one file) read as text
-//! lines, CSV or JSON Lines, typed through serde, one split per file, on
+//! Files: the file source reads the files of a folder (or one file) as
+//! text lines, CSV or JSON Lines, typed through serde, one split per file, on
 //! the [split framework](super::split) — so it resumes from (file, byte
 //! offset), rescales, and keeps a watermark per file.
 //!
@@ -32,6 +32,7 @@
 //! ```
 
 use super::split::{BadInput, Split, SplitEnumerator, SplitOutput, SplitReader, SplitSource};
+use super::two_phase::Encoder;
 use crate::error::BoxError;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -96,6 +97,77 @@ impl<T: DeserializeOwned> Format<T> {
     /// left out.
     pub fn json_lines() -> Self {
         Self { kind: Kind::JsonLines, _t: PhantomData }
+    }
+}
+
+impl<T: serde::Serialize + 'static> Format<T> {
+    /// How the file sink writes a value in this format, one line each: CSV
+    /// without a header line (fields in `T`'s order), one JSON value, or a
+    /// string as it is (other values of `lines()` as JSON).
+    ///
+    /// ```
+    /// use dataflow_core::connectors::file::Format;
+    /// let mut out = Vec::new();
+    /// Format::<(u8, String)>::csv().encoder()(&(1, "a b".into()), &mut out).unwrap();
+    /// Format::<(u8, String)>::json_lines().encoder()(&(2, "c".into()), &mut out).unwrap();
+    /// assert_eq!(String::from_utf8(out).unwrap(), "1,a b\n[2,\"c\"]\n");
+    /// ```
+    pub fn encoder(&self) -> Encoder<T> {
+        match self.kind {
+            Kind::Csv { delimiter, .. } => Arc::new(move |v: &T, out: &mut Vec<u8>| {
+                let mut w = csv::WriterBuilder::new().has_headers(false).delimiter(delimiter).from_writer(&mut *out);
+                w.serialize(v).and_then(|()| w.flush().map_err(csv::Error::from)).map_err(|e| e.to_string())
+            }),
+            Kind::JsonLines => Arc::new(|v: &T, out: &mut Vec<u8>| {
+                serde_json::to_writer(&mut *out, v).map_err(|e| e.to_string())?;
+                out.push(b'\n');
+                Ok(())
+            }),
+            Kind::Lines => Arc::new(|v: &T, out: &mut Vec<u8>| {
+                match serde_json::to_value(v).map_err(|e| e.to_string())? {
+                    serde_json::Value::String(s) => out.extend_from_slice(s.as_bytes()),
+                    other => out.extend_from_slice(other.to_string().as_bytes()),
+                }
+                out.push(b'\n');
+                Ok(())
+            }),
+        }
+    }
+}
+
+/// Where and how the file sink writes: exactly-once part files in a
+/// folder, in a [`Format`], rolled at every checkpoint and, optionally,
+/// once a part holds a number of bytes.
+/// [`Stream::write_files`](crate::Stream::write_files) adds it.
+///
+/// ```
+/// use dataflow_core::connectors::file::{FileOutput, Format};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let env = dataflow_core::StreamEnvironment::new().with_parallelism(1);
+/// env.from_iter(vec![(1u8, "a".to_string()), (2, "b".into())])
+///     .write_files(FileOutput::new(dir.path(), Format::csv()).with_max_part_bytes(4));
+/// env.execute().await.unwrap();
+/// let lines = dataflow_core::connectors::two_phase::read_committed(dir.path()).unwrap();
+/// assert_eq!(lines, ["1,a", "2,b"]);
+/// assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2); // two parts
+/// # });
+/// ```
+pub struct FileOutput<T> {
+    pub(crate) dir: PathBuf,
+    pub(crate) encoder: Encoder<T>,
+    pub(crate) max_part_bytes: Option<u64>,
+}
+
+impl<T: serde::Serialize + 'static> FileOutput<T> {
+    /// Part files in `dir` (created if missing), in `format`.
+    pub fn new(dir: impl Into<PathBuf>, format: Format<T>) -> Self {
+        Self { dir: dir.into(), encoder: format.encoder(), max_part_bytes: None }
+    }
+
+    /// Also rolls to a new part once a part holds `bytes` bytes.
+    pub fn with_max_part_bytes(self, bytes: u64) -> Self {
+        Self { max_part_bytes: Some(bytes), ..self }
     }
 }
 

@@ -1,147 +1,17 @@
-//! Two-phase-commit sinks: the building block of exactly-once output.
-//!
-//! After a failure the sources replay what followed the last complete
-//! checkpoint, so a sink that simply appends would repeat that output. A
-//! [`TwoPhaseCommitSink`] (Flink's `TwoPhaseCommitSinkFunction`, or its
-//! `FileSink`) writes where readers do not look, seals that durably when a
-//! checkpoint barrier passes (*pre-commit*) and publishes it once the
-//! checkpoint is complete (*commit*). The hooks, per subtask (the checkpoint
-//! coordinator will call them; today a caller does):
-//!
-//! 1. [`write_batch`](TwoPhaseCommitSink::write_batch) for every batch;
-//! 2. barrier `n`: [`pre_commit(n)`](TwoPhaseCommitSink::pre_commit); the
-//!    committables it returns are this subtask's sink state in checkpoint `n`;
-//! 3. checkpoint `n` complete: [`commit`](TwoPhaseCommitSink::commit) those
-//!    committables. A lost or late notice does no harm: the next pre-commit
-//!    returns them again, and committing twice is a no-op;
-//! 4. restore from checkpoint `c`: a new sink,
-//!    [`recover`](TwoPhaseCommitSink::recover) with `c`'s committables (or
-//!    none without a checkpoint) before anything is written; the sources then
-//!    replay from `c`;
-//! 5. end of input: [`finish`](TwoPhaseCommitSink::finish).
-//!
-//! [`TransactionalFileSink`] writes lines into part files of a directory;
-//! [`read_committed`] reads what readers may see. A crash after checkpoint 1
-//! keeps its output and drops what came after:
-//!
-//! ```
-//! use dataflow_core::{connectors::two_phase::*, Batch};
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! let dir = tempfile::tempdir()?;
-//! let mut sink = TransactionalFileSink::new(dir.path(), 0);
-//! sink.write_batch(&mut Batch::from(vec![1, 2])).await?;
-//! let checkpoint_1 = sink.pre_commit(1).await?; // stored with checkpoint 1
-//! sink.write_batch(&mut Batch::from(vec![3])).await?;
-//! assert!(read_committed(dir.path())?.is_empty()); // nothing visible yet
-//! drop(sink); // crash: checkpoint 1 completed, but its notice never came
-//!
-//! let mut sink = TransactionalFileSink::new(dir.path(), 0);
-//! sink.recover(checkpoint_1).await?; // restore from checkpoint 1; 3 is replayed
-//! sink.write_batch(&mut Batch::from(vec![3])).await?;
-//! sink.finish().await?;
-//! assert_eq!(read_committed(dir.path())?, ["1", "2", "3"]);
-//! # Ok::<(), dataflow_core::BoxError>(()) }).unwrap();
-//! ```
+//! [`TransactionalFileSink`]: exactly-once part files in a directory, and
+//! [`read_committed`], what readers of that directory may see.
 
-use super::blocking::OffThread;
-use crate::element::Batch;
-use crate::element::Data;
-use crate::error::BoxError;
-use crate::error::Error;
+use super::TwoPhaseCommitSink;
+use crate::connectors::blocking::OffThread;
+use crate::element::{Batch, Data};
+use crate::error::{BoxError, Error};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::fmt::Display;
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-
-/// The checkpoint id the default [`TwoPhaseCommitSink::finish`] pre-commits under.
-///
-/// ```
-/// assert_eq!(dataflow_core::connectors::two_phase::END_OF_INPUT, u64::MAX);
-/// ```
-pub const END_OF_INPUT: u64 = u64::MAX;
-
-/// A sink with exactly-once output: written data is sealed on a checkpoint
-/// barrier and published when the checkpoint completes (see the
-/// [module docs](self) for the order of the calls).
-///
-/// ```
-/// use dataflow_core::{connectors::two_phase::*, Batch, BoxError};
-/// // What a coordinator does with any two-phase sink.
-/// async fn checkpoint<S: TwoPhaseCommitSink<u32>>(s: &mut S, n: u64) -> Result<Vec<u8>, BoxError> {
-///     let committables = s.pre_commit(n).await?;
-///     let stored = postcard::to_allocvec(&committables)?; // into checkpoint n
-///     s.commit(committables).await?; // once n is complete
-///     Ok(stored)
-/// }
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let dir = tempfile::tempdir()?;
-/// let mut sink = TransactionalFileSink::new(dir.path(), 0);
-/// sink.write_batch(&mut Batch::from(vec![7])).await?;
-/// let stored = checkpoint(&mut sink, 1).await?;
-/// assert_eq!(postcard::from_bytes::<Vec<FileCommittable>>(&stored)?[0].file, "part-0-0");
-/// assert_eq!(read_committed(dir.path())?, ["7"]);
-/// # Ok::<(), BoxError>(()) }).unwrap();
-/// ```
-#[async_trait]
-pub trait TwoPhaseCommitSink<T>: Send + 'static {
-    /// What a commit needs; stored in the checkpoint, so serde.
-    type Committable: Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static;
-
-    /// Writes a batch (invisible to readers until committed), leaving it empty.
-    async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError>;
-
-    /// Barrier `checkpoint`: seals everything written since the previous
-    /// pre-commit (durably, but invisible to readers) and returns what
-    /// committing it takes: the new committables and those of earlier
-    /// pre-commits not committed yet, so checkpoint `checkpoint` alone
-    /// suffices to publish everything before its barrier.
-    async fn pre_commit(&mut self, checkpoint: u64) -> Result<Vec<Self::Committable>, BoxError>;
-
-    /// Checkpoint completed: makes these visible. Idempotent: committing
-    /// twice, or something already committed, is fine.
-    async fn commit(&mut self, committables: Vec<Self::Committable>) -> Result<(), BoxError>;
-
-    /// Restoring from a checkpoint: commits what it pre-committed (its notice
-    /// may have been lost) and discards everything else this subtask left
-    /// unfinished (it will be written again from replayed input). Call it on
-    /// a new sink, before writing; with an empty list on a fresh start.
-    async fn recover(&mut self, committables: Vec<Self::Committable>) -> Result<(), BoxError>;
-
-    /// End of input: pre-commits (as [`END_OF_INPUT`]) and commits whatever
-    /// is left, so a bounded job's end is its last commit. Once this
-    /// returns, the job must not be restored from an earlier checkpoint (its
-    /// replay would repeat published output); a job that checkpoints may end
-    /// with a final checkpoint instead. (The [module docs](self) show it.)
-    async fn finish(&mut self) -> Result<(), BoxError> {
-        let committables = self.pre_commit(END_OF_INPUT).await?;
-        self.commit(committables).await
-    }
-
-    /// How far this subtask's output had got at its latest pre-commit, if
-    /// the sink can tell (the file sink: its next part's sequence number);
-    /// stored in the checkpoint beside the committables. Default: `None`.
-    fn output_mark(&self) -> Option<u64> {
-        None
-    }
-
-    /// Like [`recover`](Self::recover), when the job restores a checkpoint
-    /// older than complete ones that are damaged (a fallback the job
-    /// allowed): first removes the output committed after the pre-commit
-    /// whose [`output_mark`](Self::output_mark) was `mark`, so nothing is
-    /// published twice. The default refuses (it cannot tell what to
-    /// remove).
-    async fn recover_discarding_later(
-        &mut self,
-        committables: Vec<Self::Committable>,
-        mark: Option<u64>,
-    ) -> Result<(), BoxError> {
-        let _ = (committables, mark);
-        Err("this sink cannot remove the output it committed after the restored checkpoint".into())
-    }
-}
+use std::sync::Arc;
 
 fn io_err(op: &'static str, file: &Path) -> impl FnOnce(io::Error) -> Error {
     move |source| Error::SinkIo { op, path: file.to_path_buf(), source }
@@ -173,6 +43,7 @@ struct Part {
     path: PathBuf,
     seq: u64,
     out: File,
+    bytes: u64,
 }
 
 /// A two-phase-commit sink writing each value's `Display` form as a line
@@ -208,14 +79,24 @@ struct Part {
 /// assert_eq!(std::fs::read_to_string(dir.path().join("part-3-0"))?, "a\n");
 /// # Ok::<(), dataflow_core::BoxError>(()) }).unwrap();
 /// ```
-#[derive(Debug)]
 pub struct TransactionalFileSink<T> {
     files: OffThread<PartFiles>,
     /// The next part's sequence number at the latest pre-commit.
     mark: Option<u64>,
     /// A batch's lines, formatted here and written on the blocking pool.
     lines: Vec<u8>,
-    values: PhantomData<fn(T)>,
+    encode: Encoder<T>,
+    /// A part is sealed once it holds this many bytes.
+    max_part_bytes: Option<u64>,
+}
+
+/// Appends one value's line (with its line break) to a buffer.
+pub type Encoder<T> = Arc<dyn Fn(&T, &mut Vec<u8>) -> Result<(), String> + Send + Sync>;
+
+impl<T> std::fmt::Debug for TransactionalFileSink<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionalFileSink").field("files", &self.files).field("mark", &self.mark).finish()
+    }
 }
 
 /// A subtask's part files: all the sink's file work, run on the blocking
@@ -231,8 +112,9 @@ struct PartFiles {
     uncommitted: Vec<FileCommittable>,
 }
 
-impl<T> TransactionalFileSink<T> {
-    /// The sink of subtask `subtask` in `dir`; touches nothing until used.
+impl<T: Display> TransactionalFileSink<T> {
+    /// The sink of subtask `subtask` in `dir`, a value's `Display` form per
+    /// line; touches nothing until used.
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
@@ -240,8 +122,26 @@ impl<T> TransactionalFileSink<T> {
     /// assert!(!dir.path().join("out").exists());
     /// ```
     pub fn new(dir: impl Into<PathBuf>, subtask: usize) -> Self {
+        Self::with_encoder(
+            dir,
+            subtask,
+            Arc::new(|v: &T, out: &mut Vec<u8>| writeln!(out, "{v}").map_err(|e| e.to_string())),
+        )
+    }
+}
+
+impl<T> TransactionalFileSink<T> {
+    /// The sink of subtask `subtask` in `dir`, each value's line made by
+    /// `encode` (see [`Format::encoder`](crate::connectors::file::Format::encoder)).
+    pub fn with_encoder(dir: impl Into<PathBuf>, subtask: usize, encode: Encoder<T>) -> Self {
         let files = PartFiles { dir: dir.into(), subtask, next_seq: None, part: None, uncommitted: Vec::new() };
-        Self { files: OffThread::new(files), mark: None, lines: Vec::new(), values: PhantomData }
+        Self { files: OffThread::new(files), mark: None, lines: Vec::new(), encode, max_part_bytes: None }
+    }
+
+    /// Rolls over to a new part file once a part holds `bytes` bytes (the
+    /// full part waits, hidden, for the next checkpoint to commit it).
+    pub fn with_max_part_bytes(self, bytes: u64) -> Self {
+        Self { max_part_bytes: Some(bytes.max(1)), ..self }
     }
 
     /// Writes the buffered lines to the part file (opening one if needed).
@@ -249,8 +149,8 @@ impl<T> TransactionalFileSink<T> {
         if self.lines.is_empty() {
             return Ok(()); // so an empty part is never opened
         }
-        let lines = std::mem::take(&mut self.lines);
-        self.files.run(move |files| files.write(&lines)).await
+        let (lines, max) = (std::mem::take(&mut self.lines), self.max_part_bytes);
+        self.files.run(move |files| files.write(&lines, max)).await
     }
 }
 
@@ -296,7 +196,7 @@ impl PartFiles {
                 let file = fs::OpenOptions::new().write(true).create_new(true).open(&path);
                 let out = file.map_err(io_err("create", &path))?;
                 self.next_seq = Some(seq.saturating_add(1));
-                Part { path, seq, out }
+                Part { path, seq, out, bytes: 0 }
             }
         };
         Ok(self.part.insert(part))
@@ -353,9 +253,28 @@ impl PartFiles {
         Ok(())
     }
 
-    fn write(&mut self, lines: &[u8]) -> Result<(), Error> {
-        let part = self.open_part()?;
-        part.out.write_all(lines).map_err(io_err("write", &part.path))
+    /// Appends `lines` to the open part; seals it once it holds
+    /// `max_bytes` (if set).
+    fn write(&mut self, mut lines: &[u8], max_bytes: Option<u64>) -> Result<(), Error> {
+        while !lines.is_empty() {
+            let part = self.open_part()?;
+            // Whole lines, up to the one that fills the part.
+            let n = match max_bytes {
+                None => lines.len(),
+                Some(max) => {
+                    let room = max.saturating_sub(part.bytes) as usize;
+                    let from = room.saturating_sub(1).min(lines.len() - 1);
+                    lines[from..].iter().position(|b| *b == b'\n').map_or(lines.len(), |p| from + p + 1)
+                }
+            };
+            part.out.write_all(&lines[..n]).map_err(io_err("write", &part.path))?;
+            part.bytes += n as u64;
+            lines = &lines[n..];
+            if max_bytes.is_some_and(|max| part.bytes >= max) {
+                self.seal()?;
+            }
+        }
+        Ok(())
     }
 
     /// Seals the open part; returns what is not committed yet and the next
@@ -412,12 +331,12 @@ impl PartFiles {
 }
 
 #[async_trait]
-impl<T: Data + Display> TwoPhaseCommitSink<T> for TransactionalFileSink<T> {
+impl<T: Data> TwoPhaseCommitSink<T> for TransactionalFileSink<T> {
     type Committable = FileCommittable;
 
     async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError> {
         for v in batch.drain_values() {
-            writeln!(self.lines, "{v}").map_err(|e| Error::Internal(format!("formatting a line: {e}")))?;
+            (self.encode)(&v, &mut self.lines).map_err(|e| format!("cannot encode a value for a part file: {e}"))?;
         }
         Ok(self.write_lines().await?)
     }
@@ -496,90 +415,4 @@ pub fn read_committed(dir: impl AsRef<Path>) -> Result<Vec<String>, Error> {
         lines.extend(text.lines().map(String::from));
     }
     Ok(lines)
-}
-
-/// A [`TwoPhaseCommitSink`] as a [`Sink`](super::Sink) a job runs: its
-/// committables are its part of each checkpoint, committed when the
-/// checkpoint completes and recovered when the job resumes.
-///
-/// ```
-/// use dataflow_core::connectors::two_phase::{read_committed, TransactionalFileSink, TransactionalSink};
-/// use dataflow_core::connectors::Sink;
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let dir = tempfile::tempdir().unwrap();
-/// let mut s = TransactionalSink::new(TransactionalFileSink::new(dir.path(), 0));
-/// let mut batch = dataflow_core::Batch::new();
-/// batch.push_with(7u32, None);
-/// s.write_batch(&mut batch).await.unwrap();
-/// let part = s.pre_commit(1).await.unwrap();
-/// assert!(part.is_some() && read_committed(dir.path()).unwrap().is_empty());
-/// s.commit(1).await.unwrap();
-/// assert_eq!(read_committed(dir.path()).unwrap(), ["7"]);
-/// # });
-/// ```
-#[derive(Debug)]
-pub struct TransactionalSink<T, S: TwoPhaseCommitSink<T>> {
-    sink: S,
-    /// What each pending checkpoint would commit.
-    pending: std::collections::BTreeMap<u64, Vec<S::Committable>>,
-    _t: PhantomData<fn(T)>,
-}
-
-impl<T, S: TwoPhaseCommitSink<T>> TransactionalSink<T, S> {
-    /// Runs `sink` with the job's checkpoints.
-    pub fn new(sink: S) -> Self {
-        Self { sink, pending: std::collections::BTreeMap::new(), _t: PhantomData }
-    }
-}
-
-#[async_trait]
-impl<T: Send + 'static, S: TwoPhaseCommitSink<T>> super::Sink<T> for TransactionalSink<T, S> {
-    async fn write_batch(&mut self, batch: &mut Batch<T>) -> Result<(), BoxError> {
-        self.sink.write_batch(batch).await
-    }
-
-    async fn finish(&mut self) -> Result<(), BoxError> {
-        self.sink.finish().await
-    }
-
-    async fn pre_commit(&mut self, checkpoint: u64) -> Result<Option<Vec<u8>>, BoxError> {
-        let committables = self.sink.pre_commit(checkpoint).await?;
-        let part = postcard::to_stdvec(&(&committables, self.sink.output_mark()))?;
-        self.pending.insert(checkpoint, committables);
-        Ok(Some(part))
-    }
-
-    async fn commit(&mut self, checkpoint: u64) -> Result<(), BoxError> {
-        while let Some(entry) = self.pending.first_entry()
-            && *entry.key() <= checkpoint
-        {
-            self.sink.commit(entry.remove()).await?;
-        }
-        Ok(())
-    }
-
-    async fn recover(&mut self, part: Option<Vec<u8>>) -> Result<(), BoxError> {
-        let (committables, _) = decode_part(part.as_deref())?;
-        self.sink.recover(committables).await
-    }
-
-    async fn recover_past_damaged(&mut self, part: Option<Vec<u8>>) -> Result<(), BoxError> {
-        let (committables, mark) = decode_part(part.as_deref())?;
-        self.sink.recover_discarding_later(committables, mark).await
-    }
-}
-
-/// A [`TransactionalSink`]'s part of a checkpoint: its committables and
-/// the sink's [`output_mark`](TwoPhaseCommitSink::output_mark) (parts
-/// written before the mark existed hold the committables alone).
-type DecodedPart<C> = (Vec<C>, Option<u64>);
-
-fn decode_part<C: serde::de::DeserializeOwned>(part: Option<&[u8]>) -> Result<DecodedPart<C>, BoxError> {
-    let Some(bytes) = part else { return Ok((Vec::new(), None)) };
-    if let Ok((decoded, [])) = postcard::take_from_bytes::<DecodedPart<C>>(bytes) {
-        return Ok(decoded);
-    }
-    let committables =
-        postcard::from_bytes(bytes).map_err(|e| format!("a sink's checkpoint part does not decode: {e}"))?;
-    Ok((committables, None))
 }
