@@ -25,7 +25,9 @@
 //!
 //! Both exactly-once modes are tested: unaligned checkpoints (the default,
 //! where a barrier overtakes the records in flight and they become channel
-//! state) and aligned ones.
+//! state) and aligned ones; and a job reading the same records from JSON
+//! Lines files (the file source, a watermark per file), its checkpoints
+//! at a `file://` URL, killed at 23 points.
 //!
 //! The seed is taken from `DATAFLOW_KILL_SEED` when set, otherwise from the
 //! clock; it is printed at the start and in every failure message (the
@@ -33,6 +35,7 @@
 
 use dataflow_core::checkpoint::CheckpointingMode;
 use dataflow_core::checkpoint::coordinator::CheckpointConfig;
+use dataflow_core::connectors::file::{FileSource, Format};
 use dataflow_core::connectors::two_phase::read_committed;
 use dataflow_core::connectors::{Source, SourceContext, SourceStatus};
 use dataflow_core::time::WatermarkStrategy;
@@ -110,6 +113,8 @@ struct Dirs {
     sums: PathBuf,
     windows: PathBuf,
     done: PathBuf,
+    /// The input files of the file mode.
+    input: PathBuf,
 }
 
 impl Dirs {
@@ -120,6 +125,7 @@ impl Dirs {
             sums: root.join("sums"),
             windows: root.join("windows"),
             done: root.join("done"),
+            input: root.join("input"),
         }
     }
 }
@@ -131,27 +137,44 @@ impl Dirs {
 fn job(dirs: &Dirs) {
     let env = StreamEnvironment::new().with_parallelism(P as usize);
     let mut config = CheckpointConfig::every(Duration::from_millis(20));
-    if std::env::var(MODE_ENV).as_deref() == Ok("aligned") {
+    let mode = std::env::var(MODE_ENV).unwrap_or_default();
+    if mode == "aligned" {
         config.mode = CheckpointingMode::Aligned;
     }
-    env.enable_checkpointing(config, &dirs.chk);
-    let records = env.add_source("numbers", |info| {
-        let i = info.subtask as u64;
-        Numbers { next: i * N, end: (i + 1) * N }
-    });
+    let files = mode == "files";
+    // The file mode keeps its checkpoints at a file:// URL.
+    let chk = if files { format!("file://{}", dirs.chk.display()) } else { dirs.chk.display().to_string() };
+    env.enable_checkpointing(config, chk);
+    // Event time is a record's value: monotonous per source subtask, or
+    // per file with a watermark per file.
+    let (records, timed) = if files {
+        let strategy = WatermarkStrategy::for_monotonous_timestamps().with_timestamp_assigner(|j: &u64, _| *j as i64);
+        let source = FileSource::new(&dirs.input, Format::<u64>::json_lines());
+        // Paced like `Numbers`, so that kills land while the job runs.
+        let records = env.from_source(source.into(), strategy).uid("files").map(|j: u64| {
+            if j % BATCH == 0 {
+                std::thread::sleep(SLEEP);
+            }
+            j
+        });
+        (records.clone(), records)
+    } else {
+        let records = env.add_source("numbers", |info| {
+            let i = info.subtask as u64;
+            Numbers { next: i * N, end: (i + 1) * N }
+        });
+        let strategy = WatermarkStrategy::for_monotonous_timestamps().with_timestamp_assigner(|j: &u64, _| *j as i64);
+        (records.clone(), records.assign_timestamps_and_watermarks(strategy))
+    };
     records.map(|j: u64| j.to_string()).write_transactional_files(&dirs.records);
-    let pairs = records.map(|j: u64| (j % KEYS, j + 1));
-    pairs
+    records
+        .map(|j: u64| (j % KEYS, j + 1))
         .key_by(|e: &(u64, u64)| e.0)
         .reduce(|a: (u64, u64), b: (u64, u64)| (a.0, a.1 + b.1))
         .map(|(k, s): (u64, u64)| format!("{k} {s}"))
         .write_transactional_files(&dirs.sums);
-    pairs
-        .assign_timestamps_and_watermarks(
-            WatermarkStrategy::for_monotonous_timestamps()
-                .with_timestamp_assigner(|e: &(u64, u64), _| (e.1 - 1) as i64),
-        )
-        .key_by(|e: &(u64, u64)| e.0)
+    timed
+        .key_by(|j: &u64| j % KEYS)
         .window(TumblingEventTimeWindows::of(Duration::from_millis(WINDOW_MS)))
         .count()
         .map(|(k, w, n): (u64, TimeWindow, u64)| format!("{k} {} {n}", w.start))
@@ -159,6 +182,17 @@ fn job(dirs: &Dirs) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(env.execute()).expect("the job failed");
     std::fs::write(&dirs.done, "done\n").unwrap();
+}
+
+/// The input of the file mode: the same records as `Numbers` makes, in
+/// 4 files per source subtask's range, one JSON number per line.
+fn write_input(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let per_file = N / 4;
+    for f in 0..P * 4 {
+        let lines: String = (f * per_file..(f + 1) * per_file).map(|j| format!("{j}\n")).collect();
+        std::fs::write(dir.join(format!("part-{f}.jsonl")), lines).unwrap();
+    }
 }
 
 /// Child mode: runs the job when the parent asked for it, else nothing.
@@ -347,7 +381,7 @@ fn kill_and_restart(mode: &str) {
     // An undisturbed run takes about three seconds; the rounds before the
     // last three take at most about a second of its work together, so those three
     // find a job still running.
-    let plan = vec![
+    let mut plan = vec![
         // Very early: before the first checkpoint, or while restoring.
         Moment::After(ms(0, 150, &mut rng)),
         Moment::NewCheckpoint(1 + rng.below(3)),
@@ -362,9 +396,24 @@ fn kill_and_restart(mode: &str) {
         // Once everything is committed, before the process exits if we are quick.
         Moment::Committed(total),
     ];
+    if mode == "files" {
+        // 20 and more kills: more of every kind before the last two.
+        let more: Vec<Moment> = (0..14)
+            .map(|i| match rng.below(4) {
+                0 => Moment::After(ms(0, 300, &mut rng)),
+                1 => Moment::NewCheckpoint(1 + rng.below(3)),
+                2 => Moment::Metadata(1 + rng.below(4)),
+                _ => Moment::Committed(share(5 + i * 5, 10 + i * 5, &mut rng)),
+            })
+            .collect();
+        plan.splice(plan.len() - 2..plan.len() - 2, more);
+    }
 
     let root = tempfile::tempdir().unwrap();
     let dirs = Dirs::under(root.path());
+    if mode == "files" {
+        write_input(&dirs.input);
+    }
     let logs = |run: usize| {
         let read =
             |what: &str| std::fs::read_to_string(root.path().join(format!("run-{run}.{what}"))).unwrap_or_default();
@@ -462,4 +511,11 @@ fn unaligned_checkpoints_survive_kills() {
 #[test]
 fn aligned_checkpoints_survive_kills() {
     kill_and_restart("aligned");
+}
+
+/// File source (a watermark per file) → windows → file sinks, checkpoints
+/// at a `file://` URL, killed at 23 points.
+#[test]
+fn a_file_job_survives_kills() {
+    kill_and_restart("files");
 }

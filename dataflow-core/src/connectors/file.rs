@@ -36,14 +36,15 @@ use super::two_phase::Encoder;
 use crate::error::BoxError;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Lines a subtask reads from a file in one go.
+/// Lines a subtask reads and decodes from a file in one go (a trip to
+/// the blocking pool and a CSV reader); they are handed out in turns.
 const LINES_PER_READ: usize = 8192;
 
 /// How a line becomes a record.
@@ -214,10 +215,7 @@ impl<T: DeserializeOwned + Send + 'static> From<FileSource<T>> for SplitSource<T
             "file source",
             move |_| Files(path.clone()),
             move |_| FileReader { format: format.clone(), open: HashMap::new() },
-        )
-        // Lines per read: a read is a trip to the blocking pool and a CSV
-        // reader, worth it for a few thousand lines.
-        .with_turn(LINES_PER_READ);
+        );
         match f.discovery {
             Some(interval) => source.continuous(interval),
             None => source,
@@ -254,48 +252,95 @@ fn list(path: &std::path::Path) -> Result<Vec<PathBuf>, BoxError> {
     Ok(files)
 }
 
-struct Open {
+/// An open file: where its reading stands, and lines read and decoded
+/// but not handed out yet, each with the position after it.
+struct Open<T> {
     reader: BufReader<std::fs::File>,
     headers: Option<csv::ByteRecord>,
+    /// The position after the last line read from the file.
+    at: FileSplit,
+    queue: VecDeque<(Result<T, BadInput>, u64, u64)>,
+    eof: bool,
 }
 
 struct FileReader<T> {
     format: Format<T>,
-    open: HashMap<PathBuf, Open>,
+    open: HashMap<PathBuf, Open<T>>,
 }
 
 #[async_trait]
 impl<T: DeserializeOwned + Send + 'static> SplitReader<T, FileSplit> for FileReader<T> {
     async fn read(&mut self, split: &mut FileSplit, max: usize, out: &mut SplitOutput<T>) -> Result<bool, BoxError> {
-        let open = self.open.remove(&split.path);
-        let (kind, mut at) = (self.format.kind, split.clone());
-        // Reading and decoding both run on the blocking pool.
-        let read = super::blocking::blocking(move || {
-            let (open, chunk, done) = read_lines(open, &mut at, kind, max)?;
-            let mut decoded = SplitOutput::new();
-            decode_chunk(kind, open.headers.as_ref(), &chunk, |line, r| match r {
-                Ok(v) => decoded.push(v),
-                Err(error) => decoded.bad(BadInput {
-                    location: format!("{}:{}", at.path.display(), line.number),
-                    raw: String::from_utf8_lossy(&chunk.text[line.start..line.end]).into_owned(),
-                    error,
-                }),
-            });
-            Ok::<_, BoxError>((open, decoded, done, at))
-        });
-        let (open, decoded, done, at) = read.await??;
-        *split = at;
-        if out.is_empty() {
-            *out = decoded;
-        } else {
-            out.records.extend(decoded.records);
-            out.bad.extend(decoded.bad);
+        let (kind, open) = (self.format.kind, self.open.remove(&split.path));
+        let mut open = match open {
+            Some(open) if !open.queue.is_empty() || open.eof => open,
+            // Reading and decoding run on the blocking pool, many lines at
+            // a time; records are handed out `max` at a time.
+            open => {
+                let at = split.clone();
+                let fill = move || {
+                    let mut open = match open {
+                        Some(open) => open,
+                        None => open_file(at, kind)?,
+                    };
+                    fill(&mut open, kind, LINES_PER_READ)?;
+                    Ok::<_, BoxError>(open)
+                };
+                super::blocking::blocking(fill).await??
+            }
+        };
+        for _ in 0..max {
+            let Some((item, offset, line)) = open.queue.pop_front() else { break };
+            match item {
+                Ok(v) => out.push(v),
+                Err(bad) => out.bad(bad),
+            }
+            (split.offset, split.line) = (offset, line);
         }
+        let done = open.eof && open.queue.is_empty();
         if !done {
             self.open.insert(split.path.clone(), open);
         }
         Ok(done)
     }
+}
+
+/// Opens the file of `split` at its position (past a CSV header line).
+fn open_file<T>(mut at: FileSplit, kind: Kind) -> Result<Open<T>, BoxError> {
+    let path = at.path.clone();
+    let err = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let mut file = std::fs::File::open(&path).map_err(err)?;
+    let mut headers = None;
+    if let Kind::Csv { headers: true, delimiter } = kind {
+        let mut first = String::new();
+        BufReader::new(&mut file).read_line(&mut first).map_err(err)?;
+        let mut r = csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).from_reader(first.as_bytes());
+        let header = r.byte_records().next().transpose();
+        headers = header.map_err(|e| format!("{}:1: bad CSV header: {e}", path.display()))?;
+        if at.offset == 0 {
+            (at.offset, at.line) = (first.len() as u64, 1);
+        }
+    }
+    file.seek(SeekFrom::Start(at.offset)).map_err(err)?;
+    Ok(Open { reader: BufReader::with_capacity(1 << 16, file), headers, at, queue: VecDeque::new(), eof: false })
+}
+
+/// Reads up to `max` lines of `open` and queues them decoded.
+fn fill<T: DeserializeOwned>(open: &mut Open<T>, kind: Kind, max: usize) -> Result<(), BoxError> {
+    let chunk = read_lines(open, max)?;
+    let path = &open.at.path;
+    let queue = &mut open.queue;
+    decode_chunk(kind, open.headers.as_ref(), &chunk, |line, r| {
+        let item = r.map_err(|error| BadInput {
+            location: format!("{}:{}", path.display(), line.number),
+            raw: String::from_utf8_lossy(&chunk.text[line.start..line.end]).into_owned(),
+            error,
+        });
+        queue.push_back((item, line.offset_after, line.number));
+    });
+    // (Blank lines left out at the end of a chunk are read again after a
+    // restore, and left out again.)
+    Ok(())
 }
 
 /// Lines read in one go: their bytes in one buffer, and where each is.
@@ -310,61 +355,30 @@ struct Line {
     number: u64,
     start: usize,
     end: usize,
+    /// The file's byte offset after the line.
+    offset_after: u64,
 }
 
-/// Reads up to `max` lines of `split` (opening it at its offset if need
-/// be); returns the open file (with its CSV header), the lines, and
-/// whether the file ended.
-fn read_lines(
-    open: Option<Open>,
-    split: &mut FileSplit,
-    kind: Kind,
-    max: usize,
-) -> Result<(Open, Chunk, bool), BoxError> {
-    let path = split.path.clone();
-    let err = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
-    let mut open = match open {
-        Some(o) => o,
-        None => {
-            let mut file = std::fs::File::open(&split.path).map_err(err)?;
-            let mut headers = None;
-            if let Kind::Csv { headers: true, delimiter } = kind {
-                let mut first = String::new();
-                BufReader::new(&mut file).read_line(&mut first).map_err(err)?;
-                let header_len = first.len() as u64;
-                let mut r =
-                    csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).from_reader(first.as_bytes());
-                headers = r
-                    .byte_records()
-                    .next()
-                    .transpose()
-                    .map_err(|e| format!("{}:1: bad CSV header: {e}", path.display()))?;
-                if split.offset == 0 {
-                    (split.offset, split.line) = (header_len, 1);
-                }
-            }
-            file.seek(SeekFrom::Start(split.offset)).map_err(err)?;
-            Open { reader: BufReader::with_capacity(1 << 16, file), headers }
-        }
-    };
+/// Reads up to `max` lines of `open`, moving its position on.
+fn read_lines<T>(open: &mut Open<T>, max: usize) -> Result<Chunk, BoxError> {
+    let err = |e: std::io::Error| format!("cannot read {}: {e}", open.at.path.display());
     let mut chunk = Chunk { text: Vec::with_capacity(max.min(4096) * 64), lines: Vec::with_capacity(max.min(4096)) };
-    let mut done = false;
     while chunk.lines.len() < max {
         let start = chunk.text.len();
         let n = open.reader.read_until(b'\n', &mut chunk.text).map_err(err)?;
         if n == 0 {
-            done = true;
+            open.eof = true;
             break;
         }
-        split.offset += n as u64;
-        split.line += 1;
+        open.at.offset += n as u64;
+        open.at.line += 1;
         let mut end = chunk.text.len();
         while end > start && matches!(chunk.text[end - 1], b'\n' | b'\r') {
             end -= 1;
         }
-        chunk.lines.push(Line { number: split.line, start, end });
+        chunk.lines.push(Line { number: open.at.line, start, end, offset_after: open.at.offset });
     }
-    Ok((open, chunk, done))
+    Ok(chunk)
 }
 
 /// Decodes the lines of `chunk` in order, handing each line's outcome to
@@ -415,7 +429,7 @@ mod tests {
         for (n, l) in text.split('\n').enumerate() {
             let start = chunk.text.len();
             chunk.text.extend_from_slice(l.as_bytes());
-            chunk.lines.push(Line { number: n as u64 + 1, start, end: chunk.text.len() });
+            chunk.lines.push(Line { number: n as u64 + 1, start, end: chunk.text.len(), offset_after: 0 });
             chunk.text.push(b'\n');
         }
         let mut out = Vec::new();

@@ -46,6 +46,9 @@ struct Piece<T, S> {
     finished: bool,
 }
 
+/// Records a read round hands out at most (unless a turn is longer).
+const ROUND: usize = 1024;
+
 type RoundFuture<T, S> = Pin<Box<dyn Future<Output = Round<T, S>> + Send>>;
 
 enum Parts<T, S> {
@@ -75,6 +78,8 @@ pub(crate) struct SplitSourceReader<T, S> {
     controls: VecDeque<Control>,
     /// Records handed out, for bad-record positions.
     handed_out: u64,
+    /// Read rounds started (the first split of a round rotates).
+    rounds: usize,
 }
 
 impl<T: Data, S: Split> SplitSourceReader<T, S> {
@@ -94,6 +99,7 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
             watermarks: SplitWatermarks::new(strategy),
             controls: VecDeque::new(),
             handed_out: 0,
+            rounds: 0,
         }
     }
 
@@ -125,6 +131,8 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
         let known: BTreeSet<String> =
             self.position.reading.iter().map(|s| s.id()).chain(self.position.finished.iter().cloned()).collect();
         let (subtask, parallelism, turn) = (self.subtask, self.parallelism, self.turn);
+        let first = self.rounds;
+        self.rounds = self.rounds.wrapping_add(1);
         let mut splits = self.position.reading.clone();
         // Nothing to read: wait for the next discovery.
         let wait = match (splits.is_empty() && !discover, self.next_discovery) {
@@ -146,11 +154,19 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
                     }
                     splits.extend(discovered.iter().cloned());
                 }
+                // A turn of each split, at most ROUND records in all (so a
+                // round is about a batch, and barriers pass between rounds);
+                // the first split rotates from round to round.
                 let mut pieces = Vec::new();
-                let mut budget = turn.max(1) * splits.len().max(1);
+                let mut budget = ROUND.max(turn);
+                let n = splits.len().max(1);
+                splits.rotate_left(first % n);
                 for mut split in splits {
+                    if budget == 0 {
+                        break;
+                    }
                     let mut out = SplitOutput::new();
-                    let finished = reader.read(&mut split, turn.min(budget), &mut out).await?;
+                    let finished = reader.read(&mut split, budget.min(turn), &mut out).await?;
                     budget = budget.saturating_sub(out.len());
                     pieces.push(Piece { after: split, out, finished });
                 }
