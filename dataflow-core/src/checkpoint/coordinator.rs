@@ -375,7 +375,10 @@ impl Coordinator {
     /// [`Self::acknowledge`] without the write: when task `task` is the
     /// last, returns the metadata to write ([`Ready::write`], outside any
     /// lock), then [`Self::finish`] with the outcome. Meanwhile the
-    /// checkpoint stays pending and is not aborted.
+    /// checkpoint stays pending: it is neither timed out nor declined, but
+    /// a newer checkpoint that finishes first subsumes it. So the caller
+    /// writes one checkpoint's metadata at a time, each only while
+    /// [`Self::is_completing`], and finishes it before the next.
     pub(crate) fn acknowledged(
         &mut self,
         id: u64,
@@ -418,10 +421,12 @@ impl Coordinator {
             return Ok(Some(id));
         }
         self.last_completion = Some(self.now);
-        // Older pending checkpoints are subsumed by this one.
+        // Older pending checkpoints are subsumed by this one, those whose
+        // metadata waits to be written too (not being written: one
+        // checkpoint's metadata is written at a time, then `finish`ed).
         let older: Vec<u64> =
             self.pending.range(..id).filter(|(_, p)| p.savepoint.is_none()).map(|(id, _)| *id).collect();
-        older.into_iter().for_each(|old| self.abort(old));
+        older.into_iter().for_each(|old| self.remove(old));
         self.work.push(StorageWork::Retain { keep: self.config.retained, storage: self.storage.clone() });
         tracing::info!(checkpoint = id, "checkpoint complete");
         Ok(Some(id))
@@ -441,6 +446,12 @@ impl Coordinator {
     /// triggered, unless it is aborted.
     pub fn request_savepoint(&mut self, storage: Arc<dyn CheckpointStorage>, kind: BarrierKind) {
         self.savepoint = Some((storage, kind));
+    }
+
+    /// Whether every task acknowledged checkpoint (or savepoint) `id` and
+    /// its metadata is to be written ([`Self::acknowledged`]).
+    pub(crate) fn is_completing(&self, id: u64) -> bool {
+        self.pending.get(&id).is_some_and(|p| p.completing)
     }
 
     /// Whether checkpoint (or savepoint) `id` is pending.

@@ -11,7 +11,7 @@
 //! [`Coordinator`]; the task goes on meanwhile. Sources inject the barrier
 //! between two batches, with their position as their part.
 
-use super::coordinator::{Coordinator, Decision, StorageWork};
+use super::coordinator::{Coordinator, Decision, Ready, StorageWork};
 use super::handle::CheckpointSetup;
 use super::parts::{CHANNELS, Part, PartFile, channel_state_name, part_name};
 use super::savepoint::{SavepointOperator, SavepointStorage};
@@ -112,8 +112,11 @@ pub(crate) struct Hub {
     stats: Collector,
     chains: Mutex<Chains>,
     /// Held while storage work is done (one piece at a time, never under
-    /// the coordinator's lock).
+    /// the coordinator's lock): a checkpoint's metadata is written and the
+    /// checkpoint finished before any other storage work.
     storage_io: Mutex<()>,
+    /// Checkpoints every slot acknowledged, whose metadata is to be written.
+    to_complete: Mutex<std::collections::BTreeMap<u64, Ready>>,
 }
 
 /// Incremental checkpoints: each slot's files since its last full
@@ -174,6 +177,7 @@ impl Hub {
             stats: Collector::default(),
             chains: Mutex::default(),
             storage_io: Mutex::new(()),
+            to_complete: Mutex::default(),
         })
     }
 
@@ -375,45 +379,60 @@ impl Hub {
 
     /// Slot `slot` wrote its part of checkpoint `id` (`written`: its
     /// files) on a blocking thread: acknowledges it, and if it was the
-    /// last, writes the checkpoint's metadata and completes it. Storage
-    /// work is done outside the coordinator's lock; retention before the
-    /// completion is announced.
+    /// last, completes it: its metadata is written outside the
+    /// coordinator's lock, checkpoints in the order they became ready.
+    /// Retention before the completion is announced.
     fn acknowledged(&self, id: u64, slot: usize, written: Result<Vec<StateFile>, Error>, part: &str) {
         let declined = |c: &mut Coordinator, e: &Error| {
             tracing::warn!(checkpoint = id, operator = %part, error = %e, "cannot write a checkpoint part");
             c.decline(id, &e.to_string());
             self.settle_savepoint(c, None);
         };
-        let (ready, work) = {
+        let work = {
             let mut c = lock(&self.coordinator);
             let now = self.clock.now_millis();
             let ready = written.and_then(|files| c.acknowledged(id, slot, files, now));
-            let ready = ready.inspect_err(|e| declined(&mut c, e)).ok().flatten();
-            (ready, c.take_storage_work())
+            if let Some(ready) = ready.inspect_err(|e| declined(&mut c, e)).ok().flatten() {
+                lock(&self.to_complete).insert(id, ready);
+            }
+            c.take_storage_work()
         };
         self.perform(work);
-        let Some(ready) = ready else { return };
-        let written = {
-            let _io = lock(&self.storage_io);
-            ready.write()
-        };
-        let (completed, work) = {
-            let mut c = lock(&self.coordinator);
-            let completed = match c.finish(id, written) {
-                Ok(Some(id)) => (!self.settle_savepoint(&c, Some(id))).then_some(id),
-                Ok(None) => None,
-                Err(e) => {
-                    tracing::warn!(checkpoint = id, error = %e, "cannot complete a checkpoint");
-                    self.settle_savepoint(&c, None);
-                    None
-                }
+        self.complete_ready();
+    }
+
+    /// Writes the metadata of the checkpoints every slot acknowledged,
+    /// oldest first, and finishes each (one at a time: a newer one that
+    /// completes subsumes the older ones still waiting).
+    fn complete_ready(&self) {
+        if lock(&self.to_complete).is_empty() {
+            return;
+        }
+        let _io = lock(&self.storage_io);
+        loop {
+            let Some((id, ready)) = lock(&self.to_complete).pop_first() else { return };
+            if !lock(&self.coordinator).is_completing(id) {
+                continue;
+            }
+            let written = ready.write();
+            let (completed, work) = {
+                let mut c = lock(&self.coordinator);
+                let completed = match c.finish(id, written) {
+                    Ok(Some(id)) => (!self.settle_savepoint(&c, Some(id))).then_some(id),
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::warn!(checkpoint = id, error = %e, "cannot complete a checkpoint");
+                        self.settle_savepoint(&c, None);
+                        None
+                    }
+                };
+                (completed, c.take_storage_work())
             };
-            (completed, c.take_storage_work())
-        };
-        self.perform(work);
-        if let Some(id) = completed {
-            self.stats.completed(id, &self.setup.history);
-            self.setup.completed.send_replace(id);
+            work.into_iter().for_each(StorageWork::perform);
+            if let Some(id) = completed {
+                self.stats.completed(id, &self.setup.history);
+                self.setup.completed.send_if_modified(|c| std::mem::replace(c, id.max(*c)) < id);
+            }
         }
     }
 
