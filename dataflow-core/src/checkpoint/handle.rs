@@ -4,6 +4,8 @@
 use super::CheckpointingMode;
 use super::coordinator::CheckpointConfig;
 use super::stats::{CheckpointStats, History};
+use super::storage::{CheckpointMetadata, CheckpointStorage, Found};
+use crate::error::Error;
 use std::path::PathBuf;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -65,5 +67,27 @@ impl CheckpointSetup {
             completed: Arc::new(watch::channel(0).0),
             history: History::default(),
         }
+    }
+}
+
+/// Storage for a job without checkpoints (it only takes savepoints).
+#[derive(Debug)]
+pub(crate) struct NoCheckpoints;
+
+impl CheckpointStorage for NoCheckpoints {
+    fn checkpoint_dir(&self, id: u64) -> Result<PathBuf, Error> {
+        Err(Error::Internal(format!("checkpoint {id} of a job without checkpointing")))
+    }
+    fn complete(&self, metadata: &CheckpointMetadata) -> Result<(), Error> {
+        self.checkpoint_dir(metadata.id).map(drop)
+    }
+    fn find(&self) -> Result<Found, Error> {
+        Ok(Found::default())
+    }
+    fn discard(&self, _id: u64) -> Result<(), Error> {
+        Ok(())
+    }
+    fn retain(&self, _keep: usize) -> Result<(), Error> {
+        Ok(())
     }
 }

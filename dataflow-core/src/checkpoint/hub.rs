@@ -12,11 +12,11 @@
 //! between two batches, with their position as their part.
 
 use super::coordinator::{Coordinator, Decision, Ready, StorageWork};
-use super::handle::CheckpointSetup;
+use super::handle::{CheckpointSetup, NoCheckpoints};
 use super::parts::{CHANNELS, Part, PartFile, channel_state_name, part_name};
 use super::savepoint::{SavepointOperator, SavepointStorage};
 use super::stats::{Collector, PartStats};
-use super::storage::{CheckpointStorage, Found, StateFile, shared_name};
+use super::storage::{CheckpointStorage, StateFile, shared_name};
 use super::{BarrierKind, CheckpointBarrier, CheckpointingMode};
 use super::{SavepointRequest, SavepointRequests};
 use crate::error::Error;
@@ -49,28 +49,6 @@ pub(crate) struct HubSetup {
     /// The job's max parallelism and operators, as savepoints record them.
     pub(crate) max_parallelism: u32,
     pub(crate) operators: Vec<SavepointOperator>,
-}
-
-/// Storage for a job without checkpoints (it only takes savepoints).
-#[derive(Debug)]
-struct NoCheckpoints;
-
-impl CheckpointStorage for NoCheckpoints {
-    fn checkpoint_dir(&self, id: u64) -> Result<PathBuf, Error> {
-        Err(Error::Internal(format!("checkpoint {id} of a job without checkpointing")))
-    }
-    fn complete(&self, metadata: &super::storage::CheckpointMetadata) -> Result<(), Error> {
-        self.checkpoint_dir(metadata.id).map(drop)
-    }
-    fn find(&self) -> Result<Found, Error> {
-        Ok(Found::default())
-    }
-    fn discard(&self, _id: u64) -> Result<(), Error> {
-        Ok(())
-    }
-    fn retain(&self, _keep: usize) -> Result<(), Error> {
-        Ok(())
-    }
 }
 
 /// The savepoint in flight: its storage, its id once triggered, and who

@@ -15,9 +15,11 @@
 //! process died while writing it; nothing was committed under it) or
 //! *damaged* (complete, but its metadata or a file it lists is damaged or
 //! missing: sinks may have committed output under it).
-//! [`Found::restore_point`] is the rule a job restores by: incomplete
-//! ones are skipped with a warning, but a damaged one fails the restore,
-//! naming it, unless falling back past it is allowed
+//! [`Found::restore_point`] is the rule a job restores by (choosing
+//! between the latest intact checkpoint and a savepoint the job starts
+//! from): incomplete ones are skipped with a warning, but a damaged one
+//! newer than what is restored fails the restore, naming it, unless
+//! falling back past it is allowed
 //! ([`CheckpointConfig::allow_fallback_past_damaged_checkpoints`](super::coordinator::CheckpointConfig::allow_fallback_past_damaged_checkpoints));
 //! a location whose checkpoints are all damaged is always an error, never a
 //! fresh start. [`CheckpointStorage::retain`] keeps the newest N complete
