@@ -100,7 +100,7 @@ pub enum Error {
         /// every checkpoint there is damaged).
         fallback: Option<u64>,
         /// Each damaged checkpoint, newest first, and why (naming the file).
-        damaged: Vec<String>,
+        damaged: Vec<DamagedCheckpoint>,
     },
     /// A checkpoint or savepoint location given as a URL cannot be used:
     /// not a URL, an unsupported scheme, a bad option.
@@ -147,8 +147,25 @@ pub enum Error {
     Internal(String),
 }
 
-fn damaged_message(location: &str, fallback: Option<u64>, damaged: &[String]) -> String {
-    let list = damaged.join("; ");
+/// A complete checkpoint that cannot be restored because its metadata or a
+/// file it lists is damaged or missing (in [`Error::CheckpointDamaged`],
+/// and in what `CheckpointStorage::find` found).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DamagedCheckpoint {
+    /// Its id.
+    pub id: u64,
+    /// Why: the error, naming the file at fault.
+    pub reason: String,
+}
+
+impl std::fmt::Display for DamagedCheckpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "checkpoint {}: {}", self.id, self.reason)
+    }
+}
+
+fn damaged_message(location: &str, fallback: Option<u64>, damaged: &[DamagedCheckpoint]) -> String {
+    let list = damaged.iter().map(DamagedCheckpoint::to_string).collect::<Vec<_>>().join("; ");
     match fallback {
         Some(id) => format!(
             "checkpoints in {location} are damaged ({list}): restoring the older checkpoint {id} would publish again \

@@ -16,6 +16,11 @@
 //! * `n` is aborted (its files removed) when it times out, when a task
 //!   declines it, or when a task fails.
 //!
+//! Storage work (writing the metadata, removing files) is done at once by
+//! the public methods; a running job's hub has the coordinator hand it
+//! over instead, and does it outside its lock on a blocking thread
+//! (`acknowledged`, `finish`, `take_storage_work`).
+//!
 //! ```
 //! use dataflow_core::checkpoint::coordinator::{CheckpointConfig, Coordinator, Decision};
 //! use dataflow_core::checkpoint::storage::LocalStorage;
@@ -128,6 +133,55 @@ struct Pending {
     acknowledged: BTreeMap<usize, Vec<StateFile>>,
     /// A savepoint's own storage (`None`: a checkpoint, in the job's).
     savepoint: Option<(Arc<dyn CheckpointStorage>, BarrierKind)>,
+    /// Every task acknowledged: its metadata is being written (it is not
+    /// aborted meanwhile; the outcome of the write decides).
+    completing: bool,
+}
+
+impl Pending {
+    fn new(triggered_at: Timestamp, savepoint: Option<(Arc<dyn CheckpointStorage>, BarrierKind)>) -> Self {
+        Self { triggered_at, acknowledged: BTreeMap::new(), savepoint, completing: false }
+    }
+}
+
+/// Storage work the coordinator decided on.
+pub(crate) enum StorageWork {
+    /// Remove the files of aborted checkpoint `id`.
+    Discard { id: u64, storage: Arc<dyn CheckpointStorage> },
+    /// Keep the newest `keep` complete checkpoints, remove older ones.
+    Retain { keep: usize, storage: Arc<dyn CheckpointStorage> },
+}
+
+impl StorageWork {
+    /// Does it; a failure is a warning (files are left behind, nothing is lost).
+    pub(crate) fn perform(self) {
+        match self {
+            StorageWork::Discard { id, storage } => {
+                if let Err(e) = storage.discard(id) {
+                    tracing::warn!(checkpoint = id, error = %e, "cannot remove the files of an aborted checkpoint");
+                }
+            }
+            StorageWork::Retain { keep, storage } => {
+                if let Err(e) = storage.retain(keep) {
+                    tracing::warn!(error = %e, "retention failed: older checkpoints are kept for now");
+                }
+            }
+        }
+    }
+}
+
+/// A checkpoint (or savepoint) every task acknowledged: its metadata, to
+/// write into its storage, then [`Coordinator::finish`] with the outcome.
+pub(crate) struct Ready {
+    pub(crate) metadata: CheckpointMetadata,
+    storage: Arc<dyn CheckpointStorage>,
+}
+
+impl Ready {
+    /// Writes the metadata (the commit point): blocking I/O.
+    pub(crate) fn write(&self) -> Result<(), Error> {
+        self.storage.complete(&self.metadata)
+    }
 }
 
 /// The checkpoint coordinator of one job run.
@@ -148,6 +202,10 @@ pub struct Coordinator {
     savepoint: Option<(Arc<dyn CheckpointStorage>, BarrierKind)>,
     /// A savepoint that stops the job was triggered: nothing follows it.
     stopping: bool,
+    /// Storage work decided and not yet done, and whether it waits for
+    /// [`Self::take_storage_work`] (else it is done at once).
+    work: Vec<StorageWork>,
+    deferred: bool,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -187,6 +245,26 @@ impl Coordinator {
             final_id: None,
             savepoint: None,
             stopping: false,
+            work: Vec::new(),
+            deferred: false,
+        }
+    }
+
+    /// Storage work is no longer done at once: the caller takes it with
+    /// [`Self::take_storage_work`] and does it outside its lock.
+    pub(crate) fn defer_storage_work(&mut self) {
+        self.deferred = true;
+    }
+
+    /// The storage work decided since the last call.
+    pub(crate) fn take_storage_work(&mut self) -> Vec<StorageWork> {
+        std::mem::take(&mut self.work)
+    }
+
+    /// Does the storage work now, unless it is deferred.
+    fn flush(&mut self) {
+        if !self.deferred {
+            self.take_storage_work().into_iter().for_each(StorageWork::perform);
         }
     }
 
@@ -240,7 +318,7 @@ impl Coordinator {
         self.now = self.now.max(now);
         let timeout = millis(self.config.timeout);
         let expired: Vec<u64> = (self.pending.iter())
-            .filter(|(_, p)| now.saturating_sub(p.triggered_at) >= timeout)
+            .filter(|(_, p)| !p.completing && now.saturating_sub(p.triggered_at) >= timeout)
             .map(|(id, _)| *id)
             .collect();
         let mut decisions = Vec::new();
@@ -255,9 +333,7 @@ impl Coordinator {
             let id = self.next_id;
             self.next_id += 1;
             self.stopping = matches!(kind, BarrierKind::Stop { .. });
-            let pending =
-                Pending { triggered_at: now, acknowledged: BTreeMap::new(), savepoint: Some((storage, kind)) };
-            self.pending.insert(id, pending);
+            self.pending.insert(id, Pending::new(now, Some((storage, kind))));
             tracing::info!(checkpoint = id, ?kind, "savepoint triggered");
             decisions.push(Decision::Savepoint { id, timestamp: now, kind });
         } else if self.next_trigger_time().is_some_and(|t| now >= t) {
@@ -267,10 +343,11 @@ impl Coordinator {
             }
             self.next_id += 1;
             self.last_trigger = Some(now);
-            self.pending.insert(id, Pending { triggered_at: now, acknowledged: BTreeMap::new(), savepoint: None });
+            self.pending.insert(id, Pending::new(now, None));
             tracing::debug!(checkpoint = id, "checkpoint triggered");
             decisions.push(Decision::Trigger { id, timestamp: now });
         }
+        self.flush();
         decisions
     }
 
@@ -287,39 +364,70 @@ impl Coordinator {
         files: Vec<StateFile>,
         now: Timestamp,
     ) -> Result<Option<u64>, Error> {
+        let completed = match self.acknowledged(id, task, files, now)? {
+            Some(ready) => self.finish(id, ready.write()),
+            None => Ok(None),
+        };
+        self.flush();
+        completed
+    }
+
+    /// [`Self::acknowledge`] without the write: when task `task` is the
+    /// last, returns the metadata to write ([`Ready::write`], outside any
+    /// lock), then [`Self::finish`] with the outcome. Meanwhile the
+    /// checkpoint stays pending: it is neither timed out nor declined, but
+    /// a newer checkpoint that finishes first subsumes it. So the caller
+    /// writes one checkpoint's metadata at a time, each only while
+    /// [`Self::is_completing`], and finishes it before the next.
+    pub(crate) fn acknowledged(
+        &mut self,
+        id: u64,
+        task: usize,
+        files: Vec<StateFile>,
+        now: Timestamp,
+    ) -> Result<Option<Ready>, Error> {
         self.now = self.now.max(now);
         if task >= self.tasks {
             return Err(Error::Internal(format!("checkpoint {id} acknowledged by task {task} of {}", self.tasks)));
         }
-        let Some(pending) = self.pending.get_mut(&id) else { return Ok(None) };
+        let Some(pending) = self.pending.get_mut(&id).filter(|p| !p.completing) else { return Ok(None) };
         pending.acknowledged.insert(task, files);
         if pending.acknowledged.len() < self.tasks {
             return Ok(None);
         }
-        let Some(pending) = self.pending.remove(&id) else { return Ok(None) };
-        let files = pending.acknowledged.into_values().flatten().collect();
+        pending.completing = true;
+        let files = std::mem::take(&mut pending.acknowledged).into_values().flatten().collect();
         let metadata = CheckpointMetadata { id, timestamp: pending.triggered_at, files };
-        if let Some((storage, _)) = pending.savepoint {
-            // A savepoint is complete in its own folder; it takes no part in
-            // the checkpoints' retention or subsumption.
-            if let Err(e) = storage.complete(&metadata) {
-                self.discard(id, storage.as_ref());
-                self.stopping = false;
-                return Err(e);
-            }
+        // A savepoint is complete in its own folder; it takes no part in
+        // the checkpoints' retention or subsumption.
+        let storage = pending.savepoint.as_ref().map_or_else(|| self.storage.clone(), |(s, _)| s.clone());
+        Ok(Some(Ready { metadata, storage }))
+    }
+
+    /// The metadata of checkpoint `id` ([`Self::acknowledged`]) was
+    /// written (`written`): it is complete (`Some(id)`: notify the tasks),
+    /// older pending checkpoints are subsumed and retention applies; or the
+    /// write failed, and it is aborted (the error).
+    pub(crate) fn finish(&mut self, id: u64, written: Result<(), Error>) -> Result<Option<u64>, Error> {
+        let Some(pending) = self.pending.get(&id).filter(|p| p.completing) else { return Ok(None) };
+        let savepoint = pending.savepoint.is_some();
+        if let Err(e) = written {
+            self.remove(id);
+            return Err(e);
+        }
+        self.pending.remove(&id);
+        if savepoint {
             tracing::info!(checkpoint = id, "savepoint complete");
             return Ok(Some(id));
         }
-        if let Err(e) = self.storage.complete(&metadata) {
-            self.abort(id);
-            return Err(e);
-        }
         self.last_completion = Some(self.now);
-        // Older pending checkpoints are subsumed by this one.
+        // Older pending checkpoints are subsumed by this one, those whose
+        // metadata waits to be written too (not being written: one
+        // checkpoint's metadata is written at a time, then `finish`ed).
         let older: Vec<u64> =
             self.pending.range(..id).filter(|(_, p)| p.savepoint.is_none()).map(|(id, _)| *id).collect();
-        older.into_iter().for_each(|old| self.abort(old));
-        self.storage.retain(self.config.retained)?;
+        older.into_iter().for_each(|old| self.remove(old));
+        self.work.push(StorageWork::Retain { keep: self.config.retained, storage: self.storage.clone() });
         tracing::info!(checkpoint = id, "checkpoint complete");
         Ok(Some(id))
     }
@@ -340,6 +448,12 @@ impl Coordinator {
         self.savepoint = Some((storage, kind));
     }
 
+    /// Whether every task acknowledged checkpoint (or savepoint) `id` and
+    /// its metadata is to be written ([`Self::acknowledged`]).
+    pub(crate) fn is_completing(&self, id: u64) -> bool {
+        self.pending.get(&id).is_some_and(|p| p.completing)
+    }
+
     /// Whether checkpoint (or savepoint) `id` is pending.
     pub fn is_pending(&self, id: u64) -> bool {
         self.pending.contains_key(&id)
@@ -353,37 +467,43 @@ impl Coordinator {
     /// A task could not take its part of checkpoint `id` (its snapshot
     /// failed): the checkpoint is aborted.
     pub fn decline(&mut self, id: u64, reason: &str) {
-        if self.pending.contains_key(&id) {
+        if self.pending.get(&id).is_some_and(|p| !p.completing) {
             tracing::warn!(checkpoint = id, reason, "checkpoint declined: aborted");
             self.abort(id);
         }
+        self.flush();
     }
 
     /// A task failed: every pending checkpoint is aborted (the job restarts
-    /// from the latest complete one).
+    /// from the latest complete one); one whose metadata is being written
+    /// is left to the outcome of the write.
     pub fn abort_all(&mut self) {
         let ids = self.pending();
         ids.into_iter().for_each(|id| self.abort(id));
+        self.flush();
     }
 
+    /// Aborts pending checkpoint `id`, unless its metadata is being written.
     fn abort(&mut self, id: u64) {
+        if self.pending.get(&id).is_some_and(|p| !p.completing) {
+            self.remove(id);
+        }
+    }
+
+    /// Drops pending checkpoint `id`; its files are to be removed.
+    fn remove(&mut self, id: u64) {
         let Some(pending) = self.pending.remove(&id) else { return };
         if self.final_id == Some(id) {
             self.final_id = None;
         }
-        match pending.savepoint {
+        let storage = match pending.savepoint {
             Some((storage, kind)) => {
                 tracing::warn!(checkpoint = id, "savepoint aborted");
                 self.stopping &= !matches!(kind, BarrierKind::Stop { .. });
-                self.discard(id, storage.as_ref());
+                storage
             }
-            None => self.discard(id, self.storage.clone().as_ref()),
-        }
-    }
-
-    fn discard(&self, id: u64, storage: &dyn CheckpointStorage) {
-        if let Err(e) = storage.discard(id) {
-            tracing::warn!(checkpoint = id, error = %e, "cannot remove the files of an aborted checkpoint");
-        }
+            None => self.storage.clone(),
+        };
+        self.work.push(StorageWork::Discard { id, storage });
     }
 }

@@ -11,11 +11,12 @@
 //! [`Coordinator`]; the task goes on meanwhile. Sources inject the barrier
 //! between two batches, with their position as their part.
 
-use super::coordinator::{CheckpointConfig, Coordinator, Decision};
+use super::coordinator::{Coordinator, Decision, Ready, StorageWork};
+use super::handle::{CheckpointSetup, NoCheckpoints};
 use super::parts::{CHANNELS, Part, PartFile, channel_state_name, part_name};
 use super::savepoint::{SavepointOperator, SavepointStorage};
-use super::stats::{CheckpointStats, Collector, History, PartStats};
-use super::storage::{CheckpointStorage, Found, StateFile, shared_name};
+use super::stats::{Collector, PartStats};
+use super::storage::{CheckpointStorage, StateFile, shared_name};
 use super::{BarrierKind, CheckpointBarrier, CheckpointingMode};
 use super::{SavepointRequest, SavepointRequests};
 use crate::error::Error;
@@ -27,65 +28,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
-
-/// Checkpointing as the environment configures it, with the watches its
-/// [`CheckpointHandle`] reads.
-#[derive(Clone, Debug)]
-pub(crate) struct CheckpointSetup {
-    pub(crate) config: CheckpointConfig,
-    pub(crate) dir: PathBuf,
-    pub(crate) triggered: Arc<watch::Sender<u64>>,
-    pub(crate) completed: Arc<watch::Sender<u64>>,
-    pub(crate) history: History,
-}
-
-/// What a job's checkpoints are doing, for whoever enabled them: the id of
-/// the latest triggered and of the latest completed checkpoint (0: none).
-///
-/// ```
-/// use dataflow_core::checkpoint::coordinator::CheckpointConfig;
-/// let env = dataflow_core::StreamEnvironment::new();
-/// let h = env.enable_checkpointing(CheckpointConfig::every(std::time::Duration::from_secs(1)), std::env::temp_dir().join("chk-doc"));
-/// assert_eq!(*h.completed().borrow(), 0);
-/// ```
-#[derive(Clone, Debug)]
-pub struct CheckpointHandle {
-    pub(crate) triggered: watch::Receiver<u64>,
-    pub(crate) completed: watch::Receiver<u64>,
-    pub(crate) history: History,
-}
-
-impl CheckpointHandle {
-    /// The id of the latest triggered checkpoint, as it changes.
-    pub fn triggered(&self) -> watch::Receiver<u64> {
-        self.triggered.clone()
-    }
-
-    /// The id of the latest completed checkpoint, as it changes.
-    pub fn completed(&self) -> watch::Receiver<u64> {
-        self.completed.clone()
-    }
-
-    /// The metrics of the latest completed checkpoints (at most
-    /// [`stats::KEPT`](super::stats::KEPT)), oldest first.
-    pub fn stats(&self) -> Vec<CheckpointStats> {
-        self.history.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect()
-    }
-}
-
-impl CheckpointSetup {
-    /// The setup of a job that takes savepoints but no checkpoints.
-    pub(crate) fn savepoints_only() -> Self {
-        let config = CheckpointConfig { mode: CheckpointingMode::Aligned, ..CheckpointConfig::every(Duration::MAX) };
-        Self {
-            config,
-            dir: PathBuf::new(),
-            triggered: Arc::new(watch::channel(0).0),
-            completed: Arc::new(watch::channel(0).0),
-            history: History::default(),
-        }
-    }
-}
 
 /// What a job run's hub is made of.
 pub(crate) struct HubSetup {
@@ -99,33 +41,14 @@ pub(crate) struct HubSetup {
     pub(crate) sources: usize,
     /// The id of the checkpoint or savepoint the run restored (0: none).
     pub(crate) restored_id: u64,
+    /// The highest checkpoint id in the storage, whatever its state (0:
+    /// none): the run's checkpoints are numbered above it.
+    pub(crate) highest_id: u64,
     /// Where savepoint requests come from.
     pub(crate) savepoints: Option<SavepointRequests>,
     /// The job's max parallelism and operators, as savepoints record them.
     pub(crate) max_parallelism: u32,
     pub(crate) operators: Vec<SavepointOperator>,
-}
-
-/// Storage for a job without checkpoints (it only takes savepoints).
-#[derive(Debug)]
-struct NoCheckpoints;
-
-impl CheckpointStorage for NoCheckpoints {
-    fn checkpoint_dir(&self, id: u64) -> Result<PathBuf, Error> {
-        Err(Error::Internal(format!("checkpoint {id} of a job without checkpointing")))
-    }
-    fn complete(&self, metadata: &super::storage::CheckpointMetadata) -> Result<(), Error> {
-        self.checkpoint_dir(metadata.id).map(drop)
-    }
-    fn find(&self) -> Result<Found, Error> {
-        Ok(Found::default())
-    }
-    fn discard(&self, _id: u64) -> Result<(), Error> {
-        Ok(())
-    }
-    fn retain(&self, _keep: usize) -> Result<(), Error> {
-        Ok(())
-    }
 }
 
 /// The savepoint in flight: its storage, its id once triggered, and who
@@ -166,6 +89,12 @@ pub(crate) struct Hub {
     final_id: watch::Sender<u64>,
     stats: Collector,
     chains: Mutex<Chains>,
+    /// Held while storage work is done (one piece at a time, never under
+    /// the coordinator's lock): a checkpoint's metadata is written and the
+    /// checkpoint finished before any other storage work.
+    storage_io: Mutex<()>,
+    /// Checkpoints every slot acknowledged, whose metadata is to be written.
+    to_complete: Mutex<std::collections::BTreeMap<u64, Ready>>,
 }
 
 /// Incremental checkpoints: each slot's files since its last full
@@ -187,12 +116,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Hub {
     /// A hub for a job run.
     pub(crate) fn new(parts: HubSetup, clock: Arc<dyn Clock>) -> Arc<Self> {
-        let HubSetup { setup, storage, slots, sources, restored_id, savepoints, max_parallelism, operators } = parts;
+        let HubSetup {
+            setup,
+            storage,
+            slots,
+            sources,
+            restored_id,
+            highest_id,
+            savepoints,
+            max_parallelism,
+            operators,
+        } = parts;
         let checkpointing = storage.is_some();
         let storage: Arc<dyn CheckpointStorage> = storage.unwrap_or_else(|| Arc::new(NoCheckpoints));
-        let seen = setup.triggered.borrow().max(*setup.completed.borrow()).max(restored_id) + 1;
-        let first = storage.next_id().unwrap_or(1).max(seen);
+        let first = setup.triggered.borrow().max(*setup.completed.borrow()).max(restored_id).max(highest_id) + 1;
         let mut coordinator = Coordinator::starting_at(setup.config.clone(), slots, storage.clone(), first);
+        coordinator.defer_storage_work();
         coordinator.start(clock.now_millis());
         Arc::new(Self {
             coordinator: Mutex::new(coordinator),
@@ -215,7 +154,27 @@ impl Hub {
             final_id: watch::channel(0).0,
             stats: Collector::default(),
             chains: Mutex::default(),
+            storage_io: Mutex::new(()),
+            to_complete: Mutex::default(),
         })
+    }
+
+    /// Does storage work the coordinator decided on (blocking I/O: on a
+    /// blocking thread, outside the coordinator's lock).
+    fn perform(&self, work: Vec<StorageWork>) {
+        if !work.is_empty() {
+            let _io = lock(&self.storage_io);
+            work.into_iter().for_each(StorageWork::perform);
+        }
+    }
+
+    /// Has storage work done on a blocking thread (from an async task);
+    /// the job's end waits for it ([`Self::settle`]).
+    fn perform_off_task(self: &Arc<Self>, work: Vec<StorageWork>) {
+        if !work.is_empty() {
+            let hub = self.clone();
+            lock(&self.writes).push(tokio::task::spawn_blocking(move || hub.perform(work)));
+        }
     }
 
     /// The acknowledgement slot `slot`, of the operator whose state id
@@ -294,12 +253,13 @@ impl Hub {
                 _ = self.wake.notified() => {}
                 Some(request) = async { requests.as_mut()?.recv().await }, if idle => self.request_savepoint(request),
             }
-            let (decisions, final_id) = {
+            let (decisions, final_id, work) = {
                 let mut c = lock(&self.coordinator);
                 let decisions = c.poll(self.clock.now_millis());
                 self.settle_savepoint(&c, None);
-                (decisions, c.final_id().unwrap_or(0))
+                (decisions, c.final_id().unwrap_or(0), c.take_storage_work())
             };
+            self.perform_off_task(work);
             self.final_id.send_if_modified(|f| std::mem::replace(f, final_id) != final_id);
             for d in decisions {
                 if let Decision::Savepoint { id, timestamp, kind } = d {
@@ -393,6 +353,65 @@ impl Hub {
             && chains.since_full + 1 < config.materialize_every.max(1);
         chains.since_full = if incremental { chains.since_full + 1 } else { 0 };
         incremental
+    }
+
+    /// Slot `slot` wrote its part of checkpoint `id` (`written`: its
+    /// files) on a blocking thread: acknowledges it, and if it was the
+    /// last, completes it: its metadata is written outside the
+    /// coordinator's lock, checkpoints in the order they became ready.
+    /// Retention before the completion is announced.
+    fn acknowledged(&self, id: u64, slot: usize, written: Result<Vec<StateFile>, Error>, part: &str) {
+        let declined = |c: &mut Coordinator, e: &Error| {
+            tracing::warn!(checkpoint = id, operator = %part, error = %e, "cannot write a checkpoint part");
+            c.decline(id, &e.to_string());
+            self.settle_savepoint(c, None);
+        };
+        let work = {
+            let mut c = lock(&self.coordinator);
+            let now = self.clock.now_millis();
+            let ready = written.and_then(|files| c.acknowledged(id, slot, files, now));
+            if let Some(ready) = ready.inspect_err(|e| declined(&mut c, e)).ok().flatten() {
+                lock(&self.to_complete).insert(id, ready);
+            }
+            c.take_storage_work()
+        };
+        self.perform(work);
+        self.complete_ready();
+    }
+
+    /// Writes the metadata of the checkpoints every slot acknowledged,
+    /// oldest first, and finishes each (one at a time: a newer one that
+    /// completes subsumes the older ones still waiting).
+    fn complete_ready(&self) {
+        if lock(&self.to_complete).is_empty() {
+            return;
+        }
+        let _io = lock(&self.storage_io);
+        loop {
+            let Some((id, ready)) = lock(&self.to_complete).pop_first() else { return };
+            if !lock(&self.coordinator).is_completing(id) {
+                continue;
+            }
+            let written = ready.write();
+            let (completed, work) = {
+                let mut c = lock(&self.coordinator);
+                let completed = match c.finish(id, written) {
+                    Ok(Some(id)) => (!self.settle_savepoint(&c, Some(id))).then_some(id),
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::warn!(checkpoint = id, error = %e, "cannot complete a checkpoint");
+                        self.settle_savepoint(&c, None);
+                        None
+                    }
+                };
+                (completed, c.take_storage_work())
+            };
+            work.into_iter().for_each(StorageWork::perform);
+            if let Some(id) = completed {
+                self.stats.completed(id, &self.setup.history);
+                self.setup.completed.send_if_modified(|c| std::mem::replace(c, id.max(*c)) < id);
+            }
+        }
     }
 
     /// The folder of checkpoint or savepoint `b`.
@@ -553,22 +572,7 @@ impl Acks {
                 hub.stats.part(b.id, stats);
             }
             let written = written.map(|(files, _)| files);
-            let mut coordinator = lock(&hub.coordinator);
-            let now = hub.clock.now_millis();
-            match written.and_then(|files| coordinator.acknowledge(b.id, slot, files, now)) {
-                Ok(Some(id)) if hub.settle_savepoint(&coordinator, Some(id)) => {}
-                Ok(Some(id)) => {
-                    hub.stats.completed(id, &hub.setup.history);
-                    hub.setup.completed.send_replace(id);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(checkpoint = b.id, operator = %info, error = %e, "cannot write a checkpoint part");
-                    coordinator.decline(b.id, &e.to_string());
-                    hub.settle_savepoint(&coordinator, None);
-                }
-            }
-            drop(coordinator);
+            hub.acknowledged(b.id, slot, written, &info);
             hub.wake.notify_one();
         });
         lock(&self.hub.writes).push(write);

@@ -32,7 +32,10 @@
 pub(crate) mod barrier_alignment;
 pub(crate) mod channel_state;
 pub mod coordinator;
+mod framing;
+mod handle;
 mod hub;
+pub(crate) mod location;
 pub mod object_storage;
 mod parts;
 pub mod restart;
@@ -42,8 +45,9 @@ pub mod stats;
 pub mod storage;
 
 pub use crate::element::{BarrierKind, CheckpointBarrier, CheckpointingMode};
-pub use hub::CheckpointHandle;
-pub(crate) use hub::{Acks, CheckpointSetup, Hub, HubSetup};
+pub use handle::CheckpointHandle;
+pub(crate) use handle::CheckpointSetup;
+pub(crate) use hub::{Acks, Hub, HubSetup};
 pub(crate) use parts::{CHANNELS, Part};
 pub(crate) use savepoint_requests::{SavepointRequest, SavepointRequests};
 pub use stats::CheckpointStats;

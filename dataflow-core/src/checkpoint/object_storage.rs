@@ -24,23 +24,30 @@
 //! `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_ALLOW_HTTP`, … as
 //! `object_store`'s `from_env` builders read them; `GOOGLE_*`, `AZURE_*`)
 //! and from options (`StreamEnvironment::set_storage_options`), which win.
-//! The object store's I/O runs on a small runtime of its own, so the
-//! storage's blocking methods can be called from the hub's blocking threads
-//! and from the job's async tasks alike.
+//! The storage's methods block: a job calls them on blocking threads
+//! (`spawn_blocking`), never on its async workers nor under the
+//! coordinator's lock. The object store's I/O runs on a small runtime of
+//! its own, so they can be called from any thread that is not a runtime's
+//! worker. Parts are staged, and checkpoints downloaded, in a local folder
+//! of the storage's own (`$TMPDIR/dataflow-checkpoints-<pid>-<n>`),
+//! removed when the storage is dropped.
 
+use super::location::{LocalFolder, Location, object_url, url_err};
 use super::savepoint::Savepoint;
-use super::storage::{CheckpointMetadata, CheckpointStorage, Found, LocalStorage, METADATA};
-use super::storage::{decode_metadata, encode_metadata, shared_file};
+use super::storage::{CheckpointMetadata, CheckpointStorage, Folders, Found, LocalStorage, METADATA, StateFile};
+use super::storage::{check, discard_in, encode_metadata, find_in, retain_in, shared_file};
 use crate::error::Error;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, ObjectStoreScheme, PutPayload, WriteMultipart};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 /// Files from this size on are uploaded in parts.
 const MULTIPART_FROM: usize = 16 << 20;
+/// Parts of one multipart upload in flight at once, at most.
+const PARTS_IN_FLIGHT: usize = 4;
 
 /// The storage of checkpoint location `location`: a URL with a scheme
 /// (`s3://bucket/prefix`, `s3a://`, `gs://`, `az://`, `abfs://`) is an
@@ -53,28 +60,25 @@ const MULTIPART_FROM: usize = 16 << 20;
 /// assert!(open_storage(std::path::Path::new("ftp://host/x"), &[]).is_err());
 /// ```
 pub fn open_storage(location: &Path, options: &[(String, String)]) -> Result<Arc<dyn CheckpointStorage>, Error> {
-    match url_of(location)? {
-        None => Ok(Arc::new(LocalStorage::new(location))),
-        Some(url) if url.scheme() == "file" => {
-            let path = url.to_file_path().map_err(|()| url_err(&url, "not a local path"))?;
-            Ok(Arc::new(LocalStorage::new(path)))
-        }
-        Some(url) => Ok(Arc::new(ObjectStorage::new(&url, options)?)),
+    match Location::of(location)? {
+        Location::Local(path) => Ok(Arc::new(LocalStorage::new(path))),
+        Location::Url(url) => Ok(Arc::new(ObjectStorage::new(&url, options)?)),
     }
 }
 
-/// The URL `location` is, if it is one (`scheme://…`); a plain path is not.
-pub(crate) fn url_of(location: &Path) -> Result<Option<url::Url>, Error> {
-    let Some(s) = location.to_str().filter(|s| s.contains("://")) else { return Ok(None) };
-    let scheme = s.split("://").next().unwrap_or_default();
-    if scheme.len() < 2 || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
-        return Ok(None);
+/// `builder` configured with `options` (by `object_store`'s config key
+/// names) through `with`.
+fn configure<B, K: std::str::FromStr<Err = object_store::Error>>(
+    mut builder: B,
+    url: &url::Url,
+    options: &[(String, String)],
+    with: impl Fn(B, K, &str) -> B,
+) -> Result<B, Error> {
+    for (k, v) in options {
+        let key = k.to_ascii_lowercase().parse().map_err(|e| url_err(url, format!("option {k}: {e}")))?;
+        builder = with(builder, key, v);
     }
-    url::Url::parse(s).map(Some).map_err(|e| Error::StorageUrl { url: s.to_string(), reason: e.to_string() })
-}
-
-fn url_err(url: &url::Url, reason: impl Into<String>) -> Error {
-    Error::StorageUrl { url: url.to_string(), reason: reason.into() }
+    Ok(builder)
 }
 
 /// The object store of `url` (its bucket or container) and the path in it,
@@ -85,28 +89,21 @@ pub(crate) fn object_store_of(
 ) -> Result<(Arc<dyn ObjectStore>, ObjectPath), Error> {
     use object_store::{aws, azure, gcp};
     let (scheme, path) = ObjectStoreScheme::parse(url).map_err(|e| url_err(url, e.to_string()))?;
-    let bad_option = |k: &str, e: object_store::Error| url_err(url, format!("option {k}: {e}"));
+    let built = |e: object_store::Error| url_err(url, e.to_string());
+    let u = url.as_str();
     let store: Arc<dyn ObjectStore> = match scheme {
         ObjectStoreScheme::AmazonS3 => {
-            let mut b = aws::AmazonS3Builder::from_env().with_url(url.as_str());
-            for (k, v) in options {
-                b = b.with_config(k.to_ascii_lowercase().parse().map_err(|e| bad_option(k, e))?, v);
-            }
-            Arc::new(b.build().map_err(|e| url_err(url, e.to_string()))?)
+            let b =
+                configure(aws::AmazonS3Builder::from_env().with_url(u), url, options, |b, k, v| b.with_config(k, v));
+            Arc::new(b?.build().map_err(built)?)
         }
         ObjectStoreScheme::GoogleCloudStorage => {
-            let mut b = gcp::GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
-            for (k, v) in options {
-                b = b.with_config(k.to_ascii_lowercase().parse().map_err(|e| bad_option(k, e))?, v);
-            }
-            Arc::new(b.build().map_err(|e| url_err(url, e.to_string()))?)
+            let b = gcp::GoogleCloudStorageBuilder::from_env().with_url(u);
+            Arc::new(configure(b, url, options, |b, k, v| b.with_config(k, v))?.build().map_err(built)?)
         }
         ObjectStoreScheme::MicrosoftAzure => {
-            let mut b = azure::MicrosoftAzureBuilder::from_env().with_url(url.as_str());
-            for (k, v) in options {
-                b = b.with_config(k.to_ascii_lowercase().parse().map_err(|e| bad_option(k, e))?, v);
-            }
-            Arc::new(b.build().map_err(|e| url_err(url, e.to_string()))?)
+            let b = azure::MicrosoftAzureBuilder::from_env().with_url(u);
+            Arc::new(configure(b, url, options, |b, k, v| b.with_config(k, v))?.build().map_err(built)?)
         }
         other => return Err(url_err(url, format!("{other:?} is not a supported checkpoint store"))),
     };
@@ -114,72 +111,37 @@ pub(crate) fn object_store_of(
     Ok((store, path))
 }
 
-/// The runtime the object stores' I/O runs on (made on first use).
-fn runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    if let Some(rt) = RUNTIME.get() {
-        return Ok(rt);
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("dataflow-object-store")
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot start the object store's runtime: {e}")))?;
-    Ok(RUNTIME.get_or_init(|| rt))
-}
-
-/// Runs `f` on the object store's runtime and waits for it (from a
-/// blocking thread or an async task alike).
+/// Runs `f` on the object stores' runtime (made once, on first use) and
+/// waits for it. Call it from a blocking thread (or any thread that is
+/// not a runtime's worker).
 pub(crate) fn block<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Result<T, Error> {
-    let task = runtime()?.spawn(f);
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("dataflow-object-store")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    });
+    let runtime =
+        runtime.as_ref().map_err(|e| Error::Internal(format!("cannot start the object store's runtime: {e}")))?;
+    let task = runtime.spawn(f);
     futures::executor::block_on(task).map_err(|e| Error::Internal(format!("object store task: {e}")))
 }
 
-/// Downloads every object under `prefix` of `url`'s store into `local`
-/// (emptied first), keeping their paths below the prefix.
-fn download_all(url: &url::Url, options: &[(String, String)], local: &Path) -> Result<(), Error> {
-    let (store, prefix) = object_store_of(url, options)?;
-    let _ = std::fs::remove_dir_all(local);
-    let at = |p: &ObjectPath| PathBuf::from(format!("{}/{}", url.as_str().trim_end_matches('/'), rel(&prefix, p)));
-    let objects: Vec<ObjectPath> = block({
-        let (store, prefix) = (store.clone(), prefix.clone());
-        async move { store.list(Some(&prefix)).map_ok(|m| m.location).try_collect().await }
-    })?
-    .map_err(|e| Error::CheckpointIo { path: at(&prefix), source: e.into() })?;
-    for object in objects {
-        let bytes = get(&store, &object).map_err(|e| Error::CheckpointIo { path: at(&object), source: e })?;
-        let file = local.join(rel(&prefix, &object));
-        if let Some(dir) = file.parent() {
-            std::fs::create_dir_all(dir).map_err(Error::checkpoint_io(dir))?;
-        }
-        std::fs::write(&file, bytes).map_err(Error::checkpoint_io(&file))?;
-    }
-    Ok(())
+/// Every object under `prefix`.
+fn list(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &ObjectPath,
+) -> Result<Result<Vec<ObjectPath>, object_store::Error>, Error> {
+    let (store, prefix) = (store.clone(), prefix.clone());
+    block(async move { store.list(Some(&prefix)).map_ok(|m| m.location).try_collect().await })
 }
 
-/// The savepoint at `location`: a folder, or a URL whose objects are
-/// downloaded into a local cache folder first (errors name the objects).
-pub(crate) fn load_savepoint(location: &Path, options: &[(String, String)]) -> Result<Savepoint, Error> {
-    let Some(url) = url_of(location)? else { return Savepoint::load(location) };
-    if url.scheme() == "file" {
-        return Savepoint::load(url.to_file_path().map_err(|()| url_err(&url, "not a local path"))?);
-    }
-    let name = format!("dataflow-savepoint-{:08x}", crc32c::crc32c(url.as_str().as_bytes()));
-    let local = std::env::temp_dir().join(name);
-    let loaded = download_all(&url, options, &local).and_then(|()| Savepoint::load(&local));
-    let base = url.as_str().trim_end_matches('/');
-    let named = |p: PathBuf| match p.strip_prefix(&local) {
-        Ok(rest) if rest.as_os_str().is_empty() => PathBuf::from(base),
-        Ok(rest) => PathBuf::from(format!("{base}/{}", rest.display())),
-        Err(_) => p,
-    };
-    loaded.map_err(|e| match e {
-        Error::Savepoint { path, message } => Error::Savepoint { path: named(path), message },
-        Error::CheckpointCorrupt { path, reason } => Error::CheckpointCorrupt { path: named(path), reason },
-        Error::CheckpointIo { path, source } => Error::CheckpointIo { path: named(path), source },
-        e => e,
-    })
+fn get(store: &Arc<dyn ObjectStore>, object: &ObjectPath) -> Result<Result<Vec<u8>, object_store::Error>, Error> {
+    let (store, object) = (store.clone(), object.clone());
+    block(async move { Ok(store.get(&object).await?.bytes().await?.to_vec()) })
 }
 
 /// `object`'s path below `prefix`.
@@ -188,10 +150,46 @@ fn rel(prefix: &ObjectPath, object: &ObjectPath) -> String {
     o.strip_prefix(p).map_or(o, |r| r.trim_start_matches('/')).to_string()
 }
 
-fn get(store: &Arc<dyn ObjectStore>, object: &ObjectPath) -> Result<Vec<u8>, std::io::Error> {
-    let (store, object) = (store.clone(), object.clone());
-    let got = block(async move { store.get(&object).await?.bytes().await }).map_err(std::io::Error::other)?;
-    Ok(got?.to_vec())
+fn io_at(path: PathBuf) -> impl FnOnce(object_store::Error) -> Error {
+    move |e| Error::CheckpointIo { path, source: e.into() }
+}
+
+/// The savepoint at `location`: a folder, or a URL whose objects are
+/// downloaded into a local folder first (errors name the objects), which
+/// lasts as long as the returned [`LocalFolder`].
+pub(crate) fn load_savepoint(
+    location: &Path,
+    options: &[(String, String)],
+) -> Result<(Savepoint, Option<LocalFolder>), Error> {
+    let url = match Location::of(location)? {
+        Location::Local(path) => return Ok((Savepoint::load(path)?, None)),
+        Location::Url(url) => url,
+    };
+    let (store, prefix) = object_store_of(&url, options)?;
+    let local = LocalFolder::new("savepoint");
+    let at = |p: &ObjectPath| object_url(url.as_str(), &rel(&prefix, p));
+    let download = || -> Result<Savepoint, Error> {
+        for object in list(&store, &prefix)?.map_err(io_at(at(&prefix)))? {
+            let bytes = get(&store, &object)?.map_err(io_at(at(&object)))?;
+            let file = local.path().join(rel(&prefix, &object));
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir).map_err(Error::checkpoint_io(dir))?;
+            }
+            std::fs::write(&file, bytes).map_err(Error::checkpoint_io(&file))?;
+        }
+        Savepoint::load(local.path())
+    };
+    let named = |p: PathBuf| match p.strip_prefix(local.path()) {
+        Ok(rest) => object_url(url.as_str(), &rest.to_string_lossy()),
+        Err(_) => p,
+    };
+    match download() {
+        Ok(savepoint) => Ok((savepoint, Some(local))),
+        Err(Error::Savepoint { path, message }) => Err(Error::Savepoint { path: named(path), message }),
+        Err(Error::CheckpointCorrupt { path, reason }) => Err(Error::CheckpointCorrupt { path: named(path), reason }),
+        Err(Error::CheckpointIo { path, source }) => Err(Error::CheckpointIo { path: named(path), source }),
+        Err(e) => Err(e),
+    }
 }
 
 /// Checkpoints on an object store (see the [module docs](self)).
@@ -202,20 +200,19 @@ pub struct ObjectStorage {
     /// The location as given, for messages.
     url: String,
     /// Where parts are staged before their upload, and checkpoints are
-    /// downloaded to restore from.
-    local: PathBuf,
+    /// downloaded to restore from: this storage's own.
+    local: LocalFolder,
 }
 
 impl ObjectStorage {
     /// Checkpoints under `url` (`s3://bucket/prefix`, `gs://…`, `az://…`),
     /// its store configured from the environment, then `options`. Parts
-    /// are staged, and restored checkpoints cached, in a folder of the
-    /// system's temporary directory named after the URL.
+    /// are staged, and restored checkpoints downloaded, in a folder of the
+    /// system's temporary directory of its own, removed when it is dropped.
     pub fn new(url: &url::Url, options: &[(String, String)]) -> Result<Self, Error> {
         let (store, prefix) = object_store_of(url, options)?;
-        let name = format!("dataflow-checkpoints-{:08x}", crc32c::crc32c(url.as_str().as_bytes()));
-        let local = std::env::temp_dir().join(name);
-        Ok(Self { store, prefix, url: url.as_str().trim_end_matches('/').to_string(), local })
+        let url = url.as_str().trim_end_matches('/').to_string();
+        Ok(Self { store, prefix, url, local: LocalFolder::new("checkpoints") })
     }
 
     fn object(&self, id: u64, name: &str) -> ObjectPath {
@@ -225,37 +222,8 @@ impl ObjectStorage {
         }
     }
 
-    /// How messages name object `name` of checkpoint `id`.
-    fn at(&self, id: u64, name: &str) -> PathBuf {
-        match shared_file(name) {
-            Some((other, file)) => self.at(other, &file),
-            None => PathBuf::from(format!("{}/chk-{id}/{name}", self.url)),
-        }
-    }
-
     fn staging(&self, id: u64) -> PathBuf {
-        self.local.join("staging").join(format!("chk-{id}"))
-    }
-
-    fn io(&self, id: u64, name: &str, e: object_store::Error) -> Error {
-        Error::CheckpointIo { path: self.at(id, name), source: e.into() }
-    }
-
-    /// Every object of every checkpoint, by id: the names in its folder.
-    fn listing(&self) -> Result<BTreeMap<u64, Vec<String>>, Error> {
-        let (store, prefix) = (self.store.clone(), self.prefix.clone());
-        let objects: Vec<ObjectPath> =
-            block(async move { store.list(Some(&prefix)).map_ok(|m| m.location).try_collect().await })?
-                .map_err(|e| Error::CheckpointIo { path: PathBuf::from(&self.url), source: e.into() })?;
-        let mut ids: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-        for object in objects {
-            let rel = rel(&self.prefix, &object);
-            let Some((folder, name)) = rel.split_once('/') else { continue };
-            if let Some(id) = folder.strip_prefix("chk-").and_then(|n| n.parse().ok()) {
-                ids.entry(id).or_default().push(name.to_string());
-            }
-        }
-        Ok(ids)
+        self.local.path().join("staging").join(format!("chk-{id}"))
     }
 
     fn put(&self, id: u64, name: &str, bytes: Vec<u8>) -> Result<(), Error> {
@@ -265,80 +233,85 @@ impl ObjectStorage {
                 return store.put(&object, PutPayload::from(bytes)).await.map(drop);
             }
             let mut upload = WriteMultipart::new(store.put_multipart(&object).await?);
-            upload.write(&bytes);
-            upload.finish().await.map(drop)
+            let written = async {
+                for piece in bytes.chunks(MULTIPART_FROM) {
+                    upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                    upload.write(piece);
+                }
+                Ok::<_, object_store::Error>(())
+            };
+            match written.await {
+                Ok(()) => upload.finish().await.map(drop),
+                Err(e) => {
+                    // No unfinished upload is left behind (best effort).
+                    if let Err(abort) = upload.abort().await {
+                        tracing::warn!(error = %abort, "cannot abort a multipart upload");
+                    }
+                    Err(e)
+                }
+            }
         })?
-        .map_err(|e| self.io(id, name, e))
+        .map_err(io_at(self.at(id, name)))
+    }
+}
+
+impl Folders for ObjectStorage {
+    fn location(&self) -> String {
+        self.url.clone()
     }
 
-    fn delete(&self, id: u64, name: &str) -> Result<(), Error> {
-        let (store, object) = (self.store.clone(), self.object(id, name));
-        match block(async move { store.delete(&object).await })? {
-            Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
-            Err(e) => Err(self.io(id, name, e)),
+    fn list(&self) -> Result<Vec<(u64, Vec<String>)>, Error> {
+        let objects = list(&self.store, &self.prefix)?.map_err(io_at(PathBuf::from(&self.url)))?;
+        let mut ids: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+        for object in objects {
+            let rel = rel(&self.prefix, &object);
+            let Some((folder, name)) = rel.split_once('/') else { continue };
+            if let Some(id) = folder.strip_prefix("chk-").and_then(|n| n.parse().ok()) {
+                ids.entry(id).or_default().push(name.to_string());
+            }
+        }
+        Ok(ids.into_iter().rev().collect())
+    }
+
+    fn at(&self, id: u64, name: &str) -> PathBuf {
+        match shared_file(name) {
+            Some((other, file)) => self.at(other, &file),
+            None => object_url(&self.url, &format!("chk-{id}/{name}")),
         }
     }
 
-    /// The metadata of checkpoint `id`, if its object is whole.
-    fn metadata(&self, id: u64) -> Result<CheckpointMetadata, Error> {
-        let bytes = get(&self.store, &self.object(id, METADATA))
-            .map_err(|e| Error::CheckpointIo { path: self.at(id, METADATA), source: e })?;
-        let corrupt = |reason| Error::CheckpointCorrupt { path: self.at(id, METADATA), reason };
-        let metadata = decode_metadata(&bytes).map_err(corrupt)?;
-        if metadata.id != id {
-            return Err(corrupt(format!("it describes checkpoint {}", metadata.id)));
-        }
-        Ok(metadata)
+    fn read(&self, id: u64, name: &str) -> Result<Vec<u8>, Error> {
+        get(&self.store, &self.object(id, name))?.map_err(io_at(self.at(id, name)))
     }
 
-    /// Downloads checkpoint `id` into the restore cache, checking every
-    /// file; returns its metadata and folder there.
-    fn download(&self, id: u64) -> Result<(CheckpointMetadata, PathBuf), Error> {
-        let metadata = self.metadata(id)?;
-        let cache = self.local.join("restore");
-        let dir = cache.join(format!("chk-{id}"));
+    /// Downloads the files into the restore folder, checking each.
+    fn fetch(&self, id: u64, files: &[StateFile]) -> Result<PathBuf, Error> {
+        let dir = self.local.path().join("restore").join(format!("chk-{id}"));
         // Made first: shared files are named through it (`../chk-<n>/…`).
         std::fs::create_dir_all(&dir).map_err(Error::checkpoint_io(&dir))?;
-        for f in &metadata.files {
-            let bytes = get(&self.store, &self.object(id, &f.name))
-                .map_err(|e| Error::CheckpointIo { path: self.at(id, &f.name), source: e })?;
-            let corrupt = |reason: String| Error::CheckpointCorrupt { path: self.at(id, &f.name), reason };
-            if bytes.len() as u64 != f.len {
-                return Err(corrupt(format!("{} bytes, {} expected", bytes.len(), f.len)));
-            }
-            if crc32c::crc32c(&bytes) != f.crc32c {
-                return Err(corrupt("checksum mismatch".into()));
-            }
+        for f in files {
+            let bytes = self.read(id, &f.name)?;
+            check(&self.at(id, &f.name), &bytes, f)?;
             let file = dir.join(&f.name);
             if let Some(parent) = file.parent() {
                 std::fs::create_dir_all(parent).map_err(Error::checkpoint_io(parent))?;
             }
             std::fs::write(&file, &bytes).map_err(Error::checkpoint_io(&file))?;
         }
-        Ok((metadata, dir))
+        Ok(dir)
     }
 
-    /// The files of other checkpoints that the complete checkpoints from
-    /// `from` on list (incremental checkpoints share them).
-    fn referenced(&self, ids: &BTreeMap<u64, Vec<String>>, from: u64) -> HashSet<(u64, String)> {
-        let complete = ids.iter().filter(|(id, names)| **id >= from && names.iter().any(|n| n == METADATA));
-        (complete.filter_map(|(id, _)| self.metadata(*id).ok()))
-            .flat_map(|m| m.files.into_iter().filter_map(|f| shared_file(&f.name)))
-            .collect()
+    fn delete(&self, id: u64, name: &str) -> Result<(), Error> {
+        let (store, object) = (self.store.clone(), self.object(id, name));
+        match block(async move { store.delete(&object).await })? {
+            Err(object_store::Error::NotFound { .. }) | Ok(()) => Ok(()),
+            Err(e) => Err(io_at(self.at(id, name))(e)),
+        }
     }
 
-    /// Removes checkpoint `id` but the files in `referenced`: `_metadata`
-    /// first (it is no longer a checkpoint), then the rest.
-    fn remove(&self, id: u64, names: &[String], referenced: &HashSet<(u64, String)>) -> Result<(), Error> {
+    fn delete_folder(&self, id: u64, _emptied: bool) -> Result<(), Error> {
+        // An object store has no folders; what may be left is the staging one.
         let _ = std::fs::remove_dir_all(self.staging(id));
-        if names.iter().any(|n| n == METADATA) {
-            self.delete(id, METADATA)?;
-        }
-        for name in names.iter().filter(|n| *n != METADATA) {
-            if !referenced.contains(&(id, name.clone())) {
-                self.delete(id, name)?;
-            }
-        }
         Ok(())
     }
 }
@@ -364,40 +337,18 @@ impl CheckpointStorage for ObjectStorage {
     }
 
     fn find(&self) -> Result<Found, Error> {
-        let mut found = Found { location: self.url.clone(), ..Found::default() };
-        let _ = std::fs::remove_dir_all(self.local.join("restore"));
-        for (id, names) in self.listing()?.into_iter().rev() {
-            if !names.iter().any(|n| n == METADATA) {
-                found.skip_incomplete(id);
-                continue;
-            }
-            match self.download(id) {
-                Ok((metadata, dir)) => return Ok(found.with(metadata, dir)),
-                Err(e) => found.skip_damaged(id, &e),
-            }
-        }
-        Ok(found)
+        find_in(self)
     }
 
     fn discard(&self, id: u64) -> Result<(), Error> {
-        let ids = self.listing()?;
-        let referenced = self.referenced(&ids, id);
-        self.remove(id, ids.get(&id).map_or(&[][..], |n| n.as_slice()), &referenced)
+        discard_in(self, id)
     }
 
     fn next_id(&self) -> Result<u64, Error> {
-        Ok(self.listing()?.keys().next_back().map_or(1, |id| id + 1))
+        Ok(self.list()?.first().map_or(1, |(id, _)| id + 1))
     }
 
     fn retain(&self, keep: usize) -> Result<(), Error> {
-        let ids = self.listing()?;
-        let complete: Vec<u64> =
-            ids.iter().rev().filter(|(_, names)| names.iter().any(|n| n == METADATA)).map(|(id, _)| *id).collect();
-        let Some(&oldest_kept) = complete.get(keep.max(1) - 1).or(complete.last()) else { return Ok(()) };
-        let referenced = self.referenced(&ids, oldest_kept);
-        for (id, names) in ids.range(..oldest_kept) {
-            self.remove(*id, names, &referenced)?;
-        }
-        Ok(())
+        retain_in(self, keep)
     }
 }

@@ -29,10 +29,9 @@
 //! # Ok(()) }
 //! ```
 
-use super::storage::{
-    CheckpointMetadata, CheckpointStorage, CompleteCheckpoint, Found, OPERATOR_STATE, StateFile, decode_framed,
-    encode_framed,
-};
+use super::framing::{decode_framed, encode_framed};
+use super::location::{Location, url_err};
+use super::storage::{CheckpointMetadata, CheckpointStorage, CompleteCheckpoint, Found, OPERATOR_STATE, StateFile};
 use crate::error::Error;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -229,8 +228,21 @@ pub(crate) struct SavepointStorage {
 }
 
 impl SavepointStorage {
-    /// A savepoint into `dir`, which must not exist or be empty.
+    /// A savepoint into `dir` (a path or a `file://` URL), which must not
+    /// exist or be empty. An object-store URL is an [`Error::StorageUrl`]:
+    /// savepoints are taken into a local folder (upload it to restore from
+    /// its URL).
     pub(crate) fn new(dir: PathBuf, max_parallelism: u32, operators: Vec<SavepointOperator>) -> Result<Self, Error> {
+        let dir = match Location::of(&dir)? {
+            Location::Local(dir) => dir,
+            Location::Url(url) => {
+                return Err(url_err(
+                    &url,
+                    "a savepoint cannot be taken into an object store yet: take it into a local folder and upload it \
+                     (restore_from reads it from its URL)",
+                ));
+            }
+        };
         if std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
             return Err(savepoint_err(&dir, "the folder is not empty (a savepoint needs a folder of its own)"));
         }

@@ -15,9 +15,11 @@
 //! process died while writing it; nothing was committed under it) or
 //! *damaged* (complete, but its metadata or a file it lists is damaged or
 //! missing: sinks may have committed output under it).
-//! [`Found::restore_point`] is the rule a job restores by: incomplete
-//! ones are skipped with a warning, but a damaged one fails the restore,
-//! naming it, unless falling back past it is allowed
+//! [`Found::restore_point`] is the rule a job restores by (choosing
+//! between the latest intact checkpoint and a savepoint the job starts
+//! from): incomplete ones are skipped with a warning, but a damaged one
+//! newer than what is restored fails the restore, naming it, unless
+//! falling back past it is allowed
 //! ([`CheckpointConfig::allow_fallback_past_damaged_checkpoints`](super::coordinator::CheckpointConfig::allow_fallback_past_damaged_checkpoints));
 //! a location whose checkpoints are all damaged is always an error, never a
 //! fresh start. [`CheckpointStorage::retain`] keeps the newest N complete
@@ -34,9 +36,11 @@
 //! let file = StateFile::of(&dir, "op-0", "count", 0).unwrap();
 //! storage.complete(&CheckpointMetadata { id: 1, timestamp: 0, files: vec![file] }).unwrap();
 //! assert_eq!(storage.latest().unwrap().unwrap().metadata.id, 1);
-//! assert_eq!(storage.find().unwrap().restore_point(false).unwrap().unwrap().metadata.id, 1);
+//! let restore = storage.find().unwrap().restore_point(false, None).unwrap().restore;
+//! assert!(matches!(restore, dataflow_core::checkpoint::storage::Restore::Checkpoint(cp) if cp.metadata.id == 1));
 //! ```
 
+use super::framing::{decode_framed, encode_framed};
 use crate::error::Error;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -114,15 +118,7 @@ pub struct CompleteCheckpoint {
     pub skipped: Vec<String>,
 }
 
-/// A complete checkpoint that [`CheckpointStorage::find`] passed because
-/// its metadata or a file it lists is damaged or missing.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DamagedCheckpoint {
-    /// Its id.
-    pub id: u64,
-    /// Why: the error, naming the file at fault.
-    pub reason: String,
-}
+pub use crate::error::DamagedCheckpoint;
 
 /// What [`CheckpointStorage::find`] found: the newest complete, intact
 /// checkpoint and the newer ones it passed.
@@ -138,32 +134,74 @@ pub struct Found {
     pub incomplete: Vec<u64>,
     /// Where the checkpoints are (for messages).
     pub location: String,
+    /// The highest checkpoint id there, whatever its state (0: none): a
+    /// new run numbers its checkpoints above it, never reusing a folder.
+    pub highest_id: u64,
+}
+
+/// What a job restores from ([`Found::restore_point`]).
+#[derive(Clone, Debug)]
+pub enum Restore {
+    /// Nothing: the job starts fresh.
+    Fresh,
+    /// The latest intact checkpoint.
+    Checkpoint(CompleteCheckpoint),
+    /// The savepoint the job was told to start from.
+    Savepoint,
+}
+
+/// What a job restores from, and whether damaged checkpoints are newer
+/// than it (an allowed fallback: sinks first remove the output committed
+/// after it).
+#[derive(Clone, Debug)]
+pub struct RestorePoint {
+    /// What is restored.
+    pub restore: Restore,
+    /// Whether complete checkpoints newer than what is restored are
+    /// damaged (only with the fallback allowed).
+    pub past_damaged: bool,
 }
 
 impl Found {
     /// What a job restores from, by the rule of the [module docs](self):
-    /// the latest intact checkpoint if no damaged complete one is newer;
-    /// past damaged ones only with `allow_fallback`; `None` (a fresh start)
-    /// only where no complete checkpoint exists at all. The error
+    /// the latest intact checkpoint, or the savepoint `savepoint` (its
+    /// id: the job was told to start from it) when no checkpoint taken
+    /// since it (a higher id) is intact; past damaged checkpoints newer
+    /// than what is restored only with `allow_fallback` (then
+    /// `past_damaged`); [`Restore::Fresh`] only where neither a savepoint
+    /// nor a complete checkpoint exists. Damage to checkpoints older than
+    /// what is restored does not matter. The error
     /// ([`Error::CheckpointDamaged`]) names each damaged checkpoint and why.
-    pub fn restore_point(self, allow_fallback: bool) -> Result<Option<CompleteCheckpoint>, Error> {
-        let Found { latest, damaged, incomplete, location } = self;
+    pub fn restore_point(self, allow_fallback: bool, savepoint: Option<u64>) -> Result<RestorePoint, Error> {
+        let Found { latest, mut damaged, incomplete, location, .. } = self;
         if !incomplete.is_empty() {
             tracing::warn!(location = %location, checkpoints = ?incomplete, "incomplete checkpoints (no {METADATA}) skipped");
         }
-        if damaged.is_empty() {
-            return Ok(latest);
+        // A checkpoint taken since the savepoint (its ids continue above
+        // the savepoint's: the job restarted) wins; an older one (taken
+        // before the savepoint, by the job it was taken of) does not.
+        let (restore, restored) = match (latest, savepoint) {
+            (Some(cp), sp) if sp.is_none_or(|sp| cp.metadata.id > sp) => {
+                let id = cp.metadata.id;
+                (Restore::Checkpoint(cp), Some(id))
+            }
+            (_, Some(sp)) => (Restore::Savepoint, Some(sp)),
+            // (A checkpoint without a savepoint is taken above.)
+            _ => (Restore::Fresh, None),
+        };
+        if let Some(restored) = restored {
+            damaged.retain(|d| d.id > restored);
         }
-        let reasons: Vec<String> = damaged.iter().map(|d| format!("checkpoint {}: {}", d.id, d.reason)).collect();
-        match latest {
-            Some(cp) if allow_fallback => {
-                tracing::warn!(location = %location, restored = cp.metadata.id, damaged = ?reasons,
+        if damaged.is_empty() {
+            return Ok(RestorePoint { restore, past_damaged: false });
+        }
+        match restored {
+            Some(restored) if allow_fallback => {
+                tracing::warn!(location = %location, restored, damaged = ?damaged.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
                     "falling back past damaged checkpoints (allowed): sinks remove the output committed after the restored one");
-                Ok(Some(cp))
+                Ok(RestorePoint { restore, past_damaged: true })
             }
-            latest => {
-                Err(Error::CheckpointDamaged { location, fallback: latest.map(|cp| cp.metadata.id), damaged: reasons })
-            }
+            fallback => Err(Error::CheckpointDamaged { location, fallback, damaged }),
         }
     }
 }
@@ -194,9 +232,9 @@ pub trait CheckpointStorage: Send + Sync + std::fmt::Debug {
     fn discard(&self, id: u64) -> Result<(), Error>;
 
     /// The id the next checkpoint of a run gets: above every checkpoint
-    /// kept here (1 if none).
+    /// kept here, complete or not (1 if none).
     fn next_id(&self) -> Result<u64, Error> {
-        Ok(1)
+        Ok(self.find()?.highest_id + 1)
     }
 
     /// Keeps the newest `keep` complete checkpoints (and anything newer
@@ -228,38 +266,146 @@ impl LocalStorage {
     fn dir(&self, id: u64) -> PathBuf {
         self.root.join(format!("chk-{id}"))
     }
+}
 
-    /// The ids of every checkpoint folder, newest first.
-    fn ids(&self) -> Result<Vec<u64>, Error> {
-        let entries = match std::fs::read_dir(&self.root) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io(&self.root, e)),
-        };
-        let mut ids: Vec<u64> = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| io(&self.root, e))?;
-            let name = entry.file_name();
-            if let Some(id) = name.to_str().and_then(|n| n.strip_prefix("chk-")).and_then(|n| n.parse().ok()) {
-                ids.push(id);
+/// What a checkpoint storage is made of. The rules (which checkpoint is
+/// found, retention, discarding) are written once over these primitives
+/// ([`find_in`], [`retain_in`], [`discard_in`]).
+pub(crate) trait Folders {
+    /// Where the checkpoints are (for messages).
+    fn location(&self) -> String;
+    /// Every checkpoint folder, newest first: its id and its files' names.
+    fn list(&self) -> Result<Vec<(u64, Vec<String>)>, Error>;
+    /// How messages name file `name` of checkpoint `id`.
+    fn at(&self, id: u64, name: &str) -> PathBuf;
+    /// The bytes of file `name` of checkpoint `id` (a missing one is an
+    /// [`Error::CheckpointIo`] of kind `NotFound`), errors naming it.
+    fn read(&self, id: u64, name: &str) -> Result<Vec<u8>, Error>;
+    /// Checks `files` of checkpoint `id` (length and CRC32C, through
+    /// [`check`]) and returns the local folder they are restored from.
+    fn fetch(&self, id: u64, files: &[StateFile]) -> Result<PathBuf, Error>;
+    /// Deletes file `name` of checkpoint `id` (already gone: fine).
+    fn delete(&self, id: u64, name: &str) -> Result<(), Error>;
+    /// After the files of checkpoint `id` were deleted (`emptied`: all of
+    /// them), removes what is left of it.
+    fn delete_folder(&self, id: u64, emptied: bool) -> Result<(), Error>;
+}
+
+fn has_metadata(names: &[String]) -> bool {
+    names.iter().any(|n| n == METADATA)
+}
+
+/// Whether `e`, met reading a complete checkpoint, means it is damaged (a
+/// file corrupt or missing) rather than unreachable for now (any other
+/// I/O error, which propagates and is retried like others).
+fn is_damage(e: &Error) -> bool {
+    match e {
+        Error::CheckpointCorrupt { .. } => true,
+        Error::CheckpointIo { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        _ => false,
+    }
+}
+
+/// Checks `bytes`, read from `at`, against `f`'s length and CRC32C.
+pub(crate) fn check(at: &Path, bytes: &[u8], f: &StateFile) -> Result<(), Error> {
+    if bytes.len() as u64 != f.len {
+        return Err(corrupt(at, format!("{} bytes, {} expected", bytes.len(), f.len)));
+    }
+    if crc32c::crc32c(bytes) != f.crc32c {
+        return Err(corrupt(at, "checksum mismatch"));
+    }
+    Ok(())
+}
+
+/// The metadata of checkpoint `id`, if whole and its own.
+fn metadata_in<F: Folders + ?Sized>(store: &F, id: u64) -> Result<CheckpointMetadata, Error> {
+    let bytes = store.read(id, METADATA)?;
+    let path = store.at(id, METADATA);
+    let metadata = decode_metadata(&bytes).map_err(|reason| corrupt(&path, reason))?;
+    if metadata.id != id {
+        return Err(corrupt(&path, format!("it describes checkpoint {}", metadata.id)));
+    }
+    Ok(metadata)
+}
+
+/// [`CheckpointStorage::find`] over `store`.
+pub(crate) fn find_in<F: Folders + ?Sized>(store: &F) -> Result<Found, Error> {
+    let listing = store.list()?;
+    let highest_id = listing.first().map_or(0, |(id, _)| *id);
+    let mut found = Found { location: store.location(), highest_id, ..Found::default() };
+    for (id, names) in listing {
+        if !has_metadata(&names) {
+            found.skip_incomplete(id);
+            continue;
+        }
+        let fetched = metadata_in(store, id).and_then(|m| Ok((store.fetch(id, &m.files)?, m)));
+        match fetched {
+            Ok((dir, metadata)) => return Ok(found.with(metadata, dir)),
+            Err(e) if is_damage(&e) => found.skip_damaged(id, &e),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(found)
+}
+
+/// [`CheckpointStorage::retain`] over `store`.
+pub(crate) fn retain_in<F: Folders + ?Sized>(store: &F, keep: usize) -> Result<(), Error> {
+    let listing = store.list()?;
+    let complete: Vec<u64> = listing.iter().filter(|(_, names)| has_metadata(names)).map(|(id, _)| *id).collect();
+    let Some(&oldest_kept) = complete.get(keep.max(1) - 1).or(complete.last()) else { return Ok(()) };
+    let referenced = referenced(store, &listing, oldest_kept)?;
+    (listing.iter().filter(|(id, _)| *id < oldest_kept))
+        .try_for_each(|(id, names)| remove(store, *id, names, &referenced))
+}
+
+/// [`CheckpointStorage::discard`] over `store`.
+pub(crate) fn discard_in<F: Folders + ?Sized>(store: &F, id: u64) -> Result<(), Error> {
+    let listing = store.list()?;
+    let referenced = referenced(store, &listing, id)?;
+    let names = listing.iter().find(|(i, _)| *i == id).map_or(&[][..], |(_, names)| names.as_slice());
+    remove(store, id, names, &referenced)
+}
+
+/// The files of other checkpoints that the complete checkpoints from
+/// `from` on list (a file shared by a later checkpoint is named
+/// `../chk-<id>/<file>` in its metadata). A checkpoint whose metadata is
+/// corrupt (or gone meanwhile) lists nothing; any other error reading it
+/// is the error, so that nothing a kept checkpoint needs is removed.
+fn referenced<F: Folders + ?Sized>(
+    store: &F,
+    listing: &[(u64, Vec<String>)],
+    from: u64,
+) -> Result<HashSet<(u64, String)>, Error> {
+    let mut referenced = HashSet::new();
+    for (id, _) in listing.iter().filter(|(id, names)| *id >= from && has_metadata(names)) {
+        match metadata_in(store, *id) {
+            Ok(metadata) => referenced.extend(metadata.files.iter().filter_map(|f| shared_file(&f.name))),
+            Err(e) if is_damage(&e) => {
+                tracing::warn!(checkpoint = id, error = %e, "retention: damaged metadata lists nothing")
             }
+            Err(e) => return Err(e),
         }
-        ids.sort_unstable_by(|a, b| b.cmp(a));
-        Ok(ids)
     }
+    Ok(referenced)
+}
 
-    /// Reads and checks checkpoint `id`: its metadata and every file it lists.
-    fn verify(&self, id: u64) -> Result<CheckpointMetadata, Error> {
-        let dir = self.dir(id);
-        let path = dir.join(METADATA);
-        let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
-        let metadata = decode_metadata(&bytes).map_err(|reason| corrupt(&path, reason))?;
-        if metadata.id != id {
-            return Err(corrupt(&path, format!("it describes checkpoint {}", metadata.id)));
-        }
-        verify_files(&dir, &metadata.files)?;
-        Ok(metadata)
+/// Removes checkpoint `id` (its files `names`), except the files in
+/// `referenced`: its `_metadata` goes first (it is no longer a
+/// checkpoint), then every file no kept checkpoint needs.
+fn remove<F: Folders + ?Sized>(
+    store: &F,
+    id: u64,
+    names: &[String],
+    referenced: &HashSet<(u64, String)>,
+) -> Result<(), Error> {
+    if has_metadata(names) {
+        store.delete(id, METADATA)?;
     }
+    let kept = |name: &String| referenced.contains(&(id, name.clone()));
+    for name in names.iter().filter(|n| *n != METADATA && !kept(n)) {
+        store.delete(id, name)?;
+    }
+    store.delete_folder(id, !names.iter().any(kept))
 }
 
 impl Found {
@@ -299,60 +445,12 @@ pub(crate) fn decode_metadata(bytes: &[u8]) -> Result<CheckpointMetadata, String
     decode_framed(MAGIC, VERSION, bytes)
 }
 
-/// `value` framed as a metadata file: magic, format version, length,
-/// postcard body, CRC32C of all that.
-pub(crate) fn encode_framed<T: Serialize>(magic: &[u8; 8], version: u16, value: &T) -> Result<Vec<u8>, Error> {
-    let body = postcard::to_stdvec(value).map_err(|e| Error::Internal(format!("encoding metadata: {e}")))?;
-    let mut out = Vec::with_capacity(body.len() + 18);
-    out.extend_from_slice(magic);
-    out.extend_from_slice(&version.to_be_bytes());
-    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    out.extend_from_slice(&body);
-    out.extend_from_slice(&crc32c::crc32c(&out).to_be_bytes());
-    Ok(out)
-}
-
-/// The value of a metadata file [`encode_framed`] wrote, if it is whole and
-/// of a format version up to `version` (a newer one says so).
-pub(crate) fn decode_framed<T: serde::de::DeserializeOwned>(
-    magic: &[u8; 8],
-    version: u16,
-    bytes: &[u8],
-) -> Result<T, String> {
-    let Some((framed, crc)) = bytes.split_last_chunk::<4>() else { return Err("truncated".into()) };
-    if crc32c::crc32c(framed) != u32::from_be_bytes(*crc) {
-        return Err("checksum mismatch (truncated or damaged)".into());
-    }
-    let Some((found, rest)) = framed.split_first_chunk::<8>() else { return Err("truncated".into()) };
-    if found != magic {
-        return Err(format!("not a {} file", String::from_utf8_lossy(magic).trim_end_matches('\0')));
-    }
-    let Some((v, rest)) = rest.split_first_chunk::<2>() else { return Err("truncated".into()) };
-    let v = u16::from_be_bytes(*v);
-    if v > version {
-        return Err(format!("format version {v} is newer than this build reads ({version}): use a newer dataflow"));
-    }
-    // Older versions decode as the current one: every version so far is 1
-    // (a later change of layout decodes older ones by their version here).
-    let Some((len, body)) = rest.split_first_chunk::<4>() else { return Err("truncated".into()) };
-    if u32::from_be_bytes(*len) as usize != body.len() {
-        return Err("length mismatch".into());
-    }
-    postcard::from_bytes(body).map_err(|e| format!("cannot decode: {e}"))
-}
-
 /// Checks that every file in `files` (relative to `dir`) has its recorded
 /// length and CRC32C; the first that does not is the error, naming it.
 pub(crate) fn verify_files(dir: &Path, files: &[StateFile]) -> Result<(), Error> {
     for f in files {
         let file = dir.join(&f.name);
-        let bytes = std::fs::read(&file).map_err(|e| io(&file, e))?;
-        if bytes.len() as u64 != f.len {
-            return Err(corrupt(&file, format!("{} bytes, {} expected", bytes.len(), f.len)));
-        }
-        if crc32c::crc32c(&bytes) != f.crc32c {
-            return Err(corrupt(&file, "checksum mismatch"));
-        }
+        check(&file, &std::fs::read(&file).map_err(|e| io(&file, e))?, f)?;
     }
     Ok(())
 }
@@ -386,79 +484,76 @@ impl CheckpointStorage for LocalStorage {
     }
 
     fn find(&self) -> Result<Found, Error> {
-        let mut found = Found { location: self.root.display().to_string(), ..Found::default() };
-        for id in self.ids()? {
-            if !self.dir(id).join(METADATA).exists() {
-                found.skip_incomplete(id);
-                continue;
-            }
-            match self.verify(id) {
-                Ok(metadata) => return Ok(found.with(metadata, self.dir(id))),
-                Err(e) => found.skip_damaged(id, &e),
-            }
-        }
-        Ok(found)
+        find_in(self)
     }
 
     fn discard(&self, id: u64) -> Result<(), Error> {
-        let referenced = self.referenced(id)?;
-        self.remove(id, &referenced)
+        discard_in(self, id)
     }
 
     fn next_id(&self) -> Result<u64, Error> {
-        Ok(self.ids()?.first().map_or(1, |id| id + 1))
+        Ok(self.list()?.first().map_or(1, |(id, _)| id + 1))
     }
 
     fn retain(&self, keep: usize) -> Result<(), Error> {
-        let ids = self.ids()?;
-        let complete: Vec<u64> = ids.iter().copied().filter(|id| self.dir(*id).join(METADATA).exists()).collect();
-        let Some(&oldest_kept) = complete.get(keep.max(1) - 1).or(complete.last()) else { return Ok(()) };
-        let old: Vec<u64> = ids.into_iter().filter(|id| *id < oldest_kept).collect();
-        let referenced = self.referenced(oldest_kept)?;
-        old.into_iter().try_for_each(|id| self.remove(id, &referenced))
+        retain_in(self, keep)
     }
 }
 
-impl LocalStorage {
-    /// The files of other checkpoints' folders that the complete
-    /// checkpoints from `from` on list (a file shared by a later
-    /// checkpoint is named `../chk-<id>/<file>` in its metadata).
-    fn referenced(&self, from: u64) -> Result<HashSet<(u64, String)>, Error> {
-        let mut referenced = HashSet::new();
-        for id in self.ids()?.into_iter().filter(|id| *id >= from) {
-            let path = self.dir(id).join(METADATA);
-            let Ok(bytes) = std::fs::read(&path) else { continue };
-            let Ok(metadata) = decode_metadata(&bytes) else { continue };
-            referenced.extend(metadata.files.iter().filter_map(|f| shared_file(&f.name)));
-        }
-        Ok(referenced)
+/// The names in folder `dir` (none if it is gone).
+fn names_in(dir: &Path) -> Result<Vec<String>, Error> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir, e)),
+    };
+    let names = entries.map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()).map_err(|e| io(dir, e)));
+    names.collect()
+}
+
+impl Folders for LocalStorage {
+    fn location(&self) -> String {
+        self.root.display().to_string()
     }
 
-    /// Removes checkpoint `id`, except the files in `referenced`: its
-    /// `_metadata` goes first (it is no longer a checkpoint), then every
-    /// file no kept checkpoint needs, then the folder if it is empty.
-    fn remove(&self, id: u64, referenced: &HashSet<(u64, String)>) -> Result<(), Error> {
+    fn list(&self) -> Result<Vec<(u64, Vec<String>)>, Error> {
+        let mut ids: Vec<u64> = (names_in(&self.root)?.iter())
+            .filter_map(|n| n.strip_prefix("chk-").and_then(|n| n.parse().ok()))
+            .collect();
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.into_iter().map(|id| Ok((id, names_in(&self.dir(id))?))).collect()
+    }
+
+    fn at(&self, id: u64, name: &str) -> PathBuf {
+        self.dir(id).join(name)
+    }
+
+    fn read(&self, id: u64, name: &str) -> Result<Vec<u8>, Error> {
+        let path = self.at(id, name);
+        std::fs::read(&path).map_err(|e| io(&path, e))
+    }
+
+    fn fetch(&self, id: u64, files: &[StateFile]) -> Result<PathBuf, Error> {
+        verify_files(&self.dir(id), files)?;
+        Ok(self.dir(id))
+    }
+
+    fn delete(&self, id: u64, name: &str) -> Result<(), Error> {
+        let path = self.at(id, name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path, e)),
+            // Durably no longer a checkpoint before its files go.
+            _ if name == METADATA => sync_dir(&self.dir(id)),
+            _ => Ok(()),
+        }
+    }
+
+    fn delete_folder(&self, id: u64, emptied: bool) -> Result<(), Error> {
         let dir = self.dir(id);
-        if !referenced.iter().any(|(r, _)| *r == id) {
-            return match std::fs::remove_dir_all(&dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&dir, e)),
-                _ => Ok(()),
-            };
+        match emptied.then(|| std::fs::remove_dir_all(&dir)) {
+            Some(Err(e)) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&dir, e)),
+            _ => Ok(()),
         }
-        let metadata = dir.join(METADATA);
-        match std::fs::remove_file(&metadata) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&metadata, e)),
-            _ => sync_dir(&dir)?,
-        }
-        for entry in std::fs::read_dir(&dir).map_err(|e| io(&dir, e))? {
-            let entry = entry.map_err(|e| io(&dir, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !referenced.contains(&(id, name)) {
-                let path = entry.path();
-                std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
-            }
-        }
-        Ok(())
     }
 }
 

@@ -72,7 +72,10 @@ impl Source<u64> for Phased {
             ctx.collect(self.next, None);
             self.next += 1;
         }
-        Ok(if self.next == self.end { SourceStatus::Finished } else { SourceStatus::More })
+        // Finished only once the last pause's checkpoint completed (at the
+        // next poll): the final checkpoint, triggered as soon as both
+        // finished, would otherwise subsume it when it is still pending.
+        Ok(if self.next == self.end && self.pending == 0 { SourceStatus::Finished } else { SourceStatus::More })
     }
 
     fn position(&self) -> Option<Vec<u8>> {

@@ -6,10 +6,11 @@
 //! a channel writer. Each chain head becomes a tokio task. The job ends when
 //! every task has ended; the first failure cancels every other task.
 
+use crate::checkpoint::location::LocalFolder;
 use crate::checkpoint::object_storage::{load_savepoint, open_storage};
 use crate::checkpoint::restart::{RestartDecision, wait_to_restart};
 use crate::checkpoint::savepoint::{Savepoint, SavepointOperator};
-use crate::checkpoint::storage::{CheckpointStorage, CompleteCheckpoint, StateFile};
+use crate::checkpoint::storage::{CheckpointStorage, CompleteCheckpoint, Restore, RestorePoint, StateFile};
 use crate::checkpoint::{CHANNELS, CheckpointSetup, Hub, HubSetup, OPERATOR_STATE};
 use crate::error::Error;
 use crate::graph::{NodeKind, Partitioning, PhysicalPlan, SideEdge, resolve};
@@ -69,59 +70,76 @@ fn state_ids(graph: &JobGraph) -> Result<Vec<String>, Error> {
     Ok(ids)
 }
 
-/// What a run restores from: the latest complete checkpoint (by
-/// `Found::restore_point`: not past damaged ones unless allowed), else the
-/// savepoint the job was told to start from (checked against the job).
-/// Also whether the checkpoint restored is older than damaged ones.
-fn restored(
+/// What a run restores from, as found in its storage.
+struct Restored {
+    storage: Option<Arc<dyn CheckpointStorage>>,
+    point: RestorePoint,
+    /// The savepoint the job was told to start from, if it could be read.
+    savepoint: Option<Savepoint>,
+    /// The highest checkpoint id in the storage (0: none).
+    highest_id: u64,
+    /// A savepoint downloaded from an object store: its local copy.
+    download: Option<LocalFolder>,
+}
+
+/// Finds what a run restores from (blocking I/O: on a blocking thread):
+/// the latest complete checkpoint or the savepoint the job was told to
+/// start from, by `Found::restore_point` (not past damaged checkpoints
+/// unless allowed; a checkpoint taken since the savepoint wins).
+fn find_restore_point(
+    setup: Option<&CheckpointSetup>,
+    restore_from: Option<&RestoreSettings>,
+    options: &[(String, String)],
+) -> Result<Restored, Error> {
+    let storage = setup.map(|setup| open_storage(&setup.dir, options)).transpose()?;
+    let found = storage.as_ref().map(|s| s.find()).transpose()?.unwrap_or_default();
+    let highest_id = found.highest_id;
+    let allow_fallback = setup.is_some_and(|s| s.config.allow_fallback_past_damaged_checkpoints);
+    let (savepoint, download, unreadable) = match restore_from.map(|r| load_savepoint(&r.path, options)) {
+        None => (None, None, None),
+        Some(Ok((savepoint, download))) => (Some(savepoint), download, None),
+        Some(Err(e)) => (None, None, Some(e)),
+    };
+    let point = found.restore_point(allow_fallback, savepoint.as_ref().map(|sp| sp.metadata.id))?;
+    match (unreadable, &point.restore) {
+        (Some(e), Restore::Fresh | Restore::Savepoint) => return Err(e),
+        // A restarted job no longer needs its savepoint (it may be gone).
+        (Some(e), Restore::Checkpoint(cp)) => {
+            tracing::warn!(error = %e, checkpoint = cp.metadata.id, "the savepoint cannot be read: resuming from the latest checkpoint");
+        }
+        (None, _) => {}
+    }
+    Ok(Restored { storage, point, savepoint, highest_id, download })
+}
+
+/// What `restored` gives the operators: the checkpoint (or the savepoint
+/// as one) and the savepoint (checked against the job).
+fn restored_state(
     graph: &JobGraph,
     cfg: &JobConfig,
     ids: &[String],
-    storage: Option<&Arc<dyn CheckpointStorage>>,
-) -> Result<(Option<CompleteCheckpoint>, Option<Savepoint>, bool), Error> {
-    let mut found = match (&cfg.checkpointing, storage) {
-        (Some(setup), Some(storage)) => Some((storage.find()?, setup.config.allow_fallback_past_damaged_checkpoints)),
-        _ => None,
-    };
-    let loaded = cfg.restore_from.as_ref().map(|r| load_savepoint(&r.path, &cfg.storage_options));
-    if let (Some((found, _)), Some(Ok(sp))) = (found.as_mut(), &loaded) {
-        // Checkpoints older than the savepoint are not restored (below):
-        // their damage does not matter.
-        found.damaged.retain(|d| d.id > sp.metadata.id);
-    }
-    let past_damaged = found.as_ref().is_some_and(|(found, _)| !found.damaged.is_empty());
-    let checkpoint = match found {
-        Some((found, allow_fallback)) => found.restore_point(allow_fallback)?,
-        None => None,
-    };
-    let savepoint = match (loaded, &checkpoint) {
-        (None, _) => None,
-        (Some(Ok(sp)), _) => Some(sp),
-        // A restarted job no longer needs its savepoint (it may be gone).
-        (Some(Err(e)), Some(cp)) => {
-            tracing::warn!(error = %e, checkpoint = cp.metadata.id, "the savepoint cannot be read: resuming from the latest checkpoint");
-            None
+    restore: Restore,
+    savepoint: Option<Savepoint>,
+) -> Result<(Option<CompleteCheckpoint>, Option<Savepoint>), Error> {
+    match (restore, &cfg.restore_from, savepoint) {
+        (Restore::Checkpoint(cp), _, _) => {
+            tracing::info!(checkpoint = cp.metadata.id, skipped = ?cp.skipped, "restoring from a checkpoint");
+            Ok((Some(cp), None))
         }
-        (Some(Err(e)), None) => return Err(e),
-    };
-    // A checkpoint taken since the savepoint (its ids continue above the
-    // savepoint's: the job restarted) wins; an older one (taken before
-    // the savepoint, by the job it was taken of) does not.
-    if let Some(cp) = checkpoint
-        && savepoint.as_ref().is_none_or(|sp| cp.metadata.id > sp.metadata.id)
-    {
-        tracing::info!(checkpoint = cp.metadata.id, skipped = ?cp.skipped, "restoring from a checkpoint");
-        return Ok((Some(cp), None, past_damaged));
+        (Restore::Savepoint, Some(r), Some(sp)) => {
+            sp.check_operators(ids, cfg.max_parallelism, r.allow_non_restored_state)?;
+            let fresh: Vec<&str> = (0..graph.nodes.len())
+                .filter(|&u| sp.parallelism_of(&ids[u]).is_none())
+                .map(|u| ids[u].as_str())
+                .collect();
+            if !fresh.is_empty() {
+                tracing::info!(operators = ?fresh, "operators the savepoint does not know start empty");
+            }
+            tracing::info!(savepoint = %r.path.display(), "restoring from a savepoint");
+            Ok((Some(sp.as_checkpoint()), Some(sp)))
+        }
+        _ => Ok((None, None)),
     }
-    let (Some(r), Some(sp)) = (&cfg.restore_from, savepoint) else { return Ok((None, None, false)) };
-    sp.check_operators(ids, cfg.max_parallelism, r.allow_non_restored_state)?;
-    let fresh: Vec<&str> =
-        (0..graph.nodes.len()).filter(|&u| sp.parallelism_of(&ids[u]).is_none()).map(|u| ids[u].as_str()).collect();
-    if !fresh.is_empty() {
-        tracing::info!(operators = ?fresh, "operators the savepoint does not know start empty");
-    }
-    tracing::info!(savepoint = %r.path.display(), "restoring from a savepoint");
-    Ok((Some(sp.as_checkpoint()), Some(sp), false))
 }
 
 fn in_port(kind: &NodeKind<Factories>, input: usize) -> Option<&dyn Port> {
@@ -151,7 +169,7 @@ struct Built {
     hub: Option<Arc<Hub>>,
 }
 
-fn build(graph: &JobGraph, cfg: &JobConfig) -> Result<Built, Error> {
+fn build(graph: &JobGraph, cfg: &JobConfig, restored: Restored) -> Result<Built, Error> {
     let (plan, res) = resolve(graph, cfg.parallelism, cfg.max_parallelism)?;
     let p = &res.parallelism;
     let instances: usize = p.iter().sum();
@@ -170,8 +188,9 @@ fn build(graph: &JobGraph, cfg: &JobConfig) -> Result<Built, Error> {
         (0..graph.nodes.len()).filter(|&u| matches!(graph.nodes[u].kind, NodeKind::Source(_))).map(|u| p[u]).sum();
     let ids = state_ids(graph)?;
     // A job resumes from its latest complete checkpoint, or starts from a savepoint.
-    let storage = cfg.checkpointing.as_ref().map(|setup| open_storage(&setup.dir, &cfg.storage_options)).transpose()?;
-    let (latest, savepoint, past_damaged) = restored(graph, cfg, &ids, storage.as_ref())?;
+    let Restored { storage, point: RestorePoint { restore, past_damaged }, savepoint, highest_id, download: _ } =
+        restored;
+    let (latest, savepoint) = restored_state(graph, cfg, &ids, restore, savepoint)?;
     let hub = (cfg.checkpointing.is_some() || cfg.savepoints.is_some()).then(|| {
         let operators = (graph.nodes.iter().enumerate())
             .map(|(u, node)| SavepointOperator {
@@ -187,6 +206,7 @@ fn build(graph: &JobGraph, cfg: &JobConfig) -> Result<Built, Error> {
             slots,
             sources,
             restored_id: latest.as_ref().map_or(0, |cp| cp.metadata.id),
+            highest_id,
             savepoints: cfg.savepoints.clone(),
             max_parallelism: cfg.max_parallelism,
             operators,
@@ -421,7 +441,16 @@ pub(crate) async fn run(graph: JobGraph, cfg: JobConfig) -> Result<JobResult, Er
 /// Builds the job and runs it to the end, once.
 async fn run_once(graph: &JobGraph, mut cfg: JobConfig) -> Result<JobResult, Error> {
     let _state_dir = JobStateDir::new(&mut cfg.state_backend);
-    let Built { plan, tasks, counters, hub } = build(graph, &cfg)?;
+    // Storage I/O (listing, downloads) off the async workers.
+    let (setup, restore_from, options) =
+        (cfg.checkpointing.clone(), cfg.restore_from.clone(), cfg.storage_options.clone());
+    let mut restored =
+        tokio::task::spawn_blocking(move || find_restore_point(setup.as_ref(), restore_from.as_ref(), &options))
+            .await
+            .map_err(|e| Error::Internal(format!("finding the restore point: {e}")))??;
+    // A downloaded savepoint lasts as long as the run.
+    let _download = restored.download.take();
+    let Built { plan, tasks, counters, hub } = build(graph, &cfg, restored)?;
     let _coordinator = AbortAll(hub.iter().map(|h| tokio::spawn(h.clone().run()).abort_handle()).collect());
     tracing::info!(tasks = plan.tasks(), channels = plan.channels(), "job started");
     let mut running = FuturesUnordered::new();
