@@ -48,6 +48,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use wait_timeout::ChildExt;
 
+mod common;
+
 /// Records per source subtask.
 const N: u64 = 8_000;
 /// Source parallelism (and the job's).
@@ -66,6 +68,8 @@ const CHILD_ENV: &str = "DATAFLOW_KILL_CHILD";
 /// `aligned` for aligned checkpoints; unaligned (the default) otherwise.
 const MODE_ENV: &str = "DATAFLOW_KILL_MODE";
 const CHILD_TEST: &str = "child_process";
+/// The S3 server's endpoint, in the S3 mode.
+const S3_ENV: &str = "DATAFLOW_KILL_S3";
 
 /// A small deterministic generator (the seed decides the plan).
 struct Lcg(u64);
@@ -141,9 +145,16 @@ fn job(dirs: &Dirs) {
     if mode == "aligned" {
         config.mode = CheckpointingMode::Aligned;
     }
-    let files = mode == "files";
-    // The file mode keeps its checkpoints at a file:// URL.
-    let chk = if files { format!("file://{}", dirs.chk.display()) } else { dirs.chk.display().to_string() };
+    let files = mode.starts_with("files");
+    // The file modes keep their checkpoints at a file:// URL or on S3.
+    let chk = match std::env::var(S3_ENV) {
+        Ok(endpoint) => {
+            env.set_storage_options(common::s3::options(&endpoint));
+            "s3://checkpoints/kill".to_string()
+        }
+        Err(_) if files => format!("file://{}", dirs.chk.display()),
+        Err(_) => dirs.chk.display().to_string(),
+    };
     env.enable_checkpointing(config, chk);
     // Event time is a record's value: monotonous per source subtask, or
     // per file with a watermark per file.
@@ -152,7 +163,7 @@ fn job(dirs: &Dirs) {
         let source = FileSource::new(&dirs.input, Format::<u64>::json_lines());
         // Paced like `Numbers`, so that kills land while the job runs.
         let records = env.from_source(source.into(), strategy).uid("files").map(|j: u64| {
-            if j % BATCH == 0 {
+            if j.is_multiple_of(BATCH) {
                 std::thread::sleep(SLEEP);
             }
             j
@@ -203,9 +214,13 @@ fn child_process() {
     }
 }
 
-fn spawn(root: &Path, run: usize, mode: &str) -> Child {
+fn spawn(root: &Path, run: usize, mode: &str, s3: Option<&str>) -> Child {
     let log = |what: &str| std::fs::File::create(root.join(format!("run-{run}.{what}"))).unwrap();
-    Command::new(std::env::current_exe().unwrap())
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    if let Some(endpoint) = s3 {
+        command.env(S3_ENV, endpoint);
+    }
+    command
         .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, root)
         .env(MODE_ENV, mode)
@@ -396,6 +411,20 @@ fn kill_and_restart(mode: &str) {
         // Once everything is committed, before the process exits if we are quick.
         Moment::Committed(total),
     ];
+    // On S3 the parent cannot watch the checkpoints: kills after a delay
+    // and at a share of the output only.
+    let moto = (mode == "files-s3").then(common::s3::Moto::start);
+    if let Some(moto) = &moto {
+        moto.create_bucket("checkpoints");
+        plan = (0..21)
+            .map(|i| match i % 2 {
+                0 => Moment::After(ms(0, 400, &mut rng)),
+                _ => Moment::Committed(share(i * 4, i * 4 + 5, &mut rng)),
+            })
+            .chain([Moment::Committed(total)])
+            .collect();
+    }
+    let s3 = moto.as_ref().map(|m| m.endpoint.as_str());
     if mode == "files" {
         // 20 and more kills: more of every kind before the last two.
         let more: Vec<Moment> = (0..14)
@@ -411,7 +440,7 @@ fn kill_and_restart(mode: &str) {
 
     let root = tempfile::tempdir().unwrap();
     let dirs = Dirs::under(root.path());
-    if mode == "files" {
+    if mode.starts_with("files") {
         write_input(&dirs.input);
     }
     let logs = |run: usize| {
@@ -424,7 +453,7 @@ fn kill_and_restart(mode: &str) {
     let mut report = Vec::new();
     for (run, moment) in plan.iter().enumerate() {
         let _ = std::fs::remove_file(&dirs.done);
-        let mut child = spawn(root.path(), run, mode);
+        let mut child = spawn(root.path(), run, mode, s3);
         let (killed, what) = kill_at(&mut child, &dirs, *moment);
         let line = format!("run {run}: {moment:?}: {what}; {} records committed", committed(&dirs.records).len());
         eprintln!("process_kill {mode}: {line}");
@@ -446,7 +475,7 @@ fn kill_and_restart(mode: &str) {
     let last = plan.len();
     report.push(format!("before the last run: {} of {total} records committed", committed(&dirs.records).len()));
     let _ = std::fs::remove_file(&dirs.done);
-    let mut child = spawn(root.path(), last, mode);
+    let mut child = spawn(root.path(), last, mode, s3);
     // Waits for the child's exit (SIGCHLD), with a limit as a safety net.
     let Some(status) = child.wait_timeout(LAST_RUN_LIMIT).unwrap() else {
         let _ = child.kill();
@@ -518,4 +547,11 @@ fn aligned_checkpoints_survive_kills() {
 #[test]
 fn a_file_job_survives_kills() {
     kill_and_restart("files");
+}
+
+/// The same with its checkpoints on a local S3 server (moto), killed at 22
+/// points.
+#[test]
+fn a_file_job_checkpointing_to_s3_survives_kills() {
+    kill_and_restart("files-s3");
 }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod s3;
+
 use dataflow_core::{Data, Error, JobResult, StreamEnvironment, operator};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
