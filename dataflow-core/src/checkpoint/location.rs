@@ -82,7 +82,7 @@ fn sweep_dead() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let pid = name.strip_prefix("dataflow-").and_then(|rest| rest.rsplitn(3, '-').nth(1)?.parse::<u32>().ok());
+        let pid = name.strip_prefix("dataflow-").and_then(|rest| rest.rsplit('-').nth(1)?.parse::<u32>().ok());
         if let Some(pid) = pid
             && pid != std::process::id()
             && !Path::new(&format!("/proc/{pid}")).exists()
