@@ -242,7 +242,13 @@ pub async fn run(root: &Path, plan: &Plan, mut progress: impl FnMut(&Progress)) 
                         savepoint = Some(path);
                         break;
                     }
-                    Err(e) if attempt < 3 => tracing::warn!(error = %e, "savepoint failed; once more"),
+                    // Once more when the restarted job completed a checkpoint.
+                    Err(e) if attempt < 5 => {
+                        tracing::warn!(error = %e, "savepoint failed; once more after the next checkpoint");
+                        let mut completed = checkpoints.completed();
+                        completed.borrow_and_update();
+                        let _ = tokio::time::timeout(Duration::from_secs(30), completed.changed()).await;
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }

@@ -279,28 +279,30 @@ impl<T: Data, S: Split> Source<T> for SplitSourceReader<T, S> {
             Parts::Ready(reader, enumerator) => self.start_round(reader, enumerator),
             other => self.parts = other,
         }
+        // Wait for the round, or for the next split to go idle. The round's
+        // future stays in `self.parts` while it is awaited, so a dropped
+        // poll loses nothing.
+        let idle = self.watermarks.next_idle().map(|t| self.clock.wait_until(t));
+        if let Parts::Reading(reading) = &mut self.parts {
+            let round = match idle {
+                Some(idle) => {
+                    tokio::select! {
+                        r = reading.as_mut() => Some(r),
+                        _ = idle => None,
+                    }
+                }
+                None => Some(reading.as_mut().await),
+            };
+            if let Some(round) = round {
+                self.parts = Parts::Done(Box::new(round));
+            }
+        }
         let round = match std::mem::replace(&mut self.parts, Parts::Broken) {
             Parts::Done(round) => Some(*round),
-            Parts::Reading(mut reading) => {
-                // Wait for the round, or for the next split to go idle.
-                let idle = self.watermarks.next_idle().map(|t| self.clock.wait_until(t));
-                let round = match idle {
-                    Some(idle) => {
-                        tokio::select! {
-                            r = reading.as_mut() => Some(r),
-                            _ = idle => None,
-                        }
-                    }
-                    None => Some(reading.as_mut().await),
-                };
-                if round.is_none() {
-                    self.parts = Parts::Reading(reading);
-                }
-                round
-            }
+            Parts::Broken => return Err(format!("source '{}' failed before", self.name).into()),
             other => {
                 self.parts = other;
-                return Err(format!("source '{}' failed before", self.name).into());
+                None
             }
         };
         // Nothing is collected before this point: the poll is cancel-safe.
