@@ -36,6 +36,7 @@
 use dataflow_core::checkpoint::CheckpointingMode;
 use dataflow_core::checkpoint::coordinator::CheckpointConfig;
 use dataflow_core::connectors::file::{FileSource, Format};
+use dataflow_core::connectors::split::SplitSource;
 use dataflow_core::connectors::two_phase::read_committed;
 use dataflow_core::connectors::{Source, SourceContext, SourceStatus};
 use dataflow_core::time::WatermarkStrategy;
@@ -139,13 +140,16 @@ impl Dirs {
 /// event-time tumbling window counts per key, all three through
 /// transactional files; checkpoints every 20 ms on the system clock.
 fn job(dirs: &Dirs) {
-    let env = StreamEnvironment::new().with_parallelism(P as usize);
-    let mut config = CheckpointConfig::every(Duration::from_millis(20));
     let mode = std::env::var(MODE_ENV).unwrap_or_default();
+    let files = mode.starts_with("files");
+    // The file modes read a batch at a time between barriers, so that the
+    // paced map below holds a barrier back for one short sleep only.
+    let batch = if files { BATCH as usize } else { 1024 };
+    let env = StreamEnvironment::new().with_parallelism(P as usize).with_batch_size(batch);
+    let mut config = CheckpointConfig::every(Duration::from_millis(20));
     if mode == "aligned" {
         config.mode = CheckpointingMode::Aligned;
     }
-    let files = mode.starts_with("files");
     // The file modes keep their checkpoints at a file:// URL or on S3.
     let chk = match std::env::var(S3_ENV) {
         Ok(endpoint) => {
@@ -160,9 +164,9 @@ fn job(dirs: &Dirs) {
     // per file with a watermark per file.
     let (records, timed) = if files {
         let strategy = WatermarkStrategy::for_monotonous_timestamps().with_timestamp_assigner(|j: &u64, _| *j as i64);
-        let source = FileSource::new(&dirs.input, Format::<u64>::json_lines());
+        let source = SplitSource::from(FileSource::new(&dirs.input, Format::<u64>::json_lines())).with_turn(batch);
         // Paced like `Numbers`, so that kills land while the job runs.
-        let records = env.from_source(source.into(), strategy).uid("files").map(|j: u64| {
+        let records = env.from_source(source, strategy).uid("files").map(|j: u64| {
             if j.is_multiple_of(BATCH) {
                 std::thread::sleep(SLEEP);
             }

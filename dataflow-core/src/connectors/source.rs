@@ -88,6 +88,11 @@ impl<T> SourceContext<T> {
         self.records.values()
     }
 
+    /// The most records a batch takes (the job's batch size).
+    pub(crate) fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
     /// How many records this batch may still take.
     #[inline]
     pub fn remaining(&self) -> usize {

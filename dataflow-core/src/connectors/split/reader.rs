@@ -46,9 +46,6 @@ struct Piece<T, S> {
     finished: bool,
 }
 
-/// Records a read round hands out at most (unless a turn is longer).
-const ROUND: usize = 1024;
-
 type RoundFuture<T, S> = Pin<Box<dyn Future<Output = Round<T, S>> + Send>>;
 
 enum Parts<T, S> {
@@ -80,6 +77,9 @@ pub(crate) struct SplitSourceReader<T, S> {
     handed_out: u64,
     /// Read rounds started (the first split of a round rotates).
     rounds: usize,
+    /// Records a read round hands out at most (unless a turn is longer):
+    /// the job's batch size, so that barriers pass between batches.
+    round: usize,
 }
 
 impl<T: Data, S: Split> SplitSourceReader<T, S> {
@@ -100,6 +100,7 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
             controls: VecDeque::new(),
             handed_out: 0,
             rounds: 0,
+            round: 1024,
         }
     }
 
@@ -130,7 +131,7 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
         }
         let known: BTreeSet<String> =
             self.position.reading.iter().map(|s| s.id()).chain(self.position.finished.iter().cloned()).collect();
-        let (subtask, parallelism, turn) = (self.subtask, self.parallelism, self.turn);
+        let (subtask, parallelism, turn, round) = (self.subtask, self.parallelism, self.turn, self.round);
         let first = self.rounds;
         self.rounds = self.rounds.wrapping_add(1);
         let mut splits = self.position.reading.clone();
@@ -154,11 +155,11 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
                     }
                     splits.extend(discovered.iter().cloned());
                 }
-                // A turn of each split, at most ROUND records in all (so a
-                // round is about a batch, and barriers pass between rounds);
-                // the first split rotates from round to round.
+                // A turn of each split, at most a batch in all (so barriers
+                // pass between rounds); the first split rotates from round
+                // to round.
                 let mut pieces = Vec::new();
-                let mut budget = ROUND.max(turn);
+                let mut budget = round.max(turn);
                 let n = splits.len().max(1);
                 splits.rotate_left(first % n);
                 for mut split in splits {
@@ -268,6 +269,7 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
 #[async_trait]
 impl<T: Data, S: Split> Source<T> for SplitSourceReader<T, S> {
     async fn poll_batch(&mut self, ctx: &mut SourceContext<T>) -> Result<SourceStatus, BoxError> {
+        self.round = ctx.batch_size();
         if let Some(c) = self.controls.pop_front() {
             ctx.emit_control(c);
             return Ok(SourceStatus::More);
