@@ -252,15 +252,72 @@ fn list(path: &std::path::Path) -> Result<Vec<PathBuf>, BoxError> {
     Ok(files)
 }
 
-/// An open file: where its reading stands, and lines read and decoded
-/// but not handed out yet, each with the position after it.
-struct Open<T> {
+/// A line decoded (or not), with the file's byte offset and line number
+/// after it.
+type Item<T> = (Result<T, BadInput>, u64, u64);
+
+/// Where a file's reading stands.
+struct Cursor {
     reader: BufReader<std::fs::File>,
     headers: Option<csv::ByteRecord>,
     /// The position after the last line read from the file.
     at: FileSplit,
-    queue: VecDeque<(Result<T, BadInput>, u64, u64)>,
     eof: bool,
+}
+
+/// A fill on the blocking pool: the cursor back, and the lines it decoded.
+type Fill<T> = tokio::task::JoinHandle<Result<(Cursor, Vec<Item<T>>), BoxError>>;
+
+/// The reading side of a file: not opened yet, open, filling on the
+/// blocking pool, or at its end.
+enum Reading<T> {
+    Closed(FileSplit),
+    Open(Cursor),
+    Filling(Fill<T>),
+    Ended,
+}
+
+/// A file being read: lines decoded but not handed out yet, and the next
+/// lines being read and decoded meanwhile (so decoding on the blocking
+/// pool overlaps the job's work on what was handed out).
+struct Open<T> {
+    reading: Reading<T>,
+    queue: VecDeque<Item<T>>,
+}
+
+impl<T: DeserializeOwned + Send + 'static> Open<T> {
+    /// Starts reading and decoding the next lines, if none are on the way.
+    fn fill(&mut self, kind: Kind) {
+        let cursor = match std::mem::replace(&mut self.reading, Reading::Ended) {
+            Reading::Closed(at) => Err(at),
+            Reading::Open(cursor) => Ok(cursor),
+            other => {
+                self.reading = other;
+                return;
+            }
+        };
+        self.reading = Reading::Filling(tokio::task::spawn_blocking(move || {
+            let mut cursor = match cursor {
+                Ok(cursor) => cursor,
+                Err(at) => open_file(at, kind)?,
+            };
+            let items = fill(&mut cursor, kind, LINES_PER_READ)?;
+            Ok((cursor, items))
+        }));
+    }
+
+    /// Waits for the fill under way, and queues its lines.
+    async fn take_fill(&mut self) -> Result<(), BoxError> {
+        let Reading::Filling(handle) = &mut self.reading else { return Ok(()) };
+        let (cursor, items) = match handle.await {
+            Ok(r) => r?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => return Err(format!("reading a file was cancelled: {e}").into()),
+        };
+        self.reading = if cursor.eof { Reading::Ended } else { Reading::Open(cursor) };
+        self.queue.extend(items);
+        Ok(())
+    }
 }
 
 struct FileReader<T> {
@@ -271,24 +328,17 @@ struct FileReader<T> {
 #[async_trait]
 impl<T: DeserializeOwned + Send + 'static> SplitReader<T, FileSplit> for FileReader<T> {
     async fn read(&mut self, split: &mut FileSplit, max: usize, out: &mut SplitOutput<T>) -> Result<bool, BoxError> {
-        let (kind, open) = (self.format.kind, self.open.remove(&split.path));
-        let mut open = match open {
-            Some(open) if !open.queue.is_empty() || open.eof => open,
-            // Reading and decoding run on the blocking pool, many lines at
-            // a time; records are handed out `max` at a time.
-            open => {
-                let at = split.clone();
-                let fill = move || {
-                    let mut open = match open {
-                        Some(open) => open,
-                        None => open_file(at, kind)?,
-                    };
-                    fill(&mut open, kind, LINES_PER_READ)?;
-                    Ok::<_, BoxError>(open)
-                };
-                super::blocking::blocking(fill).await??
-            }
-        };
+        let kind = self.format.kind;
+        let open = self
+            .open
+            .entry(split.path.clone())
+            .or_insert_with(|| Open { reading: Reading::Closed(split.clone()), queue: VecDeque::new() });
+        // Reading and decoding run on the blocking pool, many lines at a
+        // time; records are handed out `max` at a time.
+        if open.queue.is_empty() {
+            open.fill(kind);
+            open.take_fill().await?;
+        }
         for _ in 0..max {
             let Some((item, offset, line)) = open.queue.pop_front() else { break };
             match item {
@@ -297,16 +347,20 @@ impl<T: DeserializeOwned + Send + 'static> SplitReader<T, FileSplit> for FileRea
             }
             (split.offset, split.line) = (offset, line);
         }
-        let done = open.eof && open.queue.is_empty();
-        if !done {
-            self.open.insert(split.path.clone(), open);
+        // The next lines, while these are processed.
+        if open.queue.len() < LINES_PER_READ {
+            open.fill(kind);
+        }
+        let done = matches!(open.reading, Reading::Ended) && open.queue.is_empty();
+        if done {
+            self.open.remove(&split.path);
         }
         Ok(done)
     }
 }
 
 /// Opens the file of `split` at its position (past a CSV header line).
-fn open_file<T>(mut at: FileSplit, kind: Kind) -> Result<Open<T>, BoxError> {
+fn open_file(mut at: FileSplit, kind: Kind) -> Result<Cursor, BoxError> {
     let path = at.path.clone();
     let err = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
     let mut file = std::fs::File::open(&path).map_err(err)?;
@@ -322,25 +376,25 @@ fn open_file<T>(mut at: FileSplit, kind: Kind) -> Result<Open<T>, BoxError> {
         }
     }
     file.seek(SeekFrom::Start(at.offset)).map_err(err)?;
-    Ok(Open { reader: BufReader::with_capacity(1 << 16, file), headers, at, queue: VecDeque::new(), eof: false })
+    Ok(Cursor { reader: BufReader::with_capacity(1 << 16, file), headers, at, eof: false })
 }
 
-/// Reads up to `max` lines of `open` and queues them decoded.
-fn fill<T: DeserializeOwned>(open: &mut Open<T>, kind: Kind, max: usize) -> Result<(), BoxError> {
-    let chunk = read_lines(open, max)?;
-    let path = &open.at.path;
-    let queue = &mut open.queue;
-    decode_chunk(kind, open.headers.as_ref(), &chunk, |line, r| {
+/// Reads up to `max` lines at `cursor` and decodes them.
+fn fill<T: DeserializeOwned>(cursor: &mut Cursor, kind: Kind, max: usize) -> Result<Vec<Item<T>>, BoxError> {
+    let chunk = read_lines(cursor, max)?;
+    let path = &cursor.at.path;
+    let mut items = Vec::with_capacity(chunk.lines.len());
+    decode_chunk(kind, cursor.headers.as_ref(), &chunk, |line, r| {
         let item = r.map_err(|error| BadInput {
             location: format!("{}:{}", path.display(), line.number),
             raw: String::from_utf8_lossy(&chunk.text[line.start..line.end]).into_owned(),
             error,
         });
-        queue.push_back((item, line.offset_after, line.number));
+        items.push((item, line.offset_after, line.number));
     });
     // (Blank lines left out at the end of a chunk are read again after a
     // restore, and left out again.)
-    Ok(())
+    Ok(items)
 }
 
 /// Lines read in one go: their bytes in one buffer, and where each is.
@@ -359,8 +413,8 @@ struct Line {
     offset_after: u64,
 }
 
-/// Reads up to `max` lines of `open`, moving its position on.
-fn read_lines<T>(open: &mut Open<T>, max: usize) -> Result<Chunk, BoxError> {
+/// Reads up to `max` lines at `open`, moving its position on.
+fn read_lines(open: &mut Cursor, max: usize) -> Result<Chunk, BoxError> {
     let err = |e: std::io::Error| format!("cannot read {}: {e}", open.at.path.display());
     let mut chunk = Chunk { text: Vec::with_capacity(max.min(4096) * 64), lines: Vec::with_capacity(max.min(4096)) };
     while chunk.lines.len() < max {
