@@ -215,3 +215,97 @@ fn object_storage_shares_files_keeps_them_in_retention_and_names_damage() {
     let err = found.restore_point(true, None).unwrap_err().to_string();
     assert!(err.contains("checkpoint 2: "), "{err}");
 }
+
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct Order {
+    id: u64,
+    #[allow(dead_code)]
+    customer: String,
+}
+
+/// The file source reads CSV objects below an `s3://` prefix (one of
+/// them larger than a ranged read, so lines cross the ranges), leaves out
+/// hidden objects and those of sub-prefixes, skips bad lines; stopped with
+/// a savepoint in the middle of the large object, it resumes at another
+/// parallelism from the positions, ranged reads from the middle: every
+/// good record once. One object's URL reads that object only.
+#[test]
+fn the_file_source_reads_objects_below_a_prefix_and_resumes_in_the_middle_of_one() {
+    use dataflow_core::connectors::file::{FileSource, Format};
+    use dataflow_core::operator::BadRecordPolicy;
+    use dataflow_core::time::WatermarkStrategy;
+    use std::collections::BTreeSet;
+    let moto = Moto::start();
+    moto.create_bucket("input");
+    let store = moto.store("input");
+    let mut good = BTreeSet::new();
+    // a: 200 000 lines (about 11 MiB, over one 8 MiB range); b, c: small.
+    for (name, first, n) in [("a.csv", 0u64, 200_000u64), ("b.csv", 1_000_000, 500), ("c.csv", 2_000_000, 700)] {
+        let mut text = String::from("id,customer\n");
+        for id in first..first + n {
+            if id % 7 == 0 {
+                text.push_str(&format!("{id}x,broken\n"));
+            } else {
+                text.push_str(&format!("{id},customer-{:04}-{}\n", id % 997, "x".repeat(36)));
+                good.insert(id);
+            }
+        }
+        let object = ObjectPath::from(format!("orders/{name}"));
+        rt().block_on(store.put(&object, PutPayload::from(text.into_bytes()))).unwrap();
+    }
+    for left_out in ["orders/_hidden.csv", "orders/.hidden.csv", "orders/sub/d.csv"] {
+        let object = ObjectPath::from(left_out);
+        rt().block_on(store.put(&object, PutPayload::from(b"id,customer\n5,x\n".to_vec()))).unwrap();
+    }
+    let job = |url: &str, p: usize, restore: Option<&std::path::Path>| {
+        let env = StreamEnvironment::new().with_parallelism(p).with_bad_record_policy(BadRecordPolicy::Skip);
+        env.set_storage_options(moto.options());
+        if let Some(sp) = restore {
+            env.restore_from(sp);
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(1_000);
+        let source = FileSource::new(url, Format::<Order>::csv());
+        env.from_source(source.into(), WatermarkStrategy::no_watermarks()).uid("orders").sink_channel(tx);
+        (env, rx)
+    };
+    let sp = tempfile::tempdir().unwrap();
+    let multi = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    multi.block_on(async {
+        let mut seen = BTreeSet::new();
+        let take = |seen: &mut BTreeSet<u64>, o: Order| assert!(seen.insert(o.id), "order {} twice", o.id);
+        let (env, mut rx) = job("s3://input/orders/", 2, None);
+        let running = env.submit();
+        for _ in 0..50_000 {
+            take(&mut seen, rx.recv().await.expect("records stopped early"));
+        }
+        let stop = running.stop_with_savepoint(sp.path().join("sp"), false);
+        let (saved, ()) = tokio::join!(stop, async {
+            while let Some(o) = rx.recv().await {
+                take(&mut seen, o);
+            }
+        });
+        let saved = saved.unwrap();
+        running.wait().await.unwrap();
+        assert!(seen.len() < good.len() / 2, "the savepoint was taken after most records ({})", seen.len());
+
+        let (env, mut rx) = job("s3://input/orders", 3, Some(&saved));
+        let running = env.submit();
+        while let Some(o) = rx.recv().await {
+            take(&mut seen, o);
+        }
+        running.wait().await.unwrap();
+        assert!(seen == good, "{} of {} good records, {} unknown", seen.intersection(&good).count(), good.len(), {
+            seen.difference(&good).count()
+        });
+
+        // One object by its URL.
+        let (env, mut rx) = job("s3://input/orders/b.csv", 2, None);
+        let running = env.submit();
+        let mut ids = BTreeSet::new();
+        while let Some(o) = rx.recv().await {
+            ids.insert(o.id);
+        }
+        running.wait().await.unwrap();
+        assert_eq!(ids, good.range(1_000_000..2_000_000).copied().collect());
+    });
+}

@@ -1,56 +1,9 @@
-//! Where checkpoints and savepoints are: a local path (given plain or as a
-//! `file://` URL) or an object-store URL, and the local working folders
-//! of a storage on an object store.
+//! The local working folders of a checkpoint storage on an object store
+//! (staging, downloads), and the sweep of those a killed process left.
+//! (Which locations are object stores: `connectors::store`.)
 
-use crate::error::Error;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// A checkpoint or savepoint location, by its form.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Location {
-    /// The local file system: a plain path, or a `file:///…` URL.
-    Local(PathBuf),
-    /// An object store (`s3://…`, `gs://…`, `az://…`; checked when opened).
-    Url(url::Url),
-}
-
-impl Location {
-    /// The location `location` names.
-    pub(crate) fn of(location: &Path) -> Result<Self, Error> {
-        match url_of(location)? {
-            None => Ok(Self::Local(location.to_path_buf())),
-            Some(url) if url.scheme() == "file" => {
-                url.to_file_path().map(Self::Local).map_err(|()| url_err(&url, "not a local path"))
-            }
-            Some(url) => Ok(Self::Url(url)),
-        }
-    }
-}
-
-/// The URL `location` is, if it is one (`scheme://…`); a plain path is not.
-fn url_of(location: &Path) -> Result<Option<url::Url>, Error> {
-    let Some(s) = location.to_str().filter(|s| s.contains("://")) else { return Ok(None) };
-    let scheme = s.split("://").next().unwrap_or_default();
-    if scheme.len() < 2 || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
-        return Ok(None);
-    }
-    url::Url::parse(s).map(Some).map_err(|e| Error::StorageUrl { url: s.to_string(), reason: e.to_string() })
-}
-
-/// The [`Error::StorageUrl`] of `url`.
-pub(crate) fn url_err(url: &url::Url, reason: impl Into<String>) -> Error {
-    Error::StorageUrl { url: url.to_string(), reason: reason.into() }
-}
-
-/// How messages name the object at `rel` below `url` (`rel` empty: `url`).
-pub(crate) fn object_url(url: &str, rel: &str) -> PathBuf {
-    let base = url.trim_end_matches('/');
-    match rel.trim_start_matches('/') {
-        "" => PathBuf::from(base),
-        rel => PathBuf::from(format!("{base}/{rel}")),
-    }
-}
 
 /// A local working folder of this process's own (staging, downloads),
 /// in the system's temporary directory, removed when dropped.

@@ -32,17 +32,18 @@
 //! of the storage's own (`$TMPDIR/dataflow-checkpoints-<pid>-<n>`),
 //! removed when the storage is dropped.
 
-use super::location::{LocalFolder, Location, object_url, url_err};
+use super::location::LocalFolder;
 use super::savepoint::Savepoint;
 use super::storage::{CheckpointMetadata, CheckpointStorage, Folders, Found, LocalStorage, METADATA, StateFile};
 use super::storage::{check, discard_in, encode_metadata, find_in, retain_in, shared_file};
+use crate::connectors::store::{Location, block, object_store_of, object_url};
 use crate::error::Error;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, ObjectStoreScheme, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// Files from this size on are uploaded in parts.
 const MULTIPART_FROM: usize = 16 << 20;
@@ -64,70 +65,6 @@ pub fn open_storage(location: &Path, options: &[(String, String)]) -> Result<Arc
         Location::Local(path) => Ok(Arc::new(LocalStorage::new(path))),
         Location::Url(url) => Ok(Arc::new(ObjectStorage::new(&url, options)?)),
     }
-}
-
-/// `builder` configured with `options` (by `object_store`'s config key
-/// names) through `with`.
-fn configure<B, K: std::str::FromStr<Err = object_store::Error>>(
-    mut builder: B,
-    url: &url::Url,
-    options: &[(String, String)],
-    with: impl Fn(B, K, &str) -> B,
-) -> Result<B, Error> {
-    for (k, v) in options {
-        let key = k.to_ascii_lowercase().parse().map_err(|e| url_err(url, format!("option {k}: {e}")))?;
-        builder = with(builder, key, v);
-    }
-    Ok(builder)
-}
-
-/// The object store of `url` (its bucket or container) and the path in it,
-/// configured from the environment and then `options`.
-pub(crate) fn object_store_of(
-    url: &url::Url,
-    options: &[(String, String)],
-) -> Result<(Arc<dyn ObjectStore>, ObjectPath), Error> {
-    use object_store::{aws, azure, gcp};
-    let (scheme, path) = ObjectStoreScheme::parse(url).map_err(|e| url_err(url, e.to_string()))?;
-    let built = |e: object_store::Error| url_err(url, e.to_string());
-    let u = url.as_str();
-    let store: Arc<dyn ObjectStore> = match scheme {
-        ObjectStoreScheme::AmazonS3 => {
-            let b =
-                configure(aws::AmazonS3Builder::from_env().with_url(u), url, options, |b, k, v| b.with_config(k, v));
-            Arc::new(b?.build().map_err(built)?)
-        }
-        ObjectStoreScheme::GoogleCloudStorage => {
-            let b = gcp::GoogleCloudStorageBuilder::from_env().with_url(u);
-            Arc::new(configure(b, url, options, |b, k, v| b.with_config(k, v))?.build().map_err(built)?)
-        }
-        ObjectStoreScheme::MicrosoftAzure => {
-            let b = azure::MicrosoftAzureBuilder::from_env().with_url(u);
-            Arc::new(configure(b, url, options, |b, k, v| b.with_config(k, v))?.build().map_err(built)?)
-        }
-        other => return Err(url_err(url, format!("{other:?} is not a supported checkpoint store"))),
-    };
-    let path = ObjectPath::parse(path.as_ref()).map_err(|e| url_err(url, e.to_string()))?;
-    Ok((store, path))
-}
-
-/// Runs `f` on the object stores' runtime (made once, on first use) and
-/// waits for it. Call it from a blocking thread (or any thread that is
-/// not a runtime's worker).
-pub(crate) fn block<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> Result<T, Error> {
-    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    let runtime = RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("dataflow-object-store")
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())
-    });
-    let runtime =
-        runtime.as_ref().map_err(|e| Error::Internal(format!("cannot start the object store's runtime: {e}")))?;
-    let task = runtime.spawn(f);
-    futures::executor::block_on(task).map_err(|e| Error::Internal(format!("object store task: {e}")))
 }
 
 /// Every object under `prefix`.

@@ -30,8 +30,8 @@
 //! ```
 
 use super::framing::{decode_framed, encode_framed};
-use super::location::{Location, url_err};
 use super::storage::{CheckpointMetadata, CheckpointStorage, CompleteCheckpoint, Found, OPERATOR_STATE, StateFile};
+use crate::connectors::store::{Location, url_err};
 use crate::error::Error;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};

@@ -16,6 +16,7 @@ mod sink;
 mod source;
 pub mod split;
 mod splits;
+pub(crate) mod store;
 pub mod two_phase;
 
 pub use sink::{CallbackSink, ChannelSink, CollectHandle, CollectSink, FileSink, Sink};

@@ -100,6 +100,7 @@ impl<O: KeyedFnOperator<K>, K: Key> KeyedOperatorHarness<O, K> {
             state_backend: backend,
             operator_index: HARNESSES.fetch_add(1, Ordering::Relaxed),
             incremental_checkpoints: false,
+            storage_options: Arc::from([]),
         };
         keyed.open(&info)?;
         Ok(Self { keyed, out: Collector::new(), clock, checkpoint: 0 })

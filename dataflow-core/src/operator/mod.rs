@@ -55,7 +55,7 @@ use std::sync::Arc;
 /// let info = OperatorInfo {
 ///     name: "map".into(), subtask: 0, parallelism: 2, max_parallelism: 128, bad_record_policy: BadRecordPolicy::Fail,
 ///     clock: Arc::new(SystemClock), state_backend: Default::default(), operator_index: 0,
-///     incremental_checkpoints: false,
+///     incremental_checkpoints: false, storage_options: Arc::from([]),
 /// };
 /// assert_eq!(info.to_string(), "map (1/2)");
 /// ```
@@ -80,6 +80,9 @@ pub struct OperatorInfo {
     /// Whether the job takes incremental checkpoints (keyed state tables
     /// then track their changes).
     pub incremental_checkpoints: bool,
+    /// Options for object stores (`StreamEnvironment::set_storage_options`),
+    /// for connectors that read or write them.
+    pub storage_options: Arc<[(String, String)]>,
 }
 
 impl std::fmt::Display for OperatorInfo {

@@ -315,6 +315,7 @@ fn build(graph: &JobGraph, cfg: &JobConfig, restored: Restored) -> Result<Built,
                 state_backend: cfg.state_backend.clone(),
                 operator_index: u,
                 incremental_checkpoints: cfg.checkpointing.as_ref().is_some_and(|c| c.config.incremental),
+                storage_options: cfg.storage_options.clone().into(),
             };
             // Every operator instance has an acknowledgement slot.
             let acks = hub.as_ref().map(|h| h.acks(p[..u].iter().sum::<usize>() + i, &ids[u]));

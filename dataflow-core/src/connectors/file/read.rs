@@ -1,0 +1,296 @@
+//! Reading a file source's files: a reader per subtask keeps each file
+//! it reads open, reads and decodes many lines at a time on the blocking
+//! pool (the next lines while the job works on the last ones) and hands
+//! the records out a turn at a time, each with its position (byte offset
+//! and line number) after it.
+
+use super::format::{Format, Kind};
+use super::storage::Stores;
+use crate::connectors::split::{BadInput, Split, SplitOutput, SplitReader};
+use crate::error::BoxError;
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Lines a subtask reads and decodes from a file in one go (a trip to
+/// the blocking pool and a CSV reader); they are handed out in turns.
+const LINES_PER_READ: usize = 8192;
+
+/// A file to read, and how far: the byte offset and number of the next line.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileSplit {
+    /// The file.
+    pub path: PathBuf,
+    /// Bytes read.
+    pub offset: u64,
+    /// Lines read.
+    pub line: u64,
+}
+
+impl Split for FileSplit {
+    fn id(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+/// A line decoded (or not), with the file's byte offset and line number
+/// after it.
+type Item<T> = (Result<T, BadInput>, u64, u64);
+
+/// Where a file's reading stands.
+struct Cursor {
+    reader: BufReader<Box<dyn Read + Send>>,
+    headers: Option<csv::ByteRecord>,
+    /// The position after the last line read from the file.
+    at: FileSplit,
+    eof: bool,
+}
+
+/// A fill on the blocking pool: the cursor back, and the lines it decoded.
+type Fill<T> = tokio::task::JoinHandle<Result<(Cursor, Vec<Item<T>>), BoxError>>;
+
+/// The reading side of a file: not opened yet, open, filling on the
+/// blocking pool, or at its end.
+enum Reading<T> {
+    Closed(FileSplit),
+    Open(Cursor),
+    Filling(Fill<T>),
+    Ended,
+}
+
+/// A file being read: lines decoded but not handed out yet, and the next
+/// lines being read and decoded meanwhile (so decoding on the blocking
+/// pool overlaps the job's work on what was handed out).
+struct Open<T> {
+    reading: Reading<T>,
+    queue: VecDeque<Item<T>>,
+}
+
+impl<T: DeserializeOwned + Send + 'static> Open<T> {
+    /// Starts reading and decoding the next lines, if none are on the way.
+    fn fill(&mut self, kind: Kind, stores: &Arc<Stores>) {
+        let cursor = match std::mem::replace(&mut self.reading, Reading::Ended) {
+            Reading::Closed(at) => Err(at),
+            Reading::Open(cursor) => Ok(cursor),
+            other => {
+                self.reading = other;
+                return;
+            }
+        };
+        let stores = stores.clone();
+        self.reading = Reading::Filling(tokio::task::spawn_blocking(move || {
+            let mut cursor = match cursor {
+                Ok(cursor) => cursor,
+                Err(at) => open_file(at, kind, &stores)?,
+            };
+            let items = fill(&mut cursor, kind, LINES_PER_READ)?;
+            Ok((cursor, items))
+        }));
+    }
+
+    /// Waits for the fill under way, and queues its lines.
+    async fn take_fill(&mut self) -> Result<(), BoxError> {
+        let Reading::Filling(handle) = &mut self.reading else { return Ok(()) };
+        let (cursor, items) = match handle.await {
+            Ok(r) => r?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => return Err(format!("reading a file was cancelled: {e}").into()),
+        };
+        self.reading = if cursor.eof { Reading::Ended } else { Reading::Open(cursor) };
+        self.queue.extend(items);
+        Ok(())
+    }
+}
+
+/// A subtask's reader of its files.
+pub(super) struct FileReader<T> {
+    format: Format<T>,
+    stores: Arc<Stores>,
+    open: HashMap<PathBuf, Open<T>>,
+}
+
+impl<T> FileReader<T> {
+    pub(super) fn new(format: Format<T>, stores: Stores) -> Self {
+        Self { format, stores: Arc::new(stores), open: HashMap::new() }
+    }
+}
+
+#[async_trait]
+impl<T: DeserializeOwned + Send + 'static> SplitReader<T, FileSplit> for FileReader<T> {
+    async fn read(&mut self, split: &mut FileSplit, max: usize, out: &mut SplitOutput<T>) -> Result<bool, BoxError> {
+        let kind = self.format.kind;
+        let open = self
+            .open
+            .entry(split.path.clone())
+            .or_insert_with(|| Open { reading: Reading::Closed(split.clone()), queue: VecDeque::new() });
+        // Reading and decoding run on the blocking pool, many lines at a
+        // time; records are handed out `max` at a time.
+        if open.queue.is_empty() {
+            open.fill(kind, &self.stores);
+            open.take_fill().await?;
+        }
+        for _ in 0..max {
+            let Some((item, offset, line)) = open.queue.pop_front() else { break };
+            match item {
+                Ok(v) => out.push(v),
+                Err(bad) => out.bad(bad),
+            }
+            (split.offset, split.line) = (offset, line);
+        }
+        // The next lines, while these are processed.
+        if open.queue.len() < LINES_PER_READ {
+            open.fill(kind, &self.stores);
+        }
+        let done = matches!(open.reading, Reading::Ended) && open.queue.is_empty();
+        if done {
+            self.open.remove(&split.path);
+        }
+        Ok(done)
+    }
+}
+
+/// Opens the file of `split` at its position (past a CSV header line).
+fn open_file(mut at: FileSplit, kind: Kind, stores: &Stores) -> Result<Cursor, BoxError> {
+    let mut headers = None;
+    if let Kind::Csv { headers: true, delimiter } = kind {
+        let mut first = Vec::new();
+        let mut start = BufReader::new(stores.open(&at.path, 0)?);
+        start.read_until(b'\n', &mut first).map_err(|e| format!("cannot read {}: {e}", at.path.display()))?;
+        let mut r = csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).from_reader(&first[..]);
+        let header = r.byte_records().next().transpose();
+        headers = header.map_err(|e| format!("{}:1: bad CSV header: {e}", at.path.display()))?;
+        if at.offset == 0 {
+            (at.offset, at.line) = (first.len() as u64, 1);
+        }
+    }
+    let reader = BufReader::with_capacity(1 << 16, stores.open(&at.path, at.offset)?);
+    Ok(Cursor { reader, headers, at, eof: false })
+}
+
+/// Reads up to `max` lines at `cursor` and decodes them.
+fn fill<T: DeserializeOwned>(cursor: &mut Cursor, kind: Kind, max: usize) -> Result<Vec<Item<T>>, BoxError> {
+    let chunk = read_lines(cursor, max)?;
+    let path = &cursor.at.path;
+    let mut items = Vec::with_capacity(chunk.lines.len());
+    decode_chunk(kind, cursor.headers.as_ref(), &chunk, |line, r| {
+        let item = r.map_err(|error| BadInput {
+            location: format!("{}:{}", path.display(), line.number),
+            raw: String::from_utf8_lossy(&chunk.text[line.start..line.end]).into_owned(),
+            error,
+        });
+        items.push((item, line.offset_after, line.number));
+    });
+    // (Blank lines left out at the end of a chunk are read again after a
+    // restore, and left out again.)
+    Ok(items)
+}
+
+/// Lines read in one go: their bytes in one buffer, and where each is.
+struct Chunk {
+    text: Vec<u8>,
+    lines: Vec<Line>,
+}
+
+/// A line of a [`Chunk`]: its number in the file and its bytes (without
+/// the line break).
+struct Line {
+    number: u64,
+    start: usize,
+    end: usize,
+    /// The file's byte offset after the line.
+    offset_after: u64,
+}
+
+/// Reads up to `max` lines at `open`, moving its position on.
+fn read_lines(open: &mut Cursor, max: usize) -> Result<Chunk, BoxError> {
+    let err = |e: std::io::Error| format!("cannot read {}: {e}", open.at.path.display());
+    let mut chunk = Chunk { text: Vec::with_capacity(max.min(4096) * 64), lines: Vec::with_capacity(max.min(4096)) };
+    while chunk.lines.len() < max {
+        let start = chunk.text.len();
+        let n = open.reader.read_until(b'\n', &mut chunk.text).map_err(err)?;
+        if n == 0 {
+            open.eof = true;
+            break;
+        }
+        open.at.offset += n as u64;
+        open.at.line += 1;
+        let mut end = chunk.text.len();
+        while end > start && matches!(chunk.text[end - 1], b'\n' | b'\r') {
+            end -= 1;
+        }
+        chunk.lines.push(Line { number: open.at.line, start, end, offset_after: open.at.offset });
+    }
+    Ok(chunk)
+}
+
+/// Decodes the lines of `chunk` in order, handing each line's outcome to
+/// `emit`; blank lines are left out. CSV goes through one reader per chunk
+/// (one record per line).
+fn decode_chunk<T: DeserializeOwned>(
+    kind: Kind,
+    headers: Option<&csv::ByteRecord>,
+    chunk: &Chunk,
+    mut emit: impl FnMut(&Line, Result<T, String>),
+) {
+    let text = |l: &Line| &chunk.text[l.start..l.end];
+    let blank = |l: &Line| text(l).iter().all(u8::is_ascii_whitespace);
+    let lines = chunk.lines.iter().filter(|l| !blank(l) || matches!(kind, Kind::Lines));
+    match kind {
+        Kind::Lines => lines.for_each(|l| {
+            let decoded = std::str::from_utf8(text(l)).map_err(|e| e.to_string()).and_then(|text| {
+                let de = serde::de::IntoDeserializer::<serde::de::value::Error>::into_deserializer(text);
+                T::deserialize(de).map_err(|e| e.to_string())
+            });
+            emit(l, decoded)
+        }),
+        Kind::JsonLines => lines.for_each(|l| emit(l, serde_json::from_slice(text(l)).map_err(|e| e.to_string()))),
+        Kind::Csv { delimiter, .. } => {
+            // csv skips blank lines too, so records and lines stay in step.
+            let mut reader =
+                csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).from_reader(&chunk.text[..]);
+            let mut record = csv::ByteRecord::new();
+            for l in lines {
+                let decoded = match reader.read_byte_record(&mut record) {
+                    Ok(true) => record.deserialize(headers).map_err(|e| e.to_string()),
+                    Ok(false) => Err("no CSV record on this line".to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                emit(l, decoded);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes `text` (lines) as `kind`: the values, or the errors.
+    fn decode<T: DeserializeOwned>(kind: Kind, text: &str) -> Vec<Result<T, String>> {
+        let mut chunk = Chunk { text: Vec::new(), lines: Vec::new() };
+        for (n, l) in text.split('\n').enumerate() {
+            let start = chunk.text.len();
+            chunk.text.extend_from_slice(l.as_bytes());
+            chunk.lines.push(Line { number: n as u64 + 1, start, end: chunk.text.len(), offset_after: 0 });
+            chunk.text.push(b'\n');
+        }
+        let mut out = Vec::new();
+        decode_chunk(kind, None, &chunk, |_, r| out.push(r));
+        out
+    }
+
+    #[test]
+    fn each_format_decodes_its_lines() {
+        assert_eq!(decode::<String>(Kind::Lines, "a,b\n"), [Ok("a,b".to_string()), Ok(String::new())]);
+        assert_eq!(decode::<(u8, String)>(Kind::JsonLines, "[1,\"x\"]\n  "), [Ok((1, "x".into()))]);
+        let csv = Kind::Csv { headers: false, delimiter: b';' };
+        let got = decode::<(u8, String)>(csv, "2;y\n\nz;y\n3;w");
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0], Ok((2, "y".into())));
+        assert!(got[1].is_err());
+        assert_eq!(got[2], Ok((3, "w".into())));
+    }
+}
