@@ -22,7 +22,7 @@ use dataflow_core::connectors::two_phase::read_committed;
 use dataflow_core::{Error, StreamEnvironment};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use phased_job::{CHECKPOINTS, assert_exactly_once, run_job, run_job_failing};
+use phased_job::{CHECKPOINTS, assert_exactly_once, checkpoint_dirs, run_job, run_job_failing};
 use std::sync::Arc;
 
 fn rt() -> tokio::runtime::Runtime {
@@ -308,4 +308,52 @@ fn the_file_source_reads_objects_below_a_prefix_and_resumes_in_the_middle_of_one
         running.wait().await.unwrap();
         assert_eq!(ids, good.range(1_000_000..2_000_000).copied().collect());
     });
+}
+
+/// Copies every object below `prefix` (not in sub-prefixes) into `dir`.
+fn download(store: &Arc<dyn ObjectStore>, prefix: &str, dir: &std::path::Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    for name in objects(store, prefix) {
+        let object = ObjectPath::from(format!("{prefix}/{name}"));
+        let bytes = rt().block_on(async { store.get(&object).await.unwrap().bytes().await.unwrap() });
+        std::fs::write(dir.join(&name), bytes).unwrap();
+    }
+}
+
+/// The exactly-once file sink with its folder on S3: a job that fails once
+/// and restarts publishes every record once; no pending object is left
+/// once the job ended; after the newest checkpoint is damaged, the
+/// allowed fallback removes the parts committed after the checkpoint it
+/// restores (on S3) and publishes them again: still every record once.
+#[test]
+fn the_file_sink_on_s3_publishes_every_record_once_across_a_failure_and_a_fallback() {
+    let moto = Moto::start();
+    moto.create_bucket("output");
+    let store = moto.store("output");
+    let owned = moto.options();
+    let options: Vec<(&str, &str)> = owned.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (chk, local) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let chk_url = chk.path().to_str().unwrap();
+    let out = std::path::Path::new("s3://output/numbers");
+
+    run_job_failing(chk_url, out, |c| c, &options, Some(3)).unwrap();
+    download(&store, "numbers", local.path());
+    assert_exactly_once(local.path());
+    let hidden: Vec<String> = objects(&store, "numbers").into_iter().filter(|n| n.starts_with('.')).collect();
+    assert!(hidden.is_empty(), "left behind: {hidden:?}");
+
+    // The newest (final) checkpoint damaged: the fallback to the one
+    // before removes the parts committed after it and writes them again.
+    let (_, newest) = checkpoint_dirs(chk.path()).remove(0);
+    let metadata = newest.join("_metadata");
+    let bytes = std::fs::read(&metadata).unwrap();
+    std::fs::write(&metadata, &bytes[..bytes.len() / 2]).unwrap();
+    let before = objects(&store, "numbers").len();
+    let allow = |c| CheckpointConfig { allow_fallback_past_damaged_checkpoints: true, ..c };
+    run_job(chk_url, out, allow, &options).unwrap();
+    download(&store, "numbers", local.path());
+    assert_exactly_once(local.path());
+    assert!(before > 0);
 }

@@ -317,3 +317,29 @@ proptest! {
         rt.block_on(run(ops)).unwrap();
     }
 }
+
+/// Rolling by time: a part is sealed by the first write that finds it
+/// `interval` old on the clock; the next write opens a new part; both are
+/// published by the next checkpoint's commit, in order.
+#[tokio::test]
+async fn a_part_is_rolled_once_it_is_as_old_as_the_rollover_interval() -> Result<(), BoxError> {
+    use dataflow_core::time::ManualClock;
+    let dir = tempfile::tempdir()?;
+    let clock = std::sync::Arc::new(ManualClock::new(0));
+    let interval = std::time::Duration::from_millis(1_000);
+    let mut sink = TransactionalFileSink::<u64>::new(dir.path(), 0).with_rollover_interval(interval, clock.clone());
+    let write = async |v: u64, sink: &mut TransactionalFileSink<u64>| sink.write_batch(&mut Batch::from(vec![v])).await;
+    write(1, &mut sink).await?; // opens part 0 at 0
+    clock.advance(999);
+    write(2, &mut sink).await?; // 999 ms old: kept
+    clock.advance(1);
+    write(3, &mut sink).await?; // 1000 ms old: sealed after this write
+    write(4, &mut sink).await?; // part 1
+    let committables = sink.pre_commit(1).await?;
+    let files: Vec<&str> = committables.iter().map(|c| c.file.as_str()).collect();
+    assert_eq!(files, ["part-0-0", "part-0-1"]);
+    sink.commit(committables).await?;
+    assert_eq!(std::fs::read_to_string(dir.path().join("part-0-0"))?, "1\n2\n3\n");
+    assert_eq!(std::fs::read_to_string(dir.path().join("part-0-1"))?, "4\n");
+    Ok(())
+}

@@ -527,7 +527,8 @@ impl<T: Data> Stream<T> {
         self.sink("write_lines", move |_| FileSink::new(path.clone())).set_parallelism(1)
     }
 
-    /// Writes every value as a line of part files in `dir`, exactly once
+    /// Writes every value as a line of part files in `dir` (a path, or an
+    /// object store's URL such as `s3://bucket/out`), exactly once
     /// with checkpointing: a part becomes visible only when the checkpoint
     /// after it completes (see
     /// [`TransactionalFileSink`](crate::connectors::two_phase::TransactionalFileSink)).
@@ -552,7 +553,8 @@ impl<T: Data> Stream<T> {
         use crate::connectors::two_phase::{TransactionalFileSink, TransactionalSink};
         let dir = dir.as_ref().to_path_buf();
         self.sink("transactional files", move |info| {
-            TransactionalSink::new(TransactionalFileSink::new(dir.clone(), info.subtask))
+            let sink = TransactionalFileSink::new(dir.clone(), info.subtask);
+            TransactionalSink::new(sink.with_storage_options(info.storage_options.clone()))
         })
     }
 
@@ -562,13 +564,17 @@ impl<T: Data> Stream<T> {
     /// an encoder, and parts rolled also by size.
     pub fn write_files(&self, output: crate::connectors::file::FileOutput<T>) -> SinkNode {
         use crate::connectors::two_phase::{TransactionalFileSink, TransactionalSink};
-        let crate::connectors::file::FileOutput { dir, encoder, max_part_bytes } = output;
+        let crate::connectors::file::FileOutput { dir, encoder, max_part_bytes, rollover } = output;
         self.sink("files", move |info| {
-            let sink = TransactionalFileSink::with_encoder(dir.clone(), info.subtask, encoder.clone());
-            TransactionalSink::new(match max_part_bytes {
-                Some(bytes) => sink.with_max_part_bytes(bytes),
-                None => sink,
-            })
+            let mut sink = TransactionalFileSink::with_encoder(dir.clone(), info.subtask, encoder.clone())
+                .with_storage_options(info.storage_options.clone());
+            if let Some(bytes) = max_part_bytes {
+                sink = sink.with_max_part_bytes(bytes);
+            }
+            if let Some(interval) = rollover {
+                sink = sink.with_rollover_interval(interval, info.clock.clone());
+            }
+            TransactionalSink::new(sink)
         })
     }
 }

@@ -35,7 +35,6 @@ pub mod coordinator;
 mod framing;
 mod handle;
 mod hub;
-pub(crate) mod location;
 pub mod object_storage;
 mod parts;
 pub mod restart;

@@ -32,10 +32,10 @@
 //! of the storage's own (`$TMPDIR/dataflow-checkpoints-<pid>-<n>`),
 //! removed when the storage is dropped.
 
-use super::location::LocalFolder;
 use super::savepoint::Savepoint;
 use super::storage::{CheckpointMetadata, CheckpointStorage, Folders, Found, LocalStorage, METADATA, StateFile};
 use super::storage::{check, discard_in, encode_metadata, find_in, retain_in, shared_file};
+use crate::connectors::local_folder::LocalFolder;
 use crate::connectors::store::{Location, block, object_store_of, object_url};
 use crate::error::Error;
 use futures::TryStreamExt;

@@ -26,6 +26,11 @@ impl<S: Send + 'static> OffThread<S> {
         Self(Some(state))
     }
 
+    /// The state, unless an operation runs (or one panicked).
+    pub(crate) fn get_mut(&mut self) -> Option<&mut S> {
+        self.0.as_mut()
+    }
+
     /// Runs `f` on the state on the blocking pool.
     pub(crate) async fn run<R: Send + 'static>(
         &mut self,

@@ -12,6 +12,7 @@
 
 mod blocking;
 pub mod file;
+pub(crate) mod local_folder;
 mod sink;
 mod source;
 pub mod split;

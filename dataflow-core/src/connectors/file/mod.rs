@@ -79,17 +79,24 @@ pub struct FileOutput<T> {
     pub(crate) dir: PathBuf,
     pub(crate) encoder: Encoder<T>,
     pub(crate) max_part_bytes: Option<u64>,
+    pub(crate) rollover: Option<Duration>,
 }
 
 impl<T: serde::Serialize + 'static> FileOutput<T> {
     /// Part files in `dir` (created if missing), in `format`.
     pub fn new(dir: impl Into<PathBuf>, format: Format<T>) -> Self {
-        Self { dir: dir.into(), encoder: format.encoder(), max_part_bytes: None }
+        Self { dir: dir.into(), encoder: format.encoder(), max_part_bytes: None, rollover: None }
     }
 
     /// Also rolls to a new part once a part holds `bytes` bytes.
     pub fn with_max_part_bytes(self, bytes: u64) -> Self {
         Self { max_part_bytes: Some(bytes), ..self }
+    }
+
+    /// Also rolls to a new part once a part is `interval` old (processing
+    /// time, the job's clock; checked as records arrive).
+    pub fn with_rollover_interval(self, interval: Duration) -> Self {
+        Self { rollover: Some(interval), ..self }
     }
 }
 

@@ -2,24 +2,19 @@
 //! [`read_committed`], what readers of that directory may see.
 
 use super::TwoPhaseCommitSink;
+use super::folder::{Folder, io_err};
 use crate::connectors::blocking::OffThread;
 use crate::element::{Batch, Data};
 use crate::error::{BoxError, Error};
+use crate::time::Clock;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::fmt::Display;
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-fn io_err(op: &'static str, file: &Path) -> impl FnOnce(io::Error) -> Error {
-    move |source| Error::SinkIo { op, path: file.to_path_buf(), source }
-}
-
-fn sync_dir(dir: &Path) -> Result<(), Error> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("sync directory", dir))
-}
+use std::time::Duration;
 
 /// What publishing one sealed part file takes: its hidden pending name and
 /// its final, visible name, both relative to the sink's directory.
@@ -44,6 +39,16 @@ struct Part {
     seq: u64,
     out: File,
     bytes: u64,
+    /// When it was opened (processing time, ms), for rolling by time.
+    opened: i64,
+}
+
+/// When the open part is rolled over, besides every checkpoint.
+#[derive(Clone, Copy, Debug, Default)]
+struct Rolling {
+    max_bytes: Option<u64>,
+    /// The part's age (ms) and the time now.
+    max_age: Option<(i64, i64)>,
 }
 
 /// A two-phase-commit sink writing each value's `Display` form as a line
@@ -88,6 +93,8 @@ pub struct TransactionalFileSink<T> {
     encode: Encoder<T>,
     /// A part is sealed once it holds this many bytes.
     max_part_bytes: Option<u64>,
+    /// A part is sealed once it is this old, by this clock.
+    max_part_age: Option<(Duration, Arc<dyn Clock>)>,
 }
 
 /// Appends one value's line (with its line break) to a buffer.
@@ -104,6 +111,10 @@ impl<T> std::fmt::Debug for TransactionalFileSink<T> {
 #[derive(Debug)]
 struct PartFiles {
     dir: PathBuf,
+    /// Object store options, for a `dir` that is a URL.
+    options: Arc<[(String, String)]>,
+    /// `dir`, once opened.
+    folder: Option<Folder>,
     subtask: usize,
     /// `None` until the directory was scanned.
     next_seq: Option<u64>,
@@ -134,8 +145,20 @@ impl<T> TransactionalFileSink<T> {
     /// The sink of subtask `subtask` in `dir`, each value's line made by
     /// `encode` (see [`Format::encoder`](crate::connectors::file::Format::encoder)).
     pub fn with_encoder(dir: impl Into<PathBuf>, subtask: usize, encode: Encoder<T>) -> Self {
-        let files = PartFiles { dir: dir.into(), subtask, next_seq: None, part: None, uncommitted: Vec::new() };
-        Self { files: OffThread::new(files), mark: None, lines: Vec::new(), encode, max_part_bytes: None }
+        let (dir, options, folder) = (dir.into(), Arc::from([]), None);
+        let files = PartFiles { dir, options, folder, subtask, next_seq: None, part: None, uncommitted: Vec::new() };
+        let (mark, lines, max_part_bytes, max_part_age) = (None, Vec::new(), None, None);
+        Self { files: OffThread::new(files), mark, lines, encode, max_part_bytes, max_part_age }
+    }
+
+    /// Options for the object store when the folder is an object store's
+    /// URL (`s3://bucket/out`; see
+    /// [`StreamEnvironment::set_storage_options`](crate::StreamEnvironment::set_storage_options)).
+    pub fn with_storage_options(mut self, options: Arc<[(String, String)]>) -> Self {
+        if let Some(files) = self.files.get_mut() {
+            files.options = options;
+        }
+        self
     }
 
     /// Rolls over to a new part file once a part holds `bytes` bytes (the
@@ -144,13 +167,21 @@ impl<T> TransactionalFileSink<T> {
         Self { max_part_bytes: Some(bytes.max(1)), ..self }
     }
 
+    /// Also rolls over to a new part file once a part is `interval` old on
+    /// `clock` (checked as batches arrive; a part left open is sealed at
+    /// the next checkpoint anyway).
+    pub fn with_rollover_interval(self, interval: Duration, clock: Arc<dyn Clock>) -> Self {
+        Self { max_part_age: Some((interval, clock)), ..self }
+    }
+
     /// Writes the buffered lines to the part file (opening one if needed).
     async fn write_lines(&mut self) -> Result<(), Error> {
         if self.lines.is_empty() {
             return Ok(()); // so an empty part is never opened
         }
-        let (lines, max) = (std::mem::take(&mut self.lines), self.max_part_bytes);
-        self.files.run(move |files| files.write(&lines, max)).await
+        let max_age = self.max_part_age.as_ref().map(|(age, clock)| (age.as_millis() as i64, clock.now_millis()));
+        let (lines, rolling) = (std::mem::take(&mut self.lines), Rolling { max_bytes: self.max_part_bytes, max_age });
+        self.files.run(move |files| files.write(&lines, rolling)).await
     }
 }
 
@@ -167,14 +198,19 @@ impl PartFiles {
         (num(subtask)? == self.subtask as u64).then_some((num(seq)?, name.starts_with('.')))
     }
 
+    /// The folder, opened (created) on first use.
+    fn folder(&mut self) -> Result<&Folder, Error> {
+        if self.folder.is_none() {
+            self.folder = Some(Folder::open(&self.dir, &self.options)?);
+        }
+        Ok(self.folder.as_ref().expect("opened above"))
+    }
+
     /// Lists this subtask's files (name, hidden) and moves `next_seq` past all of them.
     fn scan(&mut self) -> Result<Vec<(String, bool)>, Error> {
-        fs::create_dir_all(&self.dir).map_err(io_err("create directory", &self.dir))?;
         let mut own = Vec::new();
         let mut next = self.next_seq.unwrap_or(0);
-        for entry in fs::read_dir(&self.dir).map_err(io_err("list", &self.dir))? {
-            let entry = entry.map_err(io_err("list", &self.dir))?;
-            let Some(name) = entry.file_name().to_str().map(String::from) else { continue };
+        for name in self.folder()?.list()? {
             if let Some((seq, hidden)) = self.parse(&name) {
                 next = next.max(seq.saturating_add(1));
                 own.push((name, hidden));
@@ -184,7 +220,7 @@ impl PartFiles {
         Ok(own)
     }
 
-    fn open_part(&mut self) -> Result<&mut Part, Error> {
+    fn open_part(&mut self, now: i64) -> Result<&mut Part, Error> {
         let part = match self.part.take() {
             Some(part) => part,
             None => {
@@ -192,11 +228,10 @@ impl PartFiles {
                     self.scan()?;
                 }
                 let seq = self.next_seq.unwrap_or(0);
-                let path = self.dir.join(format!(".part-{}-{seq}.inprogress", self.subtask));
-                let file = fs::OpenOptions::new().write(true).create_new(true).open(&path);
-                let out = file.map_err(io_err("create", &path))?;
+                let name = format!(".part-{}-{seq}.inprogress", self.subtask);
+                let (path, out) = self.folder()?.create(&name)?;
                 self.next_seq = Some(seq.saturating_add(1));
-                Part { path, seq, out, bytes: 0 }
+                Part { path, seq, out, bytes: 0, opened: now }
             }
         };
         Ok(self.part.insert(part))
@@ -204,23 +239,20 @@ impl PartFiles {
 
     fn seal(&mut self) -> Result<(), Error> {
         let Some(part) = self.part.take() else { return Ok(()) };
-        part.out.sync_all().map_err(io_err("sync", &part.path))?;
-        drop(part.out);
         let c = FileCommittable {
             pending: format!(".part-{}-{}.pending", self.subtask, part.seq),
             file: format!("part-{}-{}", self.subtask, part.seq),
         };
-        fs::rename(&part.path, self.dir.join(&c.pending)).map_err(io_err("rename", &part.path))?;
-        sync_dir(&self.dir)?;
+        self.folder()?.seal(part.out, &part.path, &c.pending)?;
         self.uncommitted.push(c);
         Ok(())
     }
 
-    /// `dir/name`, if `name` is a plain file name, hidden or not as asked.
-    fn file(&self, name: &str, hidden: bool) -> Result<PathBuf, Error> {
+    /// `name`, if it is a plain file name, hidden or not as asked.
+    fn file<'a>(&self, name: &'a str, hidden: bool) -> Result<&'a str, Error> {
         let plain = !name.contains(['/', '\\']) && !matches!(name, "" | "." | "..");
         match plain && name.starts_with('.') == hidden {
-            true => Ok(self.dir.join(name)),
+            true => Ok(name),
             false => Err(Error::SinkCommit {
                 path: name.into(),
                 reason: format!("not a part file of {}", self.dir.display()),
@@ -231,33 +263,29 @@ impl PartFiles {
     fn commit_all(&mut self, committables: &[FileCommittable]) -> Result<(), Error> {
         for c in committables {
             let (pending, file) = (self.file(&c.pending, true)?, self.file(&c.file, false)?);
-            match fs::rename(&pending, &file) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    // Committed before (the pending file is gone, the final one exists).
-                    if !file.try_exists().map_err(io_err("look up", &file))? {
-                        return Err(Error::SinkCommit {
-                            path: file.clone(),
-                            reason: format!("neither it nor {} exists", pending.display()),
-                        });
-                    }
-                }
-                Err(e) => return Err(io_err("commit (rename)", &pending)(e)),
+            let folder = self.folder()?;
+            // Not there: committed before (the final file must exist).
+            if !folder.publish(pending, file)? && !folder.exists(file)? {
+                return Err(Error::SinkCommit {
+                    path: folder.display(file),
+                    reason: format!("neither it nor {} exists", folder.display(pending).display()),
+                });
             }
         }
         if !committables.is_empty() {
             // Also after no-op commits: a rename before a crash may not be durable yet.
-            sync_dir(&self.dir)?;
+            self.folder()?.sync()?;
         }
         self.uncommitted.retain(|c| !committables.contains(c));
         Ok(())
     }
 
     /// Appends `lines` to the open part; seals it once it holds
-    /// `max_bytes` (if set).
-    fn write(&mut self, mut lines: &[u8], max_bytes: Option<u64>) -> Result<(), Error> {
+    /// `max_bytes`, and after them once it is `max_age` old (if set).
+    fn write(&mut self, mut lines: &[u8], rolling: Rolling) -> Result<(), Error> {
+        let (max_bytes, now) = (rolling.max_bytes, rolling.max_age.map_or(0, |(_, now)| now));
         while !lines.is_empty() {
-            let part = self.open_part()?;
+            let part = self.open_part(now)?;
             // Whole lines, up to the one that fills the part.
             let n = match max_bytes {
                 None => lines.len(),
@@ -273,6 +301,11 @@ impl PartFiles {
             if max_bytes.is_some_and(|max| part.bytes >= max) {
                 self.seal()?;
             }
+        }
+        if let (Some((age, now)), Some(part)) = (rolling.max_age, &self.part)
+            && now - part.opened >= age
+        {
+            self.seal()?;
         }
         Ok(())
     }
@@ -297,16 +330,13 @@ impl PartFiles {
             if hidden || !later {
                 continue;
             }
-            let path = self.dir.join(&name);
-            match fs::remove_file(&path) {
-                Ok(()) => {
-                    tracing::warn!(file = %path.display(), "removed a part committed after the restored checkpoint (it follows damaged checkpoints; its records are written again)")
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err("remove", &path)(e)),
+            let folder = self.folder()?;
+            if folder.remove(&name)? {
+                let file = folder.display(&name);
+                tracing::warn!(file = %file.display(), "removed a part committed after the restored checkpoint (it follows damaged checkpoints; its records are written again)")
             }
         }
-        sync_dir(&self.dir)
+        self.folder()?.sync()
     }
 
     /// Commits `committables` and deletes this subtask's other hidden files.
@@ -319,11 +349,9 @@ impl PartFiles {
             if !hidden || committables.iter().any(|c| c.pending == name) {
                 continue;
             }
-            let path = self.dir.join(&name);
-            match fs::remove_file(&path) {
-                Ok(()) => tracing::debug!(file = %path.display(), "removed an uncommitted part"),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err("remove", &path)(e)),
+            let folder = self.folder()?;
+            if folder.remove(&name)? {
+                tracing::debug!(file = %folder.display(&name).display(), "removed an uncommitted part");
             }
         }
         Ok(())

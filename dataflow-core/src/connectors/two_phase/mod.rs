@@ -49,6 +49,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use std::marker::PhantomData;
 mod files;
+mod folder;
 pub use files::{Encoder, FileCommittable, TransactionalFileSink, read_committed};
 
 /// The checkpoint id the default [`TwoPhaseCommitSink::finish`] pre-commits under.

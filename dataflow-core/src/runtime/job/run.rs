@@ -6,12 +6,12 @@
 //! a channel writer. Each chain head becomes a tokio task. The job ends when
 //! every task has ended; the first failure cancels every other task.
 
-use crate::checkpoint::location::LocalFolder;
 use crate::checkpoint::object_storage::{load_savepoint, open_storage};
 use crate::checkpoint::restart::{RestartDecision, wait_to_restart};
 use crate::checkpoint::savepoint::{Savepoint, SavepointOperator};
 use crate::checkpoint::storage::{CheckpointStorage, CompleteCheckpoint, Restore, RestorePoint, StateFile};
 use crate::checkpoint::{CHANNELS, CheckpointSetup, Hub, HubSetup, OPERATOR_STATE};
+use crate::connectors::local_folder::LocalFolder;
 use crate::error::Error;
 use crate::graph::{NodeKind, Partitioning, PhysicalPlan, SideEdge, resolve};
 use crate::operator::OperatorInfo;

@@ -1,6 +1,6 @@
-//! The local working folders of a checkpoint storage on an object store
-//! (staging, downloads), and the sweep of those a killed process left.
-//! (Which locations are object stores: `connectors::store`.)
+//! Local working folders of this process's own (staging for uploads,
+//! downloads), in the system's temporary directory, and the sweep of those
+//! a killed process left behind.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
