@@ -182,3 +182,20 @@ async fn the_file_sink_writes_what_the_file_source_reads() {
         assert_eq!(got, orders, "csv={csv}");
     }
 }
+
+/// A glob in the last component picks the folder's files by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_glob_picks_files_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut want, _) = write(dir.path(), "2026-01.csv", 0, 20, true);
+    want.extend(write(dir.path(), "2026-02.csv", 100, 20, true).0);
+    write(dir.path(), "2025-12.csv", 200, 20, true);
+    write(dir.path(), "2026-03.json", 300, 20, false);
+    let env = StreamEnvironment::new().with_parallelism(2).with_bad_record_policy(BadRecordPolicy::Skip);
+    let source = FileSource::new(dir.path().join("2026-*.csv"), format(true));
+    let out = env.from_source(source.into(), WatermarkStrategy::no_watermarks()).collect();
+    env.execute().await.unwrap();
+    let mut got: Vec<u64> = out.take().iter().map(|o| o.id).collect();
+    got.sort();
+    assert_eq!(got, want);
+}

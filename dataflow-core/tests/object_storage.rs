@@ -307,6 +307,16 @@ fn the_file_source_reads_objects_below_a_prefix_and_resumes_in_the_middle_of_one
         }
         running.wait().await.unwrap();
         assert_eq!(ids, good.range(1_000_000..2_000_000).copied().collect());
+
+        // A glob over the prefix's objects.
+        let (env, mut rx) = job("s3://input/orders/[bc].csv", 2, None);
+        let running = env.submit();
+        let mut ids = BTreeSet::new();
+        while let Some(o) = rx.recv().await {
+            ids.insert(o.id);
+        }
+        running.wait().await.unwrap();
+        assert_eq!(ids, good.range(1_000_000..).copied().collect());
     });
 }
 

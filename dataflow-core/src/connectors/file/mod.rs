@@ -100,7 +100,8 @@ impl<T: serde::Serialize + 'static> FileOutput<T> {
     }
 }
 
-/// A file source: a folder or a file, in a [`Format`].
+/// A file source: a folder, a file or a glob over a folder's file names
+/// (`in/*.csv`), on the local disk or an object store, in a [`Format`].
 pub struct FileSource<T> {
     path: PathBuf,
     format: Format<T>,

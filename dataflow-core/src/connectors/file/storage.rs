@@ -1,7 +1,9 @@
 //! Where a file source's files are: a folder (or one file) on the local
 //! disk, or a prefix (or one object) on an object store. Listing finds the
 //! files of a folder or prefix (not those of its subfolders), hidden ones
-//! (`.name`, `_name`) left out; opening reads a file from a byte offset.
+//! (`.name`, `_name`) left out; a last path component with `*`, `?` or
+//! `[…]` is a glob pattern over the names of its folder's files
+//! (`logs/2026-*.csv`). Opening reads a file from a byte offset.
 //! Both block: they run on the blocking pool (an object store's calls go
 //! through the object stores' own runtime).
 
@@ -36,8 +38,20 @@ impl Stores {
         Ok((open.entry(bucket).or_insert(store).clone(), path))
     }
 
-    /// The files of `path` (itself if a file), sorted, hidden ones left out.
+    /// The files of `path` (itself if a file; those matching its last
+    /// component if that is a glob pattern), sorted, hidden ones left out.
     pub(super) fn list(&self, path: &Path) -> Result<Vec<PathBuf>, BoxError> {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if let (true, Some(folder)) = (name.contains(['*', '?', '[']), path.parent()) {
+            let pattern = glob::Pattern::new(name).map_err(|e| format!("bad pattern {}: {e}", path.display()))?;
+            let mut files = self.list_folder(folder)?;
+            files.retain(|f| f.file_name().and_then(|n| n.to_str()).is_some_and(|n| pattern.matches(n)));
+            return Ok(files);
+        }
+        self.list_folder(path)
+    }
+
+    fn list_folder(&self, path: &Path) -> Result<Vec<PathBuf>, BoxError> {
         match Location::of(path)? {
             Location::Local(path) => list_local(&path),
             Location::Url(url) => {
