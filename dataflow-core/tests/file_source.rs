@@ -199,3 +199,47 @@ async fn a_glob_picks_files_by_name() {
     got.sort();
     assert_eq!(got, want);
 }
+
+/// Files read as byte ranges of many sizes (down to 1 byte: most ranges
+/// then start and end inside a line; some start exactly at a line): every
+/// good line once, every bad line once on the side output with its text,
+/// located by file and line in a file's first range and by file and byte
+/// offset in the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byte_ranges_of_a_file_hold_each_line_once() {
+    for csv in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut good, mut bad) = write(dir.path(), "a", 0, 300, csv);
+        let (g, b) = write(dir.path(), "b", 1_000, 40, csv);
+        good.extend(g);
+        bad.extend(b);
+        good.sort();
+        let text_a = std::fs::read_to_string(dir.path().join("a")).unwrap();
+        for split in [1, 2, 5, 17, 64, 1_000, 1 << 20] {
+            let env = StreamEnvironment::new().with_parallelism(3).with_bad_record_policy(BadRecordPolicy::SideOutput);
+            let source = FileSource::new(dir.path(), format(csv)).with_split_size(split);
+            let orders = env.from_source(source.into(), WatermarkStrategy::no_watermarks());
+            let reports = orders.bad_records().collect();
+            let out = orders.collect();
+            env.execute().await.unwrap();
+            let mut ids: Vec<u64> = out.take().into_iter().map(|o| o.id).collect();
+            ids.sort();
+            assert_eq!(ids, good, "csv={csv} split={split}");
+            let reports = reports.take();
+            let mut raw: Vec<String> = reports.iter().map(|r| r.raw.clone().unwrap()).collect();
+            raw.sort();
+            let mut want: Vec<String> = bad.iter().map(|(_, text)| text.clone()).collect();
+            want.sort();
+            assert_eq!(raw, want, "csv={csv} split={split}");
+            // A location by byte offset points at the line's text.
+            for r in &reports {
+                let location = r.location.clone().unwrap();
+                if let Some(at) = location.strip_prefix(&format!("{}@", dir.path().join("a").display())) {
+                    let at: usize = at.parse().unwrap();
+                    assert!(text_a[at..].starts_with(r.raw.as_deref().unwrap()), "{location}");
+                    assert!(at == 0 || text_a.as_bytes()[at - 1] == b'\n', "{location}");
+                }
+            }
+        }
+    }
+}

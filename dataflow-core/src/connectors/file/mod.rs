@@ -106,12 +106,23 @@ pub struct FileSource<T> {
     path: PathBuf,
     format: Format<T>,
     discovery: Option<Duration>,
+    split_bytes: u64,
 }
+
+/// Files larger than this are read as byte ranges of this size, by default.
+const SPLIT_BYTES: u64 = 128 << 20;
 
 impl<T: DeserializeOwned + Send + 'static> FileSource<T> {
     /// Reads the files of folder `path` (or the file `path`), bounded.
     pub fn new(path: impl Into<PathBuf>, format: Format<T>) -> Self {
-        Self { path: path.into(), format, discovery: None }
+        Self { path: path.into(), format, discovery: None, split_bytes: SPLIT_BYTES }
+    }
+
+    /// Reads files larger than `bytes` as byte ranges of `bytes` (each a
+    /// split of its own, so subtasks share a large file); 128 MiB by
+    /// default. A range holds the lines that start in it.
+    pub fn with_split_size(self, bytes: u64) -> Self {
+        Self { split_bytes: bytes.max(1), ..self }
     }
 
     /// Follows the folder: looks for new files every `interval`.
@@ -122,12 +133,13 @@ impl<T: DeserializeOwned + Send + 'static> FileSource<T> {
 
 impl<T: DeserializeOwned + Send + 'static> From<FileSource<T>> for SplitSource<T, FileSplit> {
     fn from(f: FileSource<T>) -> Self {
-        let (path, format) = (Arc::new(f.path), f.format);
+        let (path, format, split_bytes) = (Arc::new(f.path), f.format, f.split_bytes);
         let source = SplitSource::new(
             "file source",
             move |info: &OperatorInfo| Files {
                 path: path.clone(),
                 stores: Arc::new(Stores::new(info.storage_options.clone())),
+                split_bytes,
             },
             move |info: &OperatorInfo| FileReader::new(format.clone(), Stores::new(info.storage_options.clone())),
         );
@@ -142,6 +154,7 @@ impl<T: DeserializeOwned + Send + 'static> From<FileSource<T>> for SplitSource<T
 struct Files {
     path: Arc<PathBuf>,
     stores: Arc<Stores>,
+    split_bytes: u64,
 }
 
 #[async_trait]
@@ -149,6 +162,18 @@ impl SplitEnumerator<FileSplit> for Files {
     async fn discover(&mut self) -> Result<Vec<FileSplit>, BoxError> {
         let (path, stores) = (self.path.clone(), self.stores.clone());
         let files = super::blocking::blocking(move || stores.list(&path)).await??;
-        Ok(files.into_iter().map(|path| FileSplit { path, offset: 0, line: 0 }).collect())
+        let step = self.split_bytes;
+        let mut splits = Vec::new();
+        for (path, size) in files {
+            if size <= step {
+                splits.push(FileSplit { path, start: 0, end: None, offset: 0, line: 0 });
+                continue;
+            }
+            for start in (0..size).step_by(step as usize) {
+                let end = (start + step < size).then_some(start + step);
+                splits.push(FileSplit { path: path.clone(), start, end, offset: start, line: 0 });
+            }
+        }
+        Ok(splits)
     }
 }

@@ -19,20 +19,41 @@ use std::sync::Arc;
 /// the blocking pool and a CSV reader); they are handed out in turns.
 const LINES_PER_READ: usize = 8192;
 
-/// A file to read, and how far: the byte offset and number of the next line.
+/// A file, or a byte range of one, to read, and how far: the byte offset
+/// and number of the next line.
+///
+/// A range `start..end` holds the lines that start in it: its reader skips
+/// the line under way at `start` (the range before reads it to its end)
+/// and reads the last line that starts before `end` to its end.
+///
+/// ```
+/// use dataflow_core::connectors::{file::FileSplit, split::Split};
+/// let whole = FileSplit { path: "in/a.csv".into(), start: 0, end: None, offset: 0, line: 0 };
+/// assert_eq!(whole.id(), "in/a.csv");
+/// let range = FileSplit { start: 1 << 27, end: Some(2 << 27), ..whole };
+/// assert_eq!(range.id(), "in/a.csv#134217728");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileSplit {
     /// The file.
     pub path: PathBuf,
-    /// Bytes read.
+    /// Where the range starts (0 for a whole file).
+    pub start: u64,
+    /// Where the range ends (`None`: at the file's end).
+    pub end: Option<u64>,
+    /// Bytes read (from the file's start).
     pub offset: u64,
-    /// Lines read.
+    /// Lines read (from the file's start when `start` is 0, else from
+    /// the range's first line).
     pub line: u64,
 }
 
 impl Split for FileSplit {
     fn id(&self) -> String {
-        self.path.display().to_string()
+        match (self.start, self.end) {
+            (0, None) => self.path.display().to_string(),
+            (start, _) => format!("{}#{start}", self.path.display()),
+        }
     }
 }
 
@@ -109,7 +130,8 @@ impl<T: DeserializeOwned + Send + 'static> Open<T> {
 pub(super) struct FileReader<T> {
     format: Format<T>,
     stores: Arc<Stores>,
-    open: HashMap<PathBuf, Open<T>>,
+    /// By split id.
+    open: HashMap<String, Open<T>>,
 }
 
 impl<T> FileReader<T> {
@@ -124,7 +146,7 @@ impl<T: DeserializeOwned + Send + 'static> SplitReader<T, FileSplit> for FileRea
         let kind = self.format.kind;
         let open = self
             .open
-            .entry(split.path.clone())
+            .entry(split.id())
             .or_insert_with(|| Open { reading: Reading::Closed(split.clone()), queue: VecDeque::new() });
         // Reading and decoding run on the blocking pool, many lines at a
         // time; records are handed out `max` at a time.
@@ -146,13 +168,14 @@ impl<T: DeserializeOwned + Send + 'static> SplitReader<T, FileSplit> for FileRea
         }
         let done = matches!(open.reading, Reading::Ended) && open.queue.is_empty();
         if done {
-            self.open.remove(&split.path);
+            self.open.remove(&split.id());
         }
         Ok(done)
     }
 }
 
-/// Opens the file of `split` at its position (past a CSV header line).
+/// Opens the file of `split` at its position (past a CSV header line; in
+/// a range not begun yet, past the line under way at its start).
 fn open_file(mut at: FileSplit, kind: Kind, stores: &Stores) -> Result<Cursor, BoxError> {
     let mut headers = None;
     if let Kind::Csv { headers: true, delimiter } = kind {
@@ -166,7 +189,17 @@ fn open_file(mut at: FileSplit, kind: Kind, stores: &Stores) -> Result<Cursor, B
             (at.offset, at.line) = (first.len() as u64, 1);
         }
     }
-    let reader = BufReader::with_capacity(1 << 16, stores.open(&at.path, at.offset)?);
+    let begin = at.start > 0 && at.offset == at.start;
+    let from = if begin { at.start - 1 } else { at.offset };
+    let mut reader = BufReader::with_capacity(1 << 16, stores.open(&at.path, from)?);
+    if begin {
+        // Byte `start - 1` is a line break (a line starts at `start`) or
+        // in the line under way, which the range before reads.
+        let mut skipped = Vec::new();
+        let n =
+            reader.read_until(b'\n', &mut skipped).map_err(|e| format!("cannot read {}: {e}", at.path.display()))?;
+        at.offset = from + n as u64;
+    }
     Ok(Cursor { reader, headers, at, eof: false })
 }
 
@@ -176,8 +209,12 @@ fn fill<T: DeserializeOwned>(cursor: &mut Cursor, kind: Kind, max: usize) -> Res
     let path = &cursor.at.path;
     let mut items = Vec::with_capacity(chunk.lines.len());
     decode_chunk(kind, cursor.headers.as_ref(), &chunk, |line, r| {
+        let location = match cursor.at.start {
+            0 => format!("{}:{}", path.display(), line.number),
+            _ => format!("{}@{}", path.display(), line.offset_before),
+        };
         let item = r.map_err(|error| BadInput {
-            location: format!("{}:{}", path.display(), line.number),
+            location,
             raw: String::from_utf8_lossy(&chunk.text[line.start..line.end]).into_owned(),
             error,
         });
@@ -200,7 +237,8 @@ struct Line {
     number: u64,
     start: usize,
     end: usize,
-    /// The file's byte offset after the line.
+    /// The file's byte offsets before and after the line.
+    offset_before: u64,
     offset_after: u64,
 }
 
@@ -209,19 +247,26 @@ fn read_lines(open: &mut Cursor, max: usize) -> Result<Chunk, BoxError> {
     let err = |e: std::io::Error| format!("cannot read {}: {e}", open.at.path.display());
     let mut chunk = Chunk { text: Vec::with_capacity(max.min(4096) * 64), lines: Vec::with_capacity(max.min(4096)) };
     while chunk.lines.len() < max {
+        // A range's lines are those that start before its end.
+        if open.at.end.is_some_and(|end| open.at.offset >= end) {
+            open.eof = true;
+            break;
+        }
         let start = chunk.text.len();
         let n = open.reader.read_until(b'\n', &mut chunk.text).map_err(err)?;
         if n == 0 {
             open.eof = true;
             break;
         }
+        let offset_before = open.at.offset;
         open.at.offset += n as u64;
         open.at.line += 1;
         let mut end = chunk.text.len();
         while end > start && matches!(chunk.text[end - 1], b'\n' | b'\r') {
             end -= 1;
         }
-        chunk.lines.push(Line { number: open.at.line, start, end, offset_after: open.at.offset });
+        let number = open.at.line;
+        chunk.lines.push(Line { number, start, end, offset_before, offset_after: open.at.offset });
     }
     Ok(chunk)
 }
@@ -274,7 +319,8 @@ mod tests {
         for (n, l) in text.split('\n').enumerate() {
             let start = chunk.text.len();
             chunk.text.extend_from_slice(l.as_bytes());
-            chunk.lines.push(Line { number: n as u64 + 1, start, end: chunk.text.len(), offset_after: 0 });
+            let end = chunk.text.len();
+            chunk.lines.push(Line { number: n as u64 + 1, start, end, offset_before: 0, offset_after: 0 });
             chunk.text.push(b'\n');
         }
         let mut out = Vec::new();

@@ -39,38 +39,39 @@ impl Stores {
     }
 
     /// The files of `path` (itself if a file; those matching its last
-    /// component if that is a glob pattern), sorted, hidden ones left out.
-    pub(super) fn list(&self, path: &Path) -> Result<Vec<PathBuf>, BoxError> {
+    /// component if that is a glob pattern), sorted, hidden ones left out,
+    /// with their sizes.
+    pub(super) fn list(&self, path: &Path) -> Result<Vec<(PathBuf, u64)>, BoxError> {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         if let (true, Some(folder)) = (name.contains(['*', '?', '[']), path.parent()) {
             let pattern = glob::Pattern::new(name).map_err(|e| format!("bad pattern {}: {e}", path.display()))?;
             let mut files = self.list_folder(folder)?;
-            files.retain(|f| f.file_name().and_then(|n| n.to_str()).is_some_and(|n| pattern.matches(n)));
+            files.retain(|(f, _)| f.file_name().and_then(|n| n.to_str()).is_some_and(|n| pattern.matches(n)));
             return Ok(files);
         }
         self.list_folder(path)
     }
 
-    fn list_folder(&self, path: &Path) -> Result<Vec<PathBuf>, BoxError> {
+    fn list_folder(&self, path: &Path) -> Result<Vec<(PathBuf, u64)>, BoxError> {
         match Location::of(path)? {
             Location::Local(path) => list_local(&path),
             Location::Url(url) => {
                 let (store, prefix) = self.object(&url)?;
                 let (s, p) = (store.clone(), prefix.clone());
                 // One object, or the objects below a prefix.
-                if block(async move { s.head(&p).await })?.is_ok() {
-                    return Ok(vec![path.to_path_buf()]);
+                if let Ok(meta) = block(async move { s.head(&p).await })? {
+                    return Ok(vec![(path.to_path_buf(), meta.size)]);
                 }
                 let p = prefix.clone();
                 let listed = block(async move { store.list_with_delimiter(Some(&p)).await })?
                     .map_err(|e| format!("cannot list {url}: {e}"))?;
                 let base = url.as_str().trim_end_matches('/');
-                let mut files: Vec<PathBuf> = listed
+                let mut files: Vec<(PathBuf, u64)> = listed
                     .objects
                     .iter()
-                    .filter_map(|o| o.location.filename())
-                    .filter(|name| !hidden(name))
-                    .map(|name| object_url(base, name))
+                    .filter_map(|o| Some((o.location.filename()?, o.size)))
+                    .filter(|(name, _)| !hidden(name))
+                    .map(|(name, size)| (object_url(base, name), size))
                     .collect();
                 files.sort();
                 Ok(files)
@@ -101,17 +102,18 @@ fn hidden(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_')
 }
 
-fn list_local(path: &Path) -> Result<Vec<PathBuf>, BoxError> {
+fn list_local(path: &Path) -> Result<Vec<(PathBuf, u64)>, BoxError> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.is_file() {
-        return Ok(vec![path.to_path_buf()]);
+        return Ok(vec![(path.to_path_buf(), meta.len())]);
     }
     let mut files = Vec::new();
     for entry in std::fs::read_dir(path).map_err(|e| format!("cannot list {}: {e}", path.display()))? {
         let entry = entry.map_err(|e| format!("cannot list {}: {e}", path.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !hidden(&name) && entry.file_type().is_ok_and(|t| t.is_file()) {
-            files.push(entry.path());
+        let meta = entry.metadata().map_err(|e| format!("cannot read {}: {e}", entry.path().display()))?;
+        if !hidden(&name) && meta.is_file() {
+            files.push((entry.path(), meta.len()));
         }
     }
     files.sort();
