@@ -70,6 +70,22 @@ impl SplitReader<Ev, Gen> for GenReader {
     }
 }
 
+/// The same records, each with its event time as its own timestamp (as a
+/// Kafka record carries one).
+struct StampedReader;
+
+#[async_trait::async_trait]
+impl SplitReader<Ev, Gen> for StampedReader {
+    async fn read(&mut self, g: &mut Gen, max: usize, out: &mut SplitOutput<Ev>) -> Result<bool, BoxError> {
+        for _ in 0..max.min((PER_SPLIT - g.at) as usize) {
+            let e = event(g.split, g.at);
+            out.push_with_timestamp(e, e.1 as i64);
+            g.at += 1;
+        }
+        Ok(g.at == PER_SPLIT)
+    }
+}
+
 fn batch_counts() -> BTreeMap<(u64, u64), u64> {
     let mut counts = BTreeMap::new();
     for s in 0..SPLITS {
@@ -89,12 +105,20 @@ fn bounded() -> WatermarkStrategy<Ev> {
 /// Runs the generator at p = 2 into keyed tumbling-window counts; `per_split`:
 /// the strategy in the source (else after it, one watermark per subtask).
 /// Returns the late records and the counts by (key, window start).
-async fn window_counts(per_split: bool) -> (Vec<Ev>, BTreeMap<(u64, u64), u64>) {
+async fn window_counts(per_split: bool, stamped: bool) -> (Vec<Ev>, BTreeMap<(u64, u64), u64>) {
     let env = StreamEnvironment::new().with_parallelism(2);
-    let source = SplitSource::new("generator", |_| Gens, |_| GenReader).with_turn(64);
-    let events = match per_split {
-        true => env.from_source(source, bounded()),
-        false => {
+    let source = match stamped {
+        true => SplitSource::new("generator", |_| Gens, |_| StampedReader),
+        false => SplitSource::new("generator", |_| Gens, |_| GenReader),
+    };
+    let source = source.with_turn(64);
+    let events = match (per_split, stamped) {
+        // No assigner: the records' own timestamps.
+        (_, true) => {
+            env.from_source(source, WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_millis(BOUND_MS)))
+        }
+        (true, false) => env.from_source(source, bounded()),
+        (false, false) => {
             env.from_source(source, WatermarkStrategy::no_watermarks()).assign_timestamps_and_watermarks(bounded())
         }
     };
@@ -113,7 +137,17 @@ async fn window_counts(per_split: bool) -> (Vec<Ev>, BTreeMap<(u64, u64), u64>) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watermarks_per_split_make_nothing_late_whatever_the_rates() {
-    let (late, counts) = window_counts(true).await;
+    let (late, counts) = window_counts(true, false).await;
+    assert!(late.is_empty(), "{} records late, e.g. {:?}", late.len(), &late[..late.len().min(5)]);
+    assert_eq!(counts, batch_counts());
+}
+
+/// A reader that hands out records with their own timestamps and a
+/// strategy without an assigner: event time and per-split watermarks come
+/// from those timestamps; nothing late, windows as the batch count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_own_timestamps_drive_event_time_without_an_assigner() {
+    let (late, counts) = window_counts(true, true).await;
     assert!(late.is_empty(), "{} records late, e.g. {:?}", late.len(), &late[..late.len().min(5)]);
     assert_eq!(counts, batch_counts());
 }
@@ -139,6 +173,6 @@ async fn a_bounded_source_reads_every_split_once_at_any_parallelism() {
 /// watermarks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_watermark_per_subtask_makes_records_late() {
-    let (late, _) = window_counts(false).await;
+    let (late, _) = window_counts(false, false).await;
     assert!(late.len() > 100, "only {} late", late.len());
 }

@@ -140,16 +140,20 @@ pub struct BadInput {
     pub error: String,
 }
 
-/// What one [`SplitReader::read`] produced: records and bad input.
+/// What one [`SplitReader::read`] produced: records (with the timestamps
+/// their input carries, if any) and bad input.
 ///
 /// ```
 /// let mut out = dataflow_core::connectors::split::SplitOutput::new();
 /// out.push(1u8);
-/// assert_eq!(out.len(), 1);
+/// out.push_with_timestamp(2, 1_700_000_000_000);
+/// assert_eq!(out.len(), 2);
 /// ```
 #[derive(Debug)]
 pub struct SplitOutput<T> {
     pub(crate) records: Vec<T>,
+    /// The records' own timestamps, one each, or empty when none has one.
+    pub(crate) timestamps: Vec<Option<crate::time::Timestamp>>,
     pub(crate) bad: Vec<BadInput>,
 }
 
@@ -162,11 +166,26 @@ impl<T> Default for SplitOutput<T> {
 impl<T> SplitOutput<T> {
     /// An empty output.
     pub fn new() -> Self {
-        Self { records: Vec::new(), bad: Vec::new() }
+        Self { records: Vec::new(), timestamps: Vec::new(), bad: Vec::new() }
     }
 
     /// Hands out a record.
     pub fn push(&mut self, record: T) {
+        if !self.timestamps.is_empty() {
+            self.timestamps.push(None);
+        }
+        self.records.push(record);
+    }
+
+    /// Hands out a record with the timestamp its input carries (a Kafka
+    /// record's): the event time unless the watermark strategy's
+    /// timestamp assigner says otherwise (it gets this one as its
+    /// second argument).
+    pub fn push_with_timestamp(&mut self, record: T, timestamp: crate::time::Timestamp) {
+        if self.timestamps.is_empty() {
+            self.timestamps.resize(self.records.len(), None);
+        }
+        self.timestamps.push(Some(timestamp));
         self.records.push(record);
     }
 

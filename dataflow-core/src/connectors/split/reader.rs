@@ -189,7 +189,8 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
         for piece in read.pieces {
             let id = piece.after.id();
             self.handed_out += piece.out.records.len() as u64;
-            self.watermarks.stamp_all(&id, piece.out.records, now, |v, ts| ctx.collect(v, ts));
+            let (records, timestamps) = (piece.out.records, piece.out.timestamps);
+            self.watermarks.stamp_all(&id, records, timestamps, now, |v, ts| ctx.collect(v, ts));
             for bad in piece.out.bad {
                 self.reject(bad, ctx)?;
             }

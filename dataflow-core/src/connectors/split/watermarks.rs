@@ -49,6 +49,7 @@ impl<T: 'static> SplitWatermarks<T> {
         &mut self,
         id: &str,
         values: Vec<T>,
+        timestamps: Vec<Option<Timestamp>>,
         now: Timestamp,
         mut emit: impl FnMut(T, Option<Timestamp>),
     ) {
@@ -56,14 +57,22 @@ impl<T: 'static> SplitWatermarks<T> {
         if let (Some(split), false) = (split.as_mut(), values.is_empty()) {
             (split.last_activity, split.idle) = (now, false);
         }
-        let (Some(assigner), Some(split)) = (self.strategy.assigner.as_ref(), split) else {
-            values.into_iter().for_each(|v| emit(v, None));
+        let own = timestamps.into_iter().chain(std::iter::repeat(None));
+        let Some(split) = split else {
+            values.into_iter().zip(own).for_each(|(v, ts)| emit(v, ts));
             return;
         };
-        for value in values {
-            let ts = assigner(&value, None);
-            split.generator.on_event(&value, ts, &mut self.output);
-            emit(value, Some(ts));
+        // The assigner's timestamp, else the record's own.
+        let assigner = self.strategy.assigner.as_ref();
+        for (value, own) in values.into_iter().zip(own) {
+            let ts = match assigner {
+                Some(assign) => Some(assign(&value, own)),
+                None => own,
+            };
+            if let Some(ts) = ts {
+                split.generator.on_event(&value, ts, &mut self.output);
+            }
+            emit(value, ts);
         }
     }
 
