@@ -125,7 +125,7 @@ mod tests {
     }
 
     fn stamp(w: &mut SplitWatermarks<i64>, id: &str, v: i64, now: Timestamp) {
-        w.stamp_all(id, vec![v], now, |_, _| {});
+        w.stamp_all(id, vec![v], Vec::new(), now, |_, _| {});
     }
 
     #[test]
