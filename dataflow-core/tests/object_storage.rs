@@ -367,3 +367,41 @@ fn the_file_sink_on_s3_publishes_every_record_once_across_a_failure_and_a_fallba
     assert_exactly_once(local.path());
     assert!(before > 0);
 }
+
+/// A savepoint taken straight into an S3 URL: staged locally and uploaded,
+/// `_metadata` last; the job resumes from that URL with every number once;
+/// a second savepoint into the same (now not empty) prefix fails, naming it.
+#[test]
+fn a_savepoint_is_taken_into_an_s3_url_and_restored_from_it() {
+    let moto = Moto::start();
+    moto.create_bucket("savepoints");
+    let store = moto.store("savepoints");
+    let options = moto.options();
+    let with_options = |env: StreamEnvironment| {
+        env.set_storage_options(options.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        env
+    };
+    let out = tempfile::tempdir().unwrap();
+    let url = std::path::Path::new("s3://savepoints/direct/sp-1");
+    let g = Gate::holding(past_middle);
+    let sp = stop_at_gates(with_options(split_job(&g, out.path())), &g, 2, url, false).unwrap();
+    assert_eq!(sp, url);
+    let names = objects(&store, "direct/sp-1");
+    assert!(names.contains(&"_metadata".to_string()) && names.len() > 1, "{names:?}");
+    let written = read_committed(out.path()).unwrap().len() as u64;
+    assert!(written > 0 && written < 2 * PER_SPLIT, "{written} records before the savepoint");
+
+    // Another savepoint into the same prefix: refused, naming it.
+    let g = Gate::holding(past_middle);
+    let other = tempfile::tempdir().unwrap();
+    let (taken, _job) = common::stop_at_gates_outcome(with_options(split_job(&g, other.path())), &g, 2, url, false);
+    let err = taken.unwrap_err().to_string();
+    assert!(err.contains("s3://savepoints/direct/sp-1") && err.contains("not empty"), "{err}");
+
+    let env = with_options(split_job(&Gate::default(), out.path()));
+    env.restore_from(url);
+    rt().block_on(env.execute()).unwrap();
+    let mut lines: Vec<u64> = read_committed(out.path()).unwrap().iter().map(|l| l.parse().unwrap()).collect();
+    lines.sort();
+    assert_eq!(lines, (0..2 * PER_SPLIT).collect::<Vec<_>>());
+}

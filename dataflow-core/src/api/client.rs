@@ -38,9 +38,10 @@ impl JobClient {
         outcome.await.map_err(|_| ended())?
     }
 
-    /// Takes a savepoint into `dir` (a folder that is missing or empty)
-    /// while the job goes on; returns the folder once the savepoint is
-    /// complete. See `docs/savepoints.md`.
+    /// Takes a savepoint into `dir` (a folder that is missing or empty,
+    /// or an empty object-store prefix such as `s3://bucket/sp-1`) while
+    /// the job goes on; returns `dir` once the savepoint is complete. See
+    /// `docs/savepoints.md`.
     pub async fn savepoint(&self, dir: impl Into<PathBuf>) -> Result<PathBuf, Error> {
         self.request(dir.into(), None).await
     }

@@ -49,6 +49,8 @@ pub(crate) struct HubSetup {
     /// The job's max parallelism and operators, as savepoints record them.
     pub(crate) max_parallelism: u32,
     pub(crate) operators: Vec<SavepointOperator>,
+    /// Options for savepoints into object stores.
+    pub(crate) storage_options: Vec<(String, String)>,
 }
 
 /// The savepoint in flight: its storage, its id once triggered, and who
@@ -73,6 +75,7 @@ pub(crate) struct Hub {
     requests: Option<SavepointRequests>,
     max_parallelism: u32,
     operators: Vec<SavepointOperator>,
+    storage_options: Vec<(String, String)>,
     clock: Arc<dyn Clock>,
     barrier: watch::Sender<Option<CheckpointBarrier>>,
     setup: CheckpointSetup,
@@ -126,6 +129,7 @@ impl Hub {
             savepoints,
             max_parallelism,
             operators,
+            storage_options,
         } = parts;
         let checkpointing = storage.is_some();
         let storage: Arc<dyn CheckpointStorage> = storage.unwrap_or_else(|| Arc::new(NoCheckpoints));
@@ -142,6 +146,7 @@ impl Hub {
             requests: savepoints,
             max_parallelism,
             operators,
+            storage_options,
             clock,
             barrier: watch::channel(None).0,
             setup,
@@ -186,7 +191,9 @@ impl Hub {
     /// Takes a savepoint request: triggered at the coordinator's next poll.
     fn request_savepoint(&self, request: SavepointRequest) {
         let SavepointRequest { dir, stop, reply } = request;
-        let storage = match SavepointStorage::new(dir.clone(), self.max_parallelism, self.operators.clone()) {
+        let made =
+            SavepointStorage::new(dir.clone(), &self.storage_options, self.max_parallelism, self.operators.clone());
+        let storage = match made {
             Ok(s) => Arc::new(s),
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -216,7 +223,10 @@ impl Hub {
             true => Ok(sp.dir),
             false => Err(Error::Savepoint {
                 path: sp.dir.clone(),
-                message: format!("savepoint {} was aborted (declined, timed out or a task failed)", sp.id),
+                message: match sp.storage.failure() {
+                    Some(why) => format!("savepoint {} could not be written: {why}", sp.id),
+                    None => format!("savepoint {} was aborted (declined, timed out or a task failed)", sp.id),
+                },
             }),
         };
         if let (true, true, Some(r)) = (done, sp.stop, &self.requests) {

@@ -36,19 +36,14 @@ use super::savepoint::Savepoint;
 use super::storage::{CheckpointMetadata, CheckpointStorage, Folders, Found, LocalStorage, METADATA, StateFile};
 use super::storage::{check, discard_in, encode_metadata, find_in, retain_in, shared_file};
 use crate::connectors::local_folder::LocalFolder;
-use crate::connectors::store::{Location, block, object_store_of, object_url};
+use crate::connectors::store::{Location, block, object_store_of, object_url, upload};
 use crate::error::Error;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-/// Files from this size on are uploaded in parts.
-const MULTIPART_FROM: usize = 16 << 20;
-/// Parts of one multipart upload in flight at once, at most.
-const PARTS_IN_FLIGHT: usize = 4;
 
 /// The storage of checkpoint location `location`: a URL with a scheme
 /// (`s3://bucket/prefix`, `s3a://`, `gs://`, `az://`, `abfs://`) is an
@@ -164,31 +159,7 @@ impl ObjectStorage {
     }
 
     fn put(&self, id: u64, name: &str, bytes: Vec<u8>) -> Result<(), Error> {
-        let (store, object) = (self.store.clone(), self.object(id, name));
-        block(async move {
-            if bytes.len() < MULTIPART_FROM {
-                return store.put(&object, PutPayload::from(bytes)).await.map(drop);
-            }
-            let mut upload = WriteMultipart::new(store.put_multipart(&object).await?);
-            let written = async {
-                for piece in bytes.chunks(MULTIPART_FROM) {
-                    upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                    upload.write(piece);
-                }
-                Ok::<_, object_store::Error>(())
-            };
-            match written.await {
-                Ok(()) => upload.finish().await.map(drop),
-                Err(e) => {
-                    // No unfinished upload is left behind (best effort).
-                    if let Err(abort) = upload.abort().await {
-                        tracing::warn!(error = %abort, "cannot abort a multipart upload");
-                    }
-                    Err(e)
-                }
-            }
-        })?
-        .map_err(io_at(self.at(id, name)))
+        upload(&self.store, self.object(id, name), bytes)?.map_err(io_at(self.at(id, name)))
     }
 }
 

@@ -31,11 +31,15 @@
 
 use super::framing::{decode_framed, encode_framed};
 use super::storage::{CheckpointMetadata, CheckpointStorage, CompleteCheckpoint, Found, OPERATOR_STATE, StateFile};
-use crate::connectors::store::{Location, url_err};
+use crate::connectors::local_folder::LocalFolder;
+use crate::connectors::store::{Location, block, object_store_of, object_url, upload, url_err};
 use crate::error::Error;
 use crate::time::Timestamp;
+use object_store::ObjectStore;
+use object_store::path::Path as ObjectPath;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"DFSAVEPT";
 /// The savepoint format version this build writes and the newest it reads.
@@ -219,7 +223,13 @@ impl Savepoint {
 /// Where a savepoint's files go: its own folder, `_metadata` last.
 #[derive(Debug)]
 pub(crate) struct SavepointStorage {
+    /// The savepoint's folder (for an object store, the local staging
+    /// folder it is uploaded from).
     dir: PathBuf,
+    /// Where it is uploaded to when complete, if to an object store.
+    upload_to: Option<UploadTo>,
+    /// Why writing it failed, if it did (for the savepoint's error).
+    failure: std::sync::Mutex<Option<String>>,
     /// Set when the savepoint was aborted: a write still running must not
     /// create its folder again.
     discarded: std::sync::atomic::AtomicBool,
@@ -227,39 +237,59 @@ pub(crate) struct SavepointStorage {
     operators: Vec<SavepointOperator>,
 }
 
+/// An object-store location a savepoint is uploaded to.
+#[derive(Debug)]
+struct UploadTo {
+    url: url::Url,
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    /// Holds the staging folder.
+    _staging: LocalFolder,
+}
+
+impl UploadTo {
+    fn put(&self, name: &str, bytes: Vec<u8>) -> Result<(), Error> {
+        let at = object_url(self.url.as_str(), name);
+        let object = self.prefix.clone().join(name);
+        upload(&self.store, object, bytes)?
+            .map_err(|e| Error::CheckpointIo { path: at, source: std::io::Error::other(e) })
+    }
+}
+
 impl SavepointStorage {
-    /// A savepoint into `dir` (a path or a `file://` URL), which must not
-    /// exist or be empty. An object-store URL is an [`Error::StorageUrl`]:
-    /// savepoints are taken into a local folder (upload it to restore from
-    /// its URL).
-    pub(crate) fn new(dir: PathBuf, max_parallelism: u32, operators: Vec<SavepointOperator>) -> Result<Self, Error> {
-        let dir = match Location::of(&dir)? {
-            Location::Local(dir) => dir,
+    /// A savepoint into `dir` (a path or a `file://` URL, or an object
+    /// store's URL, configured by `options`), which must not exist or be
+    /// empty. Into an object store, the savepoint is written to a local
+    /// staging folder and uploaded when complete, `_metadata` last (a
+    /// prefix that holds objects then fails it).
+    pub(crate) fn new(
+        dir: PathBuf,
+        options: &[(String, String)],
+        max_parallelism: u32,
+        operators: Vec<SavepointOperator>,
+    ) -> Result<Self, Error> {
+        let (dir, upload_to) = match Location::of(&dir)? {
+            Location::Local(dir) => (dir, None),
             Location::Url(url) => {
-                return Err(url_err(
-                    &url,
-                    "a savepoint cannot be taken into an object store yet: take it into a local folder and upload it \
-                     (restore_from reads it from its URL)",
-                ));
+                let (store, prefix) = object_store_of(&url, options)?;
+                let staging = LocalFolder::new("savepoint");
+                let dir = staging.path().join("savepoint");
+                (dir, Some(UploadTo { url, store, prefix, _staging: staging }))
             }
         };
         if std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
             return Err(savepoint_err(&dir, "the folder is not empty (a savepoint needs a folder of its own)"));
         }
-        Ok(Self { dir, discarded: Default::default(), max_parallelism, operators })
-    }
-}
-
-impl CheckpointStorage for SavepointStorage {
-    fn checkpoint_dir(&self, id: u64) -> Result<PathBuf, Error> {
-        if self.discarded.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(savepoint_err(&self.dir, format!("savepoint {id} was aborted")));
-        }
-        std::fs::create_dir_all(&self.dir).map_err(Error::checkpoint_io(&self.dir))?;
-        Ok(self.dir.clone())
+        let failure = Default::default();
+        Ok(Self { dir, upload_to, failure, discarded: Default::default(), max_parallelism, operators })
     }
 
-    fn complete(&self, metadata: &CheckpointMetadata) -> Result<(), Error> {
+    /// Why writing the savepoint failed, if it did.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn write(&self, metadata: &CheckpointMetadata) -> Result<(), Error> {
         for op in self.operators.iter().filter(|o| o.generated_uid) {
             if metadata.files.iter().any(|f| of_operator(&f.operator, &op.uid)) {
                 tracing::warn!(operator = %op.name, id = %op.uid, "an operator with state has no uid: its state is saved under a generated id, which changes when the graph changes (set one with .uid(..))");
@@ -273,7 +303,39 @@ impl CheckpointStorage for SavepointStorage {
             files: metadata.files.clone(),
         };
         let dir = self.checkpoint_dir(sp.id)?;
-        super::storage::write_atomically(&dir, METADATA, &encode_framed(MAGIC, SAVEPOINT_VERSION, &sp)?)
+        let encoded = encode_framed(MAGIC, SAVEPOINT_VERSION, &sp)?;
+        let Some(to) = &self.upload_to else { return super::storage::write_atomically(&dir, METADATA, &encoded) };
+        // (Checked here, on a blocking thread, not when requested.)
+        let (store, prefix) = (to.store.clone(), to.prefix.clone());
+        let listed = block(async move { store.list_with_delimiter(Some(&prefix)).await })?
+            .map_err(|e| url_err(&to.url, format!("cannot list: {e}")))?;
+        if !listed.objects.is_empty() || !listed.common_prefixes.is_empty() {
+            return Err(url_err(&to.url, "not empty (a savepoint needs a folder of its own)"));
+        }
+        for f in &sp.files {
+            let path = dir.join(&f.name);
+            to.put(&f.name, std::fs::read(&path).map_err(Error::checkpoint_io(&path))?)?;
+        }
+        // The commit point, last.
+        to.put(METADATA, encoded)
+    }
+}
+
+impl CheckpointStorage for SavepointStorage {
+    fn checkpoint_dir(&self, id: u64) -> Result<PathBuf, Error> {
+        if self.discarded.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(savepoint_err(&self.dir, format!("savepoint {id} was aborted")));
+        }
+        std::fs::create_dir_all(&self.dir).map_err(Error::checkpoint_io(&self.dir))?;
+        Ok(self.dir.clone())
+    }
+
+    fn complete(&self, metadata: &CheckpointMetadata) -> Result<(), Error> {
+        let written = self.write(metadata);
+        if let Err(e) = &written {
+            *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+        }
+        written
     }
 
     fn find(&self) -> Result<Found, Error> {

@@ -7,7 +7,7 @@
 
 use crate::error::Error;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreScheme};
+use object_store::{ObjectStore, ObjectStoreExt, ObjectStoreScheme, PutPayload, WriteMultipart};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -119,4 +119,42 @@ pub(crate) fn block<T: Send + 'static>(f: impl Future<Output = T> + Send + 'stat
         runtime.as_ref().map_err(|e| Error::Internal(format!("cannot start the object store's runtime: {e}")))?;
     let task = runtime.spawn(f);
     futures::executor::block_on(task).map_err(|e| Error::Internal(format!("object store task: {e}")))
+}
+
+/// Files from this size on are uploaded in parts.
+const MULTIPART_FROM: usize = 16 << 20;
+/// Parts of one multipart upload in flight at once, at most.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// Uploads `bytes` as `object` (in parts when large; an unfinished
+/// multipart upload is aborted). Blocks: call it where [`block`] may be.
+pub(crate) fn upload(
+    store: &Arc<dyn ObjectStore>,
+    object: ObjectPath,
+    bytes: Vec<u8>,
+) -> Result<Result<(), object_store::Error>, Error> {
+    let store = store.clone();
+    block(async move {
+        if bytes.len() < MULTIPART_FROM {
+            return store.put(&object, PutPayload::from(bytes)).await.map(drop);
+        }
+        let mut upload = WriteMultipart::new(store.put_multipart(&object).await?);
+        let written = async {
+            for piece in bytes.chunks(MULTIPART_FROM) {
+                upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                upload.write(piece);
+            }
+            Ok::<_, object_store::Error>(())
+        };
+        match written.await {
+            Ok(()) => upload.finish().await.map(drop),
+            Err(e) => {
+                // No unfinished upload is left behind (best effort).
+                if let Err(abort) = upload.abort().await {
+                    tracing::warn!(error = %abort, "cannot abort a multipart upload");
+                }
+                Err(e)
+            }
+        }
+    })
 }

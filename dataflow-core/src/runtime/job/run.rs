@@ -210,6 +210,7 @@ fn build(graph: &JobGraph, cfg: &JobConfig, restored: Restored) -> Result<Built,
             savepoints: cfg.savepoints.clone(),
             max_parallelism: cfg.max_parallelism,
             operators,
+            storage_options: cfg.storage_options.clone(),
         };
         Hub::new(parts, cfg.clock.clone())
     });
