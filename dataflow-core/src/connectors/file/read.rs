@@ -209,12 +209,13 @@ fn fill<T: DeserializeOwned>(cursor: &mut Cursor, kind: Kind, max: usize) -> Res
     let path = &cursor.at.path;
     let mut items = Vec::with_capacity(chunk.lines.len());
     decode_chunk(kind, cursor.headers.as_ref(), &chunk, |line, r| {
-        let location = match cursor.at.start {
-            0 => format!("{}:{}", path.display(), line.number),
-            _ => format!("{}@{}", path.display(), line.offset_before),
-        };
         let item = r.map_err(|error| BadInput {
-            location,
+            // A line number counts from the file's start: known in its
+            // first range only.
+            location: match cursor.at.start {
+                0 => format!("{}:{}", path.display(), line.number),
+                _ => format!("{}@{}", path.display(), line.offset_before),
+            },
             raw: String::from_utf8_lossy(&chunk.text[line.start..line.end]).into_owned(),
             error,
         });
