@@ -59,39 +59,61 @@ impl Split for FileSplit {
 
 /// A line decoded (or not), with the file's byte offset and line number
 /// after it.
-type Item<T> = (Result<T, BadInput>, u64, u64);
+type Item<T> = (Result<T, Box<BadInput>>, u64, u64);
+
+/// Chunks of a file being decoded at once, at most (reading stays in
+/// order; decoding runs on the blocking pool, so two chunks use two cores).
+const DECODING: usize = 2;
 
 /// Where a file's reading stands.
 struct Cursor {
     reader: BufReader<Box<dyn Read + Send>>,
-    headers: Option<csv::ByteRecord>,
+    headers: Option<csv::StringRecord>,
     /// The position after the last line read from the file.
     at: FileSplit,
     eof: bool,
 }
 
-/// A fill on the blocking pool: the cursor back, and the lines it decoded.
-type Fill<T> = tokio::task::JoinHandle<Result<(Cursor, Vec<Item<T>>), BoxError>>;
+/// A read on the blocking pool: the cursor back, and the lines it read.
+type Fill = tokio::task::JoinHandle<Result<(Cursor, Chunk), BoxError>>;
 
-/// The reading side of a file: not opened yet, open, filling on the
+/// A chunk's decoding on the blocking pool.
+type Decode<T> = tokio::task::JoinHandle<Vec<Item<T>>>;
+
+/// The reading side of a file: not opened yet, open, reading on the
 /// blocking pool, or at its end.
-enum Reading<T> {
+enum Reading {
     Closed(FileSplit),
     Open(Cursor),
-    Filling(Fill<T>),
+    Filling(Fill),
     Ended,
 }
 
-/// A file being read: lines decoded but not handed out yet, and the next
-/// lines being read and decoded meanwhile (so decoding on the blocking
-/// pool overlaps the job's work on what was handed out).
+/// A file being read: lines decoded but not handed out yet, the next
+/// chunks being decoded, and the next lines being read meanwhile (so
+/// reading and decoding on the blocking pool overlap the job's work on
+/// what was handed out).
 struct Open<T> {
-    reading: Reading<T>,
+    reading: Reading,
+    decoding: VecDeque<Decode<T>>,
     queue: VecDeque<Item<T>>,
 }
 
+/// What a blocking task's join gives back, its panic resumed here.
+fn joined<R>(r: Result<R, tokio::task::JoinError>) -> Result<R, BoxError> {
+    match r {
+        Ok(r) => Ok(r),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(format!("reading a file was cancelled: {e}").into()),
+    }
+}
+
 impl<T: DeserializeOwned + Send + 'static> Open<T> {
-    /// Starts reading and decoding the next lines, if none are on the way.
+    fn new(split: &FileSplit) -> Self {
+        Self { reading: Reading::Closed(split.clone()), decoding: VecDeque::new(), queue: VecDeque::new() }
+    }
+
+    /// Starts reading the next lines, if no read is on the way.
     fn fill(&mut self, kind: Kind, stores: &Arc<Stores>) {
         let cursor = match std::mem::replace(&mut self.reading, Reading::Ended) {
             Reading::Closed(at) => Err(at),
@@ -107,22 +129,53 @@ impl<T: DeserializeOwned + Send + 'static> Open<T> {
                 Ok(cursor) => cursor,
                 Err(at) => open_file(at, kind, &stores)?,
             };
-            let items = fill(&mut cursor, kind, LINES_PER_READ)?;
-            Ok((cursor, items))
+            let chunk = read_lines(&mut cursor, LINES_PER_READ)?;
+            Ok((cursor, chunk))
         }));
     }
 
-    /// Waits for the fill under way, and queues its lines.
-    async fn take_fill(&mut self) -> Result<(), BoxError> {
+    /// Waits for the read under way (if `wait`, else only if it is done),
+    /// and starts decoding its lines.
+    async fn take_fill(&mut self, kind: Kind, wait: bool) -> Result<(), BoxError> {
         let Reading::Filling(handle) = &mut self.reading else { return Ok(()) };
-        let (cursor, items) = match handle.await {
-            Ok(r) => r?,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => return Err(format!("reading a file was cancelled: {e}").into()),
-        };
+        if !wait && !handle.is_finished() {
+            return Ok(());
+        }
+        let (cursor, chunk) = joined(handle.await)??;
+        let (headers, path, start) = (cursor.headers.clone(), cursor.at.path.clone(), cursor.at.start);
         self.reading = if cursor.eof { Reading::Ended } else { Reading::Open(cursor) };
-        self.queue.extend(items);
+        self.decoding
+            .push_back(tokio::task::spawn_blocking(move || decode(kind, headers.as_ref(), &path, start, &chunk)));
         Ok(())
+    }
+
+    /// Keeps reads and decodes going: up to [`DECODING`] chunks ahead.
+    async fn read_ahead(&mut self, kind: Kind, stores: &Arc<Stores>) -> Result<(), BoxError> {
+        self.take_fill(kind, false).await?;
+        if self.decoding.len() < DECODING && self.queue.len() < LINES_PER_READ {
+            self.fill(kind, stores);
+        }
+        Ok(())
+    }
+
+    /// Waits until lines are queued, or the file is read.
+    async fn wait_for_lines(&mut self, kind: Kind, stores: &Arc<Stores>) -> Result<(), BoxError> {
+        while self.queue.is_empty() {
+            if let Some(decode) = self.decoding.pop_front() {
+                self.queue.extend(joined(decode.await)?);
+                continue;
+            }
+            if matches!(self.reading, Reading::Ended) {
+                return Ok(());
+            }
+            self.fill(kind, stores);
+            self.take_fill(kind, true).await?;
+        }
+        Ok(())
+    }
+
+    fn ended(&self) -> bool {
+        matches!(self.reading, Reading::Ended) && self.decoding.is_empty() && self.queue.is_empty()
     }
 }
 
@@ -144,29 +197,21 @@ impl<T> FileReader<T> {
 impl<T: DeserializeOwned + Send + 'static> SplitReader<T, FileSplit> for FileReader<T> {
     async fn read(&mut self, split: &mut FileSplit, max: usize, out: &mut SplitOutput<T>) -> Result<bool, BoxError> {
         let kind = self.format.kind;
-        let open = self
-            .open
-            .entry(split.id())
-            .or_insert_with(|| Open { reading: Reading::Closed(split.clone()), queue: VecDeque::new() });
+        let open = self.open.entry(split.id()).or_insert_with(|| Open::new(split));
         // Reading and decoding run on the blocking pool, many lines at a
         // time; records are handed out `max` at a time.
-        if open.queue.is_empty() {
-            open.fill(kind, &self.stores);
-            open.take_fill().await?;
-        }
+        open.wait_for_lines(kind, &self.stores).await?;
         for _ in 0..max {
             let Some((item, offset, line)) = open.queue.pop_front() else { break };
             match item {
                 Ok(v) => out.push(v),
-                Err(bad) => out.bad(bad),
+                Err(bad) => out.bad(*bad),
             }
             (split.offset, split.line) = (offset, line);
         }
         // The next lines, while these are processed.
-        if open.queue.len() < LINES_PER_READ {
-            open.fill(kind, &self.stores);
-        }
-        let done = matches!(open.reading, Reading::Ended) && open.queue.is_empty();
+        open.read_ahead(kind, &self.stores).await?;
+        let done = open.ended();
         if done {
             self.open.remove(&split.id());
         }
@@ -183,7 +228,7 @@ fn open_file(mut at: FileSplit, kind: Kind, stores: &Stores) -> Result<Cursor, B
         let mut start = BufReader::new(stores.open(&at.path, 0)?);
         start.read_until(b'\n', &mut first).map_err(|e| format!("cannot read {}: {e}", at.path.display()))?;
         let mut r = csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).from_reader(&first[..]);
-        let header = r.byte_records().next().transpose();
+        let header = r.records().next().transpose();
         headers = header.map_err(|e| format!("{}:1: bad CSV header: {e}", at.path.display()))?;
         if at.offset == 0 {
             (at.offset, at.line) = (first.len() as u64, 1);
@@ -203,27 +248,34 @@ fn open_file(mut at: FileSplit, kind: Kind, stores: &Stores) -> Result<Cursor, B
     Ok(Cursor { reader, headers, at, eof: false })
 }
 
-/// Reads up to `max` lines at `cursor` and decodes them.
-fn fill<T: DeserializeOwned>(cursor: &mut Cursor, kind: Kind, max: usize) -> Result<Vec<Item<T>>, BoxError> {
-    let chunk = read_lines(cursor, max)?;
-    let path = &cursor.at.path;
+/// Decodes the lines of `chunk` (read from the file at `path`, in the
+/// range from `start`).
+fn decode<T: DeserializeOwned>(
+    kind: Kind,
+    headers: Option<&csv::StringRecord>,
+    path: &std::path::Path,
+    start: u64,
+    chunk: &Chunk,
+) -> Vec<Item<T>> {
     let mut items = Vec::with_capacity(chunk.lines.len());
-    decode_chunk(kind, cursor.headers.as_ref(), &chunk, |line, r| {
-        let item = r.map_err(|error| BadInput {
-            // A line number counts from the file's start: known in its
-            // first range only.
-            location: match cursor.at.start {
-                0 => format!("{}:{}", path.display(), line.number),
-                _ => format!("{}@{}", path.display(), line.offset_before),
-            },
-            raw: String::from_utf8_lossy(&chunk.text[line.start..line.end]).into_owned(),
-            error,
+    decode_chunk(kind, headers, chunk, |line, r| {
+        let item = r.map_err(|error| {
+            Box::new(BadInput {
+                // A line number counts from the file's start: known in its
+                // first range only.
+                location: match start {
+                    0 => format!("{}:{}", path.display(), line.number),
+                    _ => format!("{}@{}", path.display(), line.offset_before),
+                },
+                raw: String::from_utf8_lossy(&chunk.text[line.start..line.end]).into_owned(),
+                error,
+            })
         });
         items.push((item, line.offset_after, line.number));
     });
     // (Blank lines left out at the end of a chunk are read again after a
     // restore, and left out again.)
-    Ok(items)
+    items
 }
 
 /// Lines read in one go: their bytes in one buffer, and where each is.
@@ -277,7 +329,7 @@ fn read_lines(open: &mut Cursor, max: usize) -> Result<Chunk, BoxError> {
 /// (one record per line).
 fn decode_chunk<T: DeserializeOwned>(
     kind: Kind,
-    headers: Option<&csv::ByteRecord>,
+    headers: Option<&csv::StringRecord>,
     chunk: &Chunk,
     mut emit: impl FnMut(&Line, Result<T, String>),
 ) {
@@ -297,9 +349,9 @@ fn decode_chunk<T: DeserializeOwned>(
             // csv skips blank lines too, so records and lines stay in step.
             let mut reader =
                 csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).from_reader(&chunk.text[..]);
-            let mut record = csv::ByteRecord::new();
+            let mut record = csv::StringRecord::new();
             for l in lines {
-                let decoded = match reader.read_byte_record(&mut record) {
+                let decoded = match reader.read_record(&mut record) {
                     Ok(true) => record.deserialize(headers).map_err(|e| e.to_string()),
                     Ok(false) => Err("no CSV record on this line".to_string()),
                     Err(e) => Err(e.to_string()),
