@@ -74,18 +74,19 @@ struct Cursor {
     eof: bool,
 }
 
-/// A read on the blocking pool: the cursor back, and the lines it read.
-type Fill = tokio::task::JoinHandle<Result<(Cursor, Chunk), BoxError>>;
-
 /// A chunk's decoding on the blocking pool.
 type Decode<T> = tokio::task::JoinHandle<Vec<Item<T>>>;
 
+/// A read on the blocking pool: the cursor back, and the decoding of the
+/// lines it read (started as soon as they were read).
+type Fill<T> = tokio::task::JoinHandle<Result<(Cursor, Decode<T>), BoxError>>;
+
 /// The reading side of a file: not opened yet, open, reading on the
 /// blocking pool, or at its end.
-enum Reading {
+enum Reading<T> {
     Closed(FileSplit),
     Open(Cursor),
-    Filling(Fill),
+    Filling(Fill<T>),
     Ended,
 }
 
@@ -94,7 +95,7 @@ enum Reading {
 /// reading and decoding on the blocking pool overlap the job's work on
 /// what was handed out).
 struct Open<T> {
-    reading: Reading,
+    reading: Reading<T>,
     decoding: VecDeque<Decode<T>>,
     queue: VecDeque<Item<T>>,
 }
@@ -130,29 +131,29 @@ impl<T: DeserializeOwned + Send + 'static> Open<T> {
                 Err(at) => open_file(at, kind, &stores)?,
             };
             let chunk = read_lines(&mut cursor, LINES_PER_READ)?;
-            Ok((cursor, chunk))
+            let (headers, path, start) = (cursor.headers.clone(), cursor.at.path.clone(), cursor.at.start);
+            let decode = tokio::task::spawn_blocking(move || decode(kind, headers.as_ref(), &path, start, &chunk));
+            Ok((cursor, decode))
         }));
     }
 
     /// Waits for the read under way (if `wait`, else only if it is done),
-    /// and starts decoding its lines.
-    async fn take_fill(&mut self, kind: Kind, wait: bool) -> Result<(), BoxError> {
+    /// and queues the decoding of its lines (which runs already).
+    async fn take_fill(&mut self, wait: bool) -> Result<(), BoxError> {
         let Reading::Filling(handle) = &mut self.reading else { return Ok(()) };
         if !wait && !handle.is_finished() {
             return Ok(());
         }
-        let (cursor, chunk) = joined(handle.await)??;
-        let (headers, path, start) = (cursor.headers.clone(), cursor.at.path.clone(), cursor.at.start);
+        let (cursor, decode) = joined(handle.await)??;
         self.reading = if cursor.eof { Reading::Ended } else { Reading::Open(cursor) };
-        self.decoding
-            .push_back(tokio::task::spawn_blocking(move || decode(kind, headers.as_ref(), &path, start, &chunk)));
+        self.decoding.push_back(decode);
         Ok(())
     }
 
     /// Keeps reads and decodes going: up to [`DECODING`] chunks ahead.
     async fn read_ahead(&mut self, kind: Kind, stores: &Arc<Stores>) -> Result<(), BoxError> {
-        self.take_fill(kind, false).await?;
-        if self.decoding.len() < DECODING && self.queue.len() < LINES_PER_READ {
+        self.take_fill(false).await?;
+        if self.decoding.len() < DECODING {
             self.fill(kind, stores);
         }
         Ok(())
@@ -169,7 +170,7 @@ impl<T: DeserializeOwned + Send + 'static> Open<T> {
                 return Ok(());
             }
             self.fill(kind, stores);
-            self.take_fill(kind, true).await?;
+            self.take_fill(true).await?;
         }
         Ok(())
     }
