@@ -10,6 +10,7 @@ pub(crate) mod client;
 mod connected;
 mod environment;
 mod keyed;
+mod sink_node;
 mod stream;
 mod windowed;
 
@@ -17,5 +18,6 @@ pub use client::JobClient;
 pub use connected::ConnectedStreams;
 pub use environment::StreamEnvironment;
 pub use keyed::KeyedStream;
-pub use stream::{SinkNode, Stream};
+pub use sink_node::SinkNode;
+pub use stream::Stream;
 pub use windowed::WindowedStream;
