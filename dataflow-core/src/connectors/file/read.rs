@@ -1,8 +1,8 @@
 //! Reading a file source's files: a reader per subtask keeps each file
-//! it reads open, reads and decodes many lines at a time on the blocking
-//! pool (the next lines while the job works on the last ones) and hands
-//! the records out a turn at a time, each with its position (byte offset
-//! and line number) after it.
+//! it reads open; a task per open file reads it in chunks on the blocking
+//! pool, ahead of the job, and has each chunk split into lines and decoded
+//! there; the reader hands the records out a turn at a time, each with its
+//! position (byte offset and line number) after it.
 
 use super::format::{Format, Kind};
 use super::storage::Stores;
@@ -10,14 +10,15 @@ use crate::connectors::split::{BadInput, Split, SplitOutput, SplitReader};
 use crate::error::BoxError;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Lines a subtask reads and decodes from a file in one go (a trip to
-/// the blocking pool and a CSV reader); they are handed out in turns.
-const LINES_PER_READ: usize = 8192;
+/// Bytes a subtask reads from a file in one go (then on to the end of the
+/// line under way): a chunk, split into lines and decoded on the blocking
+/// pool, its records handed out in turns.
+const BYTES_PER_READ: u64 = 512 * 1024;
 
 /// A file, or a byte range of one, to read, and how far: the byte offset
 /// and number of the next line.
@@ -61,9 +62,10 @@ impl Split for FileSplit {
 /// after it.
 type Item<T> = (Result<T, Box<BadInput>>, u64, u64);
 
-/// Chunks of a file being decoded at once, at most (reading stays in
-/// order; decoding runs on the blocking pool, so two chunks use two cores).
-const DECODING: usize = 2;
+/// Chunks of a file read ahead of the one handed out, at most: each is
+/// decoded on the blocking pool as soon as it is read, so with two cores
+/// two chunks decode at once while the job works on a third.
+const AHEAD: usize = 3;
 
 /// Where a file's reading stands.
 struct Cursor {
@@ -77,27 +79,20 @@ struct Cursor {
 /// A chunk's decoding on the blocking pool.
 type Decode<T> = tokio::task::JoinHandle<Vec<Item<T>>>;
 
-/// A read on the blocking pool: the cursor back, and the decoding of the
-/// lines it read (started as soon as they were read).
-type Fill<T> = tokio::task::JoinHandle<Result<(Cursor, Decode<T>), BoxError>>;
-
-/// The reading side of a file: not opened yet, open, reading on the
-/// blocking pool, or at its end.
-enum Reading<T> {
-    Closed(FileSplit),
-    Open(Cursor),
-    Filling(Fill<T>),
-    Ended,
+/// What a file's reading task sends, in reading order: a chunk being
+/// decoded (and whether it is the file's last), or why reading stopped.
+enum Chunked<T> {
+    Chunk(Decode<T>, bool),
+    Failed(BoxError),
+    Panicked(tokio::task::JoinError),
 }
 
-/// A file being read: lines decoded but not handed out yet, the next
-/// chunks being decoded, and the next lines being read meanwhile (so
-/// reading and decoding on the blocking pool overlap the job's work on
-/// what was handed out).
+/// A file being read: the records of the chunk being handed out, and the
+/// chunks read and being decoded after it.
 struct Open<T> {
-    reading: Reading<T>,
-    decoding: VecDeque<Decode<T>>,
-    queue: VecDeque<Item<T>>,
+    current: std::vec::IntoIter<Item<T>>,
+    chunks: tokio::sync::mpsc::Receiver<Chunked<T>>,
+    last: bool,
 }
 
 /// What a blocking task's join gives back, its panic resumed here.
@@ -110,73 +105,65 @@ fn joined<R>(r: Result<R, tokio::task::JoinError>) -> Result<R, BoxError> {
 }
 
 impl<T: DeserializeOwned + Send + 'static> Open<T> {
-    fn new(split: &FileSplit) -> Self {
-        Self { reading: Reading::Closed(split.clone()), decoding: VecDeque::new(), queue: VecDeque::new() }
-    }
-
-    /// Starts reading the next lines, if no read is on the way.
-    fn fill(&mut self, kind: Kind, stores: &Arc<Stores>) {
-        let cursor = match std::mem::replace(&mut self.reading, Reading::Ended) {
-            Reading::Closed(at) => Err(at),
-            Reading::Open(cursor) => Ok(cursor),
-            other => {
-                self.reading = other;
-                return;
+    /// Starts reading `split`: a task reads chunks in order on the blocking
+    /// pool, starts each one's decoding there and sends it on, up to
+    /// [`AHEAD`] chunks ahead of the reader (it stops when the reader is
+    /// dropped).
+    fn start(split: &FileSplit, kind: Kind, stores: &Arc<Stores>) -> Self {
+        let (tx, chunks) = tokio::sync::mpsc::channel(AHEAD);
+        let (mut at, stores) = (Err(split.clone()), stores.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok(room) = tx.reserve().await else { return };
+                let stores = stores.clone();
+                let read = tokio::task::spawn_blocking(move || -> Result<_, BoxError> {
+                    let mut cursor = match at {
+                        Ok(cursor) => cursor,
+                        Err(at) => open_file(at, kind, &stores)?,
+                    };
+                    let (text, offset, line) = read_chunk(&mut cursor, BYTES_PER_READ)?;
+                    let (headers, path, start) = (cursor.headers.clone(), cursor.at.path.clone(), cursor.at.start);
+                    let decode = tokio::task::spawn_blocking(move || {
+                        let chunk = Chunk::split(text, offset, line);
+                        decode(kind, headers.as_ref(), &path, start, &chunk)
+                    });
+                    Ok((cursor, decode))
+                });
+                match read.await {
+                    Ok(Ok((cursor, decode))) => {
+                        let eof = cursor.eof;
+                        room.send(Chunked::Chunk(decode, eof));
+                        if eof {
+                            return;
+                        }
+                        at = Ok(cursor);
+                    }
+                    Ok(Err(e)) => return room.send(Chunked::Failed(e)),
+                    Err(e) => return room.send(Chunked::Panicked(e)),
+                }
             }
-        };
-        let stores = stores.clone();
-        self.reading = Reading::Filling(tokio::task::spawn_blocking(move || {
-            let mut cursor = match cursor {
-                Ok(cursor) => cursor,
-                Err(at) => open_file(at, kind, &stores)?,
-            };
-            let chunk = read_lines(&mut cursor, LINES_PER_READ)?;
-            let (headers, path, start) = (cursor.headers.clone(), cursor.at.path.clone(), cursor.at.start);
-            let decode = tokio::task::spawn_blocking(move || decode(kind, headers.as_ref(), &path, start, &chunk));
-            Ok((cursor, decode))
-        }));
+        });
+        Self { current: Vec::new().into_iter(), chunks, last: false }
     }
 
-    /// Waits for the read under way (if `wait`, else only if it is done),
-    /// and queues the decoding of its lines (which runs already).
-    async fn take_fill(&mut self, wait: bool) -> Result<(), BoxError> {
-        let Reading::Filling(handle) = &mut self.reading else { return Ok(()) };
-        if !wait && !handle.is_finished() {
-            return Ok(());
-        }
-        let (cursor, decode) = joined(handle.await)??;
-        self.reading = if cursor.eof { Reading::Ended } else { Reading::Open(cursor) };
-        self.decoding.push_back(decode);
-        Ok(())
-    }
-
-    /// Keeps reads and decodes going: up to [`DECODING`] chunks ahead.
-    async fn read_ahead(&mut self, kind: Kind, stores: &Arc<Stores>) -> Result<(), BoxError> {
-        self.take_fill(false).await?;
-        if self.decoding.len() < DECODING {
-            self.fill(kind, stores);
-        }
-        Ok(())
-    }
-
-    /// Waits until lines are queued, or the file is read.
-    async fn wait_for_lines(&mut self, kind: Kind, stores: &Arc<Stores>) -> Result<(), BoxError> {
-        while self.queue.is_empty() {
-            if let Some(decode) = self.decoding.pop_front() {
-                self.queue.extend(joined(decode.await)?);
-                continue;
+    /// Waits until records are at hand, or the file is read.
+    async fn wait_for_lines(&mut self) -> Result<(), BoxError> {
+        while self.current.len() == 0 && !self.last {
+            match self.chunks.recv().await {
+                Some(Chunked::Chunk(decode, last)) => {
+                    self.current = joined(decode.await)?.into_iter();
+                    self.last = last;
+                }
+                Some(Chunked::Failed(e)) => return Err(e),
+                Some(Chunked::Panicked(e)) => return Err(joined::<()>(Err(e)).unwrap_err()),
+                None => return Err("reading a file stopped".into()),
             }
-            if matches!(self.reading, Reading::Ended) {
-                return Ok(());
-            }
-            self.fill(kind, stores);
-            self.take_fill(true).await?;
         }
         Ok(())
     }
 
     fn ended(&self) -> bool {
-        matches!(self.reading, Reading::Ended) && self.decoding.is_empty() && self.queue.is_empty()
+        self.last && self.current.len() == 0
     }
 }
 
@@ -197,21 +184,18 @@ impl<T> FileReader<T> {
 #[async_trait]
 impl<T: DeserializeOwned + Send + 'static> SplitReader<T, FileSplit> for FileReader<T> {
     async fn read(&mut self, split: &mut FileSplit, max: usize, out: &mut SplitOutput<T>) -> Result<bool, BoxError> {
-        let kind = self.format.kind;
-        let open = self.open.entry(split.id()).or_insert_with(|| Open::new(split));
+        let (kind, stores) = (self.format.kind, &self.stores);
+        let open = self.open.entry(split.id()).or_insert_with(|| Open::start(split, kind, stores));
         // Reading and decoding run on the blocking pool, many lines at a
-        // time; records are handed out `max` at a time.
-        open.wait_for_lines(kind, &self.stores).await?;
-        for _ in 0..max {
-            let Some((item, offset, line)) = open.queue.pop_front() else { break };
+        // time and ahead; records are handed out `max` at a time.
+        open.wait_for_lines().await?;
+        for (item, offset, line) in open.current.by_ref().take(max) {
             match item {
                 Ok(v) => out.push(v),
                 Err(bad) => out.bad(*bad),
             }
             (split.offset, split.line) = (offset, line);
         }
-        // The next lines, while these are processed.
-        open.read_ahead(kind, &self.stores).await?;
         let done = open.ended();
         if done {
             self.open.remove(&split.id());
@@ -296,33 +280,54 @@ struct Line {
     offset_after: u64,
 }
 
-/// Reads up to `max` lines at `open`, moving its position on.
-fn read_lines(open: &mut Cursor, max: usize) -> Result<Chunk, BoxError> {
-    let err = |e: std::io::Error| format!("cannot read {}: {e}", open.at.path.display());
-    let mut chunk = Chunk { text: Vec::with_capacity(max.min(4096) * 64), lines: Vec::with_capacity(max.min(4096)) };
-    while chunk.lines.len() < max {
-        // A range's lines are those that start before its end.
-        if open.at.end.is_some_and(|end| open.at.offset >= end) {
-            open.eof = true;
-            break;
+impl Chunk {
+    /// The lines of `text`, read from the file at byte `offset` after
+    /// `line` lines.
+    fn split(text: Vec<u8>, offset: u64, line: u64) -> Self {
+        let mut lines = Vec::with_capacity(text.len() / 32);
+        let mut start = 0;
+        while start < text.len() {
+            let next = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i + 1);
+            let mut end = next;
+            while end > start && matches!(text[end - 1], b'\n' | b'\r') {
+                end -= 1;
+            }
+            let (offset_before, offset_after) = (offset + start as u64, offset + next as u64);
+            lines.push(Line { number: line + lines.len() as u64 + 1, start, end, offset_before, offset_after });
+            start = next;
         }
-        let start = chunk.text.len();
-        let n = open.reader.read_until(b'\n', &mut chunk.text).map_err(err)?;
-        if n == 0 {
-            open.eof = true;
-            break;
-        }
-        let offset_before = open.at.offset;
-        open.at.offset += n as u64;
-        open.at.line += 1;
-        let mut end = chunk.text.len();
-        while end > start && matches!(chunk.text[end - 1], b'\n' | b'\r') {
-            end -= 1;
-        }
-        let number = open.at.line;
-        chunk.lines.push(Line { number, start, end, offset_before, offset_after: open.at.offset });
+        Self { text, lines }
     }
-    Ok(chunk)
+}
+
+/// Reads about `bytes` bytes at `open` and on to the end of the line under
+/// way (in a range, only lines that start before its end), moving its
+/// position on: the text, and the byte offset and number of lines read
+/// before it.
+fn read_chunk(open: &mut Cursor, bytes: u64) -> Result<(Vec<u8>, u64, u64), BoxError> {
+    let err = |e: std::io::Error| format!("cannot read {}: {e}", open.at.path.display());
+    let (offset, line) = (open.at.offset, open.at.line);
+    // A range's lines are those that start before its end.
+    let want = match open.at.end {
+        Some(end) => bytes.min(end.saturating_sub(offset)),
+        None => bytes,
+    };
+    let mut text = Vec::with_capacity(want as usize + 256);
+    if want > 0 {
+        let n = (&mut open.reader).take(want).read_to_end(&mut text).map_err(err)?;
+        open.eof = (n as u64) < want;
+    }
+    if !open.eof && !text.is_empty() && !text.ends_with(b"\n") {
+        // The line under way started inside: read it to its end.
+        open.reader.read_until(b'\n', &mut text).map_err(err)?;
+    }
+    open.at.offset += text.len() as u64;
+    let unended = !text.is_empty() && !text.ends_with(b"\n");
+    open.at.line += memchr::memchr_iter(b'\n', &text).count() as u64 + u64::from(unended);
+    if text.is_empty() || open.at.end.is_some_and(|end| open.at.offset >= end) {
+        open.eof = true;
+    }
+    Ok((text, offset, line))
 }
 
 /// Decodes the lines of `chunk` in order, handing each line's outcome to
@@ -369,14 +374,7 @@ mod tests {
 
     /// Decodes `text` (lines) as `kind`: the values, or the errors.
     fn decode<T: DeserializeOwned>(kind: Kind, text: &str) -> Vec<Result<T, String>> {
-        let mut chunk = Chunk { text: Vec::new(), lines: Vec::new() };
-        for (n, l) in text.split('\n').enumerate() {
-            let start = chunk.text.len();
-            chunk.text.extend_from_slice(l.as_bytes());
-            let end = chunk.text.len();
-            chunk.lines.push(Line { number: n as u64 + 1, start, end, offset_before: 0, offset_after: 0 });
-            chunk.text.push(b'\n');
-        }
+        let chunk = Chunk::split(format!("{text}\n").into_bytes(), 0, 0);
         let mut out = Vec::new();
         decode_chunk(kind, None, &chunk, |_, r| out.push(r));
         out
@@ -392,5 +390,47 @@ mod tests {
         assert_eq!(got[0], Ok((2, "y".into())));
         assert!(got[1].is_err());
         assert_eq!(got[2], Ok((3, "w".into())));
+    }
+
+    /// Reads `text` from its start up to a range end `end`, `bytes` at a
+    /// time: each line's text, number and offsets.
+    fn lines_read(text: &str, end: Option<u64>, bytes: u64) -> Vec<(String, u64, u64, u64)> {
+        let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
+        let at = FileSplit { path: "f".into(), start: 0, end, offset: 0, line: 0 };
+        let mut cursor = Cursor { reader: BufReader::new(reader), headers: None, at, eof: false };
+        let mut lines = Vec::new();
+        while !cursor.eof {
+            let (text, offset, line) = read_chunk(&mut cursor, bytes).unwrap();
+            assert_eq!(offset, lines.last().map_or(0, |l: &(String, u64, u64, u64)| l.3));
+            assert_eq!(line, lines.len() as u64);
+            let chunk = Chunk::split(text, offset, line);
+            for l in &chunk.lines {
+                let s = String::from_utf8(chunk.text[l.start..l.end].to_vec()).unwrap();
+                lines.push((s, l.number, l.offset_before, l.offset_after));
+            }
+            assert_eq!((cursor.at.offset, cursor.at.line), lines.last().map_or((0, 0), |l| (l.3, l.1)));
+        }
+        lines
+    }
+
+    #[test]
+    fn chunks_hold_whole_lines_and_a_range_the_lines_that_start_in_it() {
+        for text in ["a\nbb\n\nccc\r\nd", "a\nbb\n\nccc\r\nd\n", "", "\n\n"] {
+            // The lines by hand: text, number, offsets before and after.
+            let mut want = Vec::new();
+            let mut at = 0;
+            for (i, l) in text.split_inclusive('\n').enumerate() {
+                let s = l.trim_end_matches(['\n', '\r']).to_string();
+                want.push((s, i as u64 + 1, at, at + l.len() as u64));
+                at += l.len() as u64;
+            }
+            for bytes in 1..=7 {
+                assert_eq!(lines_read(text, None, bytes), want, "{text:?} {bytes}");
+                for end in 0..=text.len() as u64 + 1 {
+                    let starting: Vec<_> = want.iter().filter(|l| l.2 < end).cloned().collect();
+                    assert_eq!(lines_read(text, Some(end), bytes), starting, "{text:?} {bytes} {end}");
+                }
+            }
+        }
     }
 }
