@@ -122,7 +122,6 @@ fn a_savepoint_on_s3_is_restored_from_its_url_and_a_damaged_one_is_named() {
     let moto = Moto::start();
     moto.create_bucket("savepoints");
     let store = moto.store("savepoints");
-    let options = moto.options();
     // Stop a job with a savepoint (a local folder), then upload the folder.
     let (root, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let g = Gate::holding(past_middle);
@@ -135,7 +134,7 @@ fn a_savepoint_on_s3_is_restored_from_its_url_and_a_damaged_one_is_named() {
     }
     let resume = || {
         let env = split_job(&Gate::default(), out.path());
-        env.set_storage_options(options.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        env.set_storage_options(moto.options());
         env.restore_from("s3://savepoints/sp-1");
         rt.block_on(env.execute())
     };
@@ -288,34 +287,32 @@ fn the_file_source_reads_objects_below_a_prefix_and_resumes_in_the_middle_of_one
         running.wait().await.unwrap();
         assert!(seen.len() < good.len() / 2, "the savepoint was taken after most records ({})", seen.len());
 
-        let (env, mut rx) = job("s3://input/orders", 3, Some(&saved));
-        let running = env.submit();
-        while let Some(o) = rx.recv().await {
-            take(&mut seen, o);
+        // Every record of a job run to its end.
+        let all = |url: &'static str, p: usize, restore: Option<std::path::PathBuf>| {
+            let (env, mut rx) = job(url, p, restore.as_deref());
+            async move {
+                let running = env.submit();
+                let mut records = Vec::new();
+                while let Some(o) = rx.recv().await {
+                    records.push(o.id);
+                }
+                running.wait().await.unwrap();
+                records
+            }
+        };
+        for id in all("s3://input/orders", 3, Some(saved)).await {
+            assert!(seen.insert(id), "order {id} twice");
         }
-        running.wait().await.unwrap();
         assert!(seen == good, "{} of {} good records, {} unknown", seen.intersection(&good).count(), good.len(), {
             seen.difference(&good).count()
         });
 
         // One object by its URL.
-        let (env, mut rx) = job("s3://input/orders/b.csv", 2, None);
-        let running = env.submit();
-        let mut ids = BTreeSet::new();
-        while let Some(o) = rx.recv().await {
-            ids.insert(o.id);
-        }
-        running.wait().await.unwrap();
+        let ids: BTreeSet<u64> = all("s3://input/orders/b.csv", 2, None).await.into_iter().collect();
         assert_eq!(ids, good.range(1_000_000..2_000_000).copied().collect());
 
         // A glob over the prefix's objects.
-        let (env, mut rx) = job("s3://input/orders/[bc].csv", 2, None);
-        let running = env.submit();
-        let mut ids = BTreeSet::new();
-        while let Some(o) = rx.recv().await {
-            ids.insert(o.id);
-        }
-        running.wait().await.unwrap();
+        let ids: BTreeSet<u64> = all("s3://input/orders/[bc].csv", 2, None).await.into_iter().collect();
         assert_eq!(ids, good.range(1_000_000..).copied().collect());
     });
 }
@@ -376,9 +373,8 @@ fn a_savepoint_is_taken_into_an_s3_url_and_restored_from_it() {
     let moto = Moto::start();
     moto.create_bucket("savepoints");
     let store = moto.store("savepoints");
-    let options = moto.options();
     let with_options = |env: StreamEnvironment| {
-        env.set_storage_options(options.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        env.set_storage_options(moto.options());
         env
     };
     let out = tempfile::tempdir().unwrap();
