@@ -119,6 +119,15 @@ pub trait SplitReader<T, S>: Send + 'static {
     /// finished. It may return fewer records (none) when nothing is ready,
     /// but should not wait long for data: other splits take turns after it.
     async fn read(&mut self, split: &mut S, max: usize, out: &mut SplitOutput<T>) -> Result<bool, BoxError>;
+
+    /// A read round found nothing in any split (none had records, none
+    /// finished): waits until records may be there, for a short while at
+    /// most (discovery and idleness are looked at between rounds). A reader
+    /// of an input that grows (a topic) waits here instead of being asked
+    /// again at once; the default returns at once.
+    async fn wait_for_records(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
 }
 
 /// Input a reader could not decode: where it was and its text.

@@ -171,6 +171,10 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
                     budget = budget.saturating_sub(out.len());
                     pieces.push(Piece { after: split, out, finished });
                 }
+                let nothing = pieces.iter().all(|p| p.out.is_empty() && !p.finished);
+                if nothing && !pieces.is_empty() && discovered.is_empty() {
+                    reader.wait_for_records().await?;
+                }
                 Ok(Read { discovered, pieces })
             }
             .await;
