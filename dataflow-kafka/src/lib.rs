@@ -44,5 +44,5 @@ pub mod source;
 
 pub use error::KafkaConnectorError;
 
-pub use sink::{KafkaSink, OutRecord};
+pub use sink::{KafkaSink, OutRecord, TOKEN_HEADER};
 pub use source::{KafkaRecord, KafkaSource, KafkaSplit, StartFrom};

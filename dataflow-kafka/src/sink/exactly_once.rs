@@ -8,7 +8,8 @@
 //! the same transaction, commits the token as the offset of the consumer
 //! group named like the transactional id (on partition 0 of the output
 //! topic). The group's offset so says, atomically with the records, which
-//! committable was written last.
+//! committable was written last. Each record carries the token in its
+//! [`TOKEN_HEADER`] header.
 //!
 //! After a failure the job restores the latest complete checkpoint; its
 //! committables that the group's offset shows as written are skipped, the
@@ -29,12 +30,16 @@ use async_trait::async_trait;
 use dataflow_core::connectors::two_phase::TwoPhaseCommitSink;
 use dataflow_core::{Batch, BoxError};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The header each record carries with its committable's token.
+pub const TOKEN_HEADER: &str = "dataflow.txn";
 
 /// How long a transaction's calls wait for the brokers.
 const TXN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -136,8 +141,10 @@ impl<T> ExactlyOnceSink<T> {
         let (producer, group) = (writer.producer.clone(), writer.group.clone());
         let what = format!("a transaction of '{}'", c.transactional_id);
         producer.begin_transaction().map_err(|e| config.error(format!("beginning {what}"), e))?;
+        let token = c.token.to_string();
+        let headers = OwnedHeaders::new().insert(Header { key: TOKEN_HEADER, value: Some(&token) });
         for r in &c.records {
-            send(&producer, &config, &topic, r).await?;
+            send(&producer, &config, &topic, r, Some(&headers)).await?;
         }
         let token = c.token;
         blocking(move || {

@@ -10,13 +10,14 @@ use dataflow_core::connectors::Sink;
 use dataflow_core::connectors::two_phase::TransactionalSink;
 use dataflow_core::{Batch, BoxError, OperatorInfo};
 use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use exactly_once::{ExactlyOnceSink, KafkaCommittable};
+pub use exactly_once::{ExactlyOnceSink, KafkaCommittable, TOKEN_HEADER};
 
 /// How long a flush waits for the brokers' acknowledgements.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -155,7 +156,7 @@ impl<T: Send + 'static> Sink<T> for AtLeastOnceSink<T> {
         let producer = self.producer()?;
         for v in batch.drain_values() {
             let record = (self.encode)(&v).map_err(|e| format!("encoding a record for '{}': {e}", self.topic))?;
-            send(&producer, &self.config, &self.topic, &record).await?;
+            send(&producer, &self.config, &self.topic, &record, None).await?;
         }
         producer.poll(Duration::ZERO);
         producer.context().take_failure(&self.config, &self.topic)
@@ -182,15 +183,20 @@ pub(crate) fn producer(config: &Config, extra: &[(&str, &str)]) -> Result<Arc<Ba
     Ok(Arc::new(producer))
 }
 
-/// Sends `record`, waiting while the producer's queue is full.
+/// Sends `record` (with `headers`), waiting while the producer's queue is
+/// full.
 pub(crate) async fn send(
     producer: &BaseProducer<Health>,
     config: &Config,
     topic: &str,
     record: &OutRecord,
+    headers: Option<&OwnedHeaders>,
 ) -> Result<(), BoxError> {
     loop {
         let mut r = BaseRecord::<[u8], [u8]>::to(topic).payload(&record.value[..]);
+        if let Some(h) = headers {
+            r = r.headers(h.clone());
+        }
         if let Some(k) = &record.key {
             r = r.key(&k[..]);
         }

@@ -129,6 +129,7 @@ pub struct KafkaSource<T> {
     group: Option<String>,
     discovery: Option<Duration>,
     bounded: bool,
+    turn: Option<usize>,
     decode: Decode<T>,
 }
 
@@ -173,6 +174,7 @@ impl<T: Send + 'static> KafkaSource<T> {
             group: None,
             discovery: Some(Duration::from_secs(60)),
             bounded: false,
+            turn: None,
             decode: Arc::new(decode),
         }
     }
@@ -199,6 +201,13 @@ impl<T: Send + 'static> KafkaSource<T> {
     /// once every partition ended (a bounded read of what is there).
     pub fn bounded(self) -> Self {
         Self { bounded: true, ..self }
+    }
+
+    /// Reads at most `records` records of a partition before the next
+    /// partition's turn (default 1024; see
+    /// [`SplitSource::with_turn`]).
+    pub fn with_turn(self, records: usize) -> Self {
+        Self { turn: Some(records), ..self }
     }
 
     /// A client property (librdkafka's names), e.g. `security.protocol`.
@@ -233,6 +242,10 @@ impl<T: Send + 'static> KafkaSource<T> {
             move |info| enumerator::Enumerator::new(enumerate.clone(), info),
             move |info| reader::Reader::new(read.clone(), info),
         );
+        let source = match self.turn {
+            Some(t) => source.with_turn(t),
+            None => source,
+        };
         match (self.bounded, self.discovery) {
             (false, Some(d)) => source.continuous(d),
             // Unbounded without discovery: the partitions found at the start,

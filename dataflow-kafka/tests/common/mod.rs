@@ -7,7 +7,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::io::{BufRead, BufReader};
@@ -135,6 +135,16 @@ impl Broker {
     /// Every record of `topic`'s `partitions` as a `read_committed`
     /// consumer sees it: (partition, offset, value), read to each end.
     pub fn read_all(&self, topic: &str, partitions: i32) -> Vec<(i32, i64, Vec<u8>)> {
+        self.read_with_header(topic, partitions, "-").into_iter().map(|(p, o, v, _)| (p, o, v)).collect()
+    }
+
+    /// Like [`Self::read_all`], with each record's header `header` too.
+    pub fn read_with_header(
+        &self,
+        topic: &str,
+        partitions: i32,
+        header: &str,
+    ) -> Vec<(i32, i64, Vec<u8>, Option<String>)> {
         let consumer: BaseConsumer = self
             .config()
             .set("group.id", "test-reader")
@@ -150,7 +160,11 @@ impl Broker {
         let (mut out, mut ended) = (Vec::new(), 0);
         while ended < partitions {
             match consumer.poll(Duration::from_secs(30)) {
-                Some(Ok(m)) => out.push((m.partition(), m.offset(), m.payload().unwrap_or_default().to_vec())),
+                Some(Ok(m)) => {
+                    let found = m.headers().and_then(|h| h.iter().find(|h| h.key == header));
+                    let value = found.and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned());
+                    out.push((m.partition(), m.offset(), m.payload().unwrap_or_default().to_vec(), value))
+                }
                 Some(Err(KafkaError::PartitionEOF(_))) => ended += 1,
                 Some(Err(e)) => panic!("reading {topic}: {e}"),
                 None => panic!("reading {topic}: nothing for 30 s"),
