@@ -29,11 +29,12 @@
 //! # async fn run() -> Result<(), dataflow_core::Error> {
 //! let env = StreamEnvironment::new().with_parallelism(2);
 //! let source = KafkaSource::<Click>::json("localhost:9092", ["clicks"]).start_from(StartFrom::Earliest);
-//! let strategy = WatermarkStrategy::bounded_out_of_orderness(Duration::from_secs(5));
+//! let strategy = WatermarkStrategy::for_bounded_out_of_orderness(Duration::from_secs(5));
 //! env.from_source(source.build(), strategy)
 //!     .filter(|c: &Click| c.page != "/health")
 //!     .sink("to kafka", KafkaSink::json("localhost:9092", "pages").at_least_once());
-//! env.execute().await
+//! env.execute().await?;
+//! # Ok(())
 //! # }
 //! ```
 
