@@ -274,3 +274,24 @@ async fn records_that_do_not_decode_go_to_the_bad_record_policy() {
         }
     }
 }
+
+/// The broker goes away while the job runs: the job fails, naming the
+/// brokers and saying none was reachable, once the broker timeout passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_goes_away_fails_the_job_with_a_clear_error() {
+    let mut broker = Broker::start();
+    let all = fill(&broker, "events");
+    let env = StreamEnvironment::new().with_parallelism(2);
+    let source =
+        KafkaSource::<Event>::json(&broker.brokers, ["events"]).with_broker_timeout(Duration::from_secs(2)).build();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(100_000);
+    env.from_source(source, WatermarkStrategy::no_watermarks()).sink_channel(tx);
+    let job = env.submit();
+    for _ in 0..all.len() {
+        rx.recv().await.expect("the job ended early");
+    }
+    broker.stop();
+    let ended = tokio::time::timeout(Duration::from_secs(60), job.wait()).await;
+    let err = ended.expect("the job did not notice within 60 s").unwrap_err().to_string();
+    assert!(err.contains(&broker.brokers) && err.contains("no broker reachable"), "{err}");
+}
