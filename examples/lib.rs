@@ -3,6 +3,7 @@
 //!
 //! The pipelines of some examples live here so that tests can run them.
 
+pub mod kafka;
 pub mod nexmark;
 pub mod orders;
 pub mod rng;
