@@ -8,6 +8,20 @@ use std::sync::Arc;
 const INSTALL: &str = "the S3 tests need moto's server: install it with `pip install --user 'moto[server]'` \
                        (it provides `moto_server` and `python3 -m moto.server`)";
 
+/// Installs moto's server with pip (into the user's site) if Python
+/// cannot import it, once per test process: `cargo test` on a fresh
+/// machine needs no step of its own.
+fn install_once() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let importable = |m: &str| Command::new("python3").args(["-c", &format!("import {m}")]).output();
+        if importable("moto.server").is_ok_and(|o| o.status.success()) {
+            return;
+        }
+        let _ = Command::new("python3").args(["-m", "pip", "install", "--user", "--quiet", "moto[server]"]).status();
+    });
+}
+
 /// A moto server on a free local port, stopped when dropped.
 pub struct Moto {
     child: Child,
@@ -26,6 +40,7 @@ impl Moto {
     /// Starts the server and waits until it says it listens (reading its
     /// log: an event, not a delay).
     pub fn start() -> Moto {
+        install_once();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let args = ["-H", "127.0.0.1", "-p", &port.to_string()].map(String::from);
         let mut tried = String::new();

