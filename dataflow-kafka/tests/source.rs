@@ -295,3 +295,41 @@ async fn a_broker_that_goes_away_fails_the_job_with_a_clear_error() {
     let err = ended.expect("the job did not notice within 60 s").unwrap_err().to_string();
     assert!(err.contains(&broker.brokers) && err.contains("no broker reachable"), "{err}");
 }
+
+/// With checkpoints, each completed checkpoint's offsets are committed to
+/// the source's group: once every record was read and a checkpoint
+/// completed after that, the group's offsets are the partitions' ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completed_checkpoints_commit_the_offsets_to_the_group() {
+    use dataflow_core::checkpoint::coordinator::CheckpointConfig;
+    let broker = Broker::start();
+    let all = fill(&broker, "events");
+    let ends: BTreeMap<i32, i64> =
+        (0..PARTITIONS).map(|p| (p, all.iter().filter(|e| e.partition == p).count() as i64)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let env = StreamEnvironment::new().with_parallelism(2);
+    let checkpoints = env.enable_checkpointing(CheckpointConfig::every(Duration::from_millis(50)), dir.path());
+    let source = KafkaSource::<Event>::json(&broker.brokers, ["events"]).with_group("monitor").build();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(100_000);
+    env.from_source(source, WatermarkStrategy::no_watermarks()).sink_channel(tx);
+    let job = env.submit();
+    for _ in 0..all.len() {
+        rx.recv().await.expect("the job ended early");
+    }
+    // Checkpoints that complete from now on hold the ends; the commits are
+    // asynchronous, so look until the group has them.
+    let mut completed = checkpoints.completed();
+    let group = broker.group_offsets("monitor", "events", PARTITIONS);
+    let mut seen = group();
+    let waited = tokio::time::timeout(Duration::from_secs(60), async {
+        while seen != ends {
+            completed.changed().await.unwrap();
+            seen = group();
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "the group's offsets {seen:?}, the ends {ends:?}");
+    let dir2 = tempfile::tempdir().unwrap();
+    job.stop_with_savepoint(dir2.path().join("sp"), false).await.unwrap();
+    job.wait().await.unwrap();
+}

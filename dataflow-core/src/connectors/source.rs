@@ -174,6 +174,13 @@ pub trait Source<T>: Send + 'static {
         Err("this source cannot be restored at another parallelism (keep its parallelism, or use splits)".into())
     }
 
+    /// Checkpoint `checkpoint` completed, and every one before it; `position`
+    /// is what [`Self::position`] returned at its barrier. For effects
+    /// outside the job (Flink's `notifyCheckpointComplete`: a Kafka source
+    /// commits the offsets to its group, for monitoring). It comes at the
+    /// source's next poll; the default does nothing.
+    fn checkpoint_complete(&mut self, _checkpoint: u64, _position: &[u8]) {}
+
     /// Whether [`Self::poll_batch`] may be dropped while it waits, losing
     /// nothing: it collects into the context only after its last await.
     /// Then a barrier, a stop or a savepoint does not wait for data to

@@ -9,7 +9,7 @@ use dataflow_core::BoxError;
 use dataflow_core::OperatorInfo;
 use dataflow_core::connectors::split::{BadInput, Split, SplitOutput, SplitReader};
 use rdkafka::consumer::base_consumer::PartitionQueue;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
@@ -159,6 +159,21 @@ impl<T: Send + 'static> SplitReader<T, KafkaSplit> for Reader<T> {
             self.unassign(split)?;
         }
         Ok(finished)
+    }
+
+    /// Commits the checkpoint's offsets to the group (for monitoring: the
+    /// job restores from its own checkpoints).
+    async fn checkpoint_complete(&mut self, splits: &[KafkaSplit]) {
+        let Some(consumer) = &self.consumer else { return };
+        let mut offsets = TopicPartitionList::new();
+        for s in splits {
+            if let Err(e) = offsets.add_partition_offset(&s.topic, s.partition, Offset::Offset(s.offset)) {
+                tracing::warn!("committing the offset of {}: {e}", s.id());
+            }
+        }
+        if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+            tracing::warn!("committing offsets to group '{}': {e}", self.settings.group);
+        }
     }
 
     async fn wait_for_records(&mut self) -> Result<(), BoxError> {

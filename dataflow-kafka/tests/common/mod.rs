@@ -10,6 +10,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -184,5 +185,27 @@ impl Broker {
             }
         }
         out
+    }
+
+    /// A function that reads group `group`'s committed offsets of `topic`'s
+    /// `partitions` (those it has).
+    pub fn group_offsets(&self, group: &str, topic: &str, partitions: i32) -> impl Fn() -> BTreeMap<i32, i64> {
+        let consumer: BaseConsumer = self.config().set("group.id", group).create().unwrap();
+        let topic = topic.to_string();
+        move || {
+            let mut tpl = TopicPartitionList::new();
+            for p in 0..partitions {
+                tpl.add_partition(&topic, p);
+            }
+            let found = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+            found
+                .elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(o) => Some((e.partition(), o)),
+                    _ => None,
+                })
+                .collect()
+        }
     }
 }

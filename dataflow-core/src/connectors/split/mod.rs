@@ -128,6 +128,14 @@ pub trait SplitReader<T, S>: Send + 'static {
     async fn wait_for_records(&mut self) -> Result<(), BoxError> {
         Ok(())
     }
+
+    /// A checkpoint completed with `splits` at these positions (those the
+    /// subtask was reading): for effects outside the job, such as
+    /// committing offsets to a consumer group for monitoring. Called before
+    /// the next read round; the default does nothing.
+    async fn checkpoint_complete(&mut self, splits: &[S]) {
+        let _ = splits;
+    }
 }
 
 /// Input a reader could not decode: where it was and its text.

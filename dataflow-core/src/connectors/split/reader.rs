@@ -80,6 +80,9 @@ pub(crate) struct SplitSourceReader<T, S> {
     /// Records a read round hands out at most (unless a turn is longer):
     /// the job's batch size, so that barriers pass between batches.
     round: usize,
+    /// The positions of the latest completed checkpoint, for the reader's
+    /// next round.
+    completed: Option<Vec<S>>,
 }
 
 impl<T: Data, S: Split> SplitSourceReader<T, S> {
@@ -101,6 +104,7 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
             handed_out: 0,
             rounds: 0,
             round: 1024,
+            completed: None,
         }
     }
 
@@ -135,6 +139,7 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
         let first = self.rounds;
         self.rounds = self.rounds.wrapping_add(1);
         let mut splits = self.position.reading.clone();
+        let completed = self.completed.take();
         // Nothing to read: wait for the next discovery.
         let wait = match (splits.is_empty() && !discover, self.next_discovery) {
             (true, Some(t)) => Some(self.clock.wait_until(t)),
@@ -142,6 +147,9 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
         };
         self.parts = Parts::Reading(Box::pin(async move {
             let (mut reader, mut enumerator) = (reader, enumerator);
+            if let Some(completed) = completed {
+                reader.checkpoint_complete(&completed).await;
+            }
             if let Some(wait) = wait {
                 wait.await;
             }
@@ -343,6 +351,12 @@ impl<T: Data, S: Split> Source<T> for SplitSourceReader<T, S> {
             .collect::<Result<Vec<Position<S>>, _>>()?;
         self.set(old);
         Ok(())
+    }
+
+    fn checkpoint_complete(&mut self, _checkpoint: u64, position: &[u8]) {
+        if let Ok(p) = postcard::from_bytes::<Position<S>>(position) {
+            self.completed = Some(p.reading);
+        }
     }
 
     fn poll_is_cancel_safe(&self) -> bool {

@@ -100,10 +100,14 @@ pub(crate) async fn run_source<T: Data>(
     let mut ctx = SourceContext::new(batch_size);
     let wakeups = Wakeups::new(info.clock.clone());
     let mut barriers = acks.as_ref().map(Acks::barriers);
-    let mut injected = 0;
+    let mut injected = Injected::default();
+    let completed = acks.as_ref().map(Acks::completed);
     // A waiting poll that loses nothing when dropped makes way for barriers.
     let cancel_safe = source.poll_is_cancel_safe();
     loop {
+        if let Some(completed) = &completed {
+            injected.notify(source.as_mut(), *completed.borrow());
+        }
         if let (Some(acks), Some(barriers)) = (&acks, &mut barriers) {
             let stop = inject_triggered(source.as_mut(), &mut head, &info, acks, barriers, &mut injected).await?;
             if let Some(stop) = stop
@@ -193,24 +197,53 @@ pub(crate) async fn run_source<T: Data>(
 /// after the records handed out so far, with the source's position as the
 /// instance's part. Returns the barrier if it is a savepoint that stops
 /// the job (with `drain`, the maximum watermark went just ahead of it).
+/// The barriers a source injected: the latest one's id, and the source's
+/// positions at those of checkpoints not known to be complete yet.
+#[derive(Default)]
+struct Injected {
+    last: u64,
+    positions: std::collections::BTreeMap<u64, Vec<u8>>,
+    notified: u64,
+}
+
+impl Injected {
+    /// Tells the source that checkpoint `completed` (and all before it)
+    /// completed, with its position at the newest of those it took part in.
+    fn notify<T: Data>(&mut self, source: &mut dyn Source<T>, completed: u64) {
+        if completed <= self.notified {
+            return;
+        }
+        self.notified = completed;
+        let later = self.positions.split_off(&(completed + 1));
+        let done = std::mem::replace(&mut self.positions, later);
+        if let Some((id, position)) = done.into_iter().next_back() {
+            source.checkpoint_complete(id, &position);
+        }
+    }
+}
+
 async fn inject_triggered<T: Data>(
     source: &mut dyn Source<T>,
     head: &mut SourceOutputs<T>,
     info: &OperatorInfo,
     acks: &Acks,
     barriers: &watch::Receiver<Option<CheckpointBarrier>>,
-    injected: &mut u64,
+    injected: &mut Injected,
 ) -> Result<Option<CheckpointBarrier>, Error> {
-    let triggered = (*barriers.borrow()).filter(|b| b.id > *injected);
+    let triggered = (*barriers.borrow()).filter(|b| b.id > injected.last);
     let Some(b) = triggered else { return Ok(None) };
-    *injected = b.id;
+    injected.last = b.id;
     if b.kind == (BarrierKind::Stop { drain: true }) {
         head.control(Control::Watermark(Watermark::MAX)).await?;
     }
     head.control(Control::Barrier(b)).await?;
     // The source was not polled since: its position is the barrier's.
     let started = std::time::Instant::now();
-    let part = source.position().map_or(Part::Nothing, Part::Bytes);
+    let position = source.position();
+    if let Some(p) = &position {
+        injected.positions.insert(b.id, p.clone());
+    }
+    let part = position.map_or(Part::Nothing, Part::Bytes);
     acks.acknowledge(info, b, part, None, started.elapsed());
     Ok(matches!(b.kind, BarrierKind::Stop { .. }).then_some(b))
 }
@@ -259,7 +292,7 @@ impl<T: Data> SourceAtEnd<'_, T> {
     async fn wait_for_final_checkpoint(
         &mut self,
         head: &mut SourceOutputs<T>,
-        injected: &mut u64,
+        injected: &mut Injected,
     ) -> Result<(), Error> {
         let mut finals = self.acks.source_finished();
         let mut all = self.acks.all_sources_finished();
@@ -276,7 +309,7 @@ impl<T: Data> SourceAtEnd<'_, T> {
             // Without checkpointing (savepoints only) there is no final
             // checkpoint: the sources end together.
             let done = match self.acks.checkpointing() {
-                true => last != 0 && *injected >= last && *completed.borrow_and_update() >= last,
+                true => last != 0 && injected.last >= last && *completed.borrow_and_update() >= last,
                 false => *all.borrow_and_update(),
             };
             if done {
