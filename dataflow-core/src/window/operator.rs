@@ -16,6 +16,7 @@ use crate::element::{Data, Record};
 use crate::operator::{BoxError, FnOperator, KeyedContext, KeyedFnOperator, OperatorInfo, OutputTag};
 use crate::time::{TimeDomain, Timer, TimerRequest, Timestamp, Watermark};
 use dataflow_state::Key;
+use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 use std::marker::PhantomData;
 
@@ -28,17 +29,27 @@ struct Slot<W, Acc, S> {
     trigger: S,
 }
 
-/// The open windows of one key (usually one or two: kept inline).
+/// The open windows of one key (usually one or two: kept inline). A key
+/// with more than [`INDEXED`] open windows (sources far apart, sliding
+/// windows, long allowed lateness) gets an index by window, so finding a
+/// window costs the same however many are open.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 #[serde(bound(serialize = "W: serde::Serialize, Acc: serde::Serialize, S: serde::Serialize"))]
 #[serde(bound(deserialize = "W: serde::Deserialize<'de>, Acc: serde::Deserialize<'de>, S: serde::Deserialize<'de>"))]
 pub struct WindowState<W, Acc, S> {
     slots: SmallVec<[Slot<W, Acc, S>; 2]>,
+    /// Each window's slot, once there are more than [`INDEXED`] (rebuilt
+    /// after a restore, not stored).
+    #[serde(skip)]
+    index: Option<FxHashMap<W, usize>>,
 }
+
+/// Open windows of a key up to which a scan finds one (beyond: an index).
+const INDEXED: usize = 8;
 
 impl<W, Acc, S> Default for WindowState<W, Acc, S> {
     fn default() -> Self {
-        Self { slots: SmallVec::new() }
+        Self { slots: SmallVec::new(), index: None }
     }
 }
 
@@ -53,8 +64,40 @@ impl<W: Window, Acc, S> WindowState<W, Acc, S> {
         self.slots.is_empty()
     }
 
-    fn find(&self, window: &W) -> Option<usize> {
-        self.slots.iter().position(|s| &s.window == window)
+    fn find(&mut self, window: &W) -> Option<usize> {
+        if self.slots.len() <= INDEXED {
+            return self.slots.iter().position(|s| &s.window == window);
+        }
+        let slots = &self.slots;
+        let index =
+            self.index.get_or_insert_with(|| slots.iter().enumerate().map(|(i, s)| (s.window.clone(), i)).collect());
+        index.get(window).copied()
+    }
+
+    /// Opens `slot`; returns its index.
+    fn push(&mut self, slot: Slot<W, Acc, S>) -> usize {
+        let i = self.slots.len();
+        if let Some(index) = &mut self.index {
+            index.insert(slot.window.clone(), i);
+        }
+        self.slots.push(slot);
+        i
+    }
+
+    /// Closes the slot at `i` (the last slot takes its place).
+    fn swap_remove(&mut self, i: usize) -> Slot<W, Acc, S> {
+        let slot = self.slots.swap_remove(i);
+        if let Some(index) = &mut self.index {
+            index.remove(&slot.window);
+            if let Some(moved) = self.slots.get(i) {
+                index.insert(moved.window.clone(), i);
+            }
+            // (Not at INDEXED itself: a key around it would rebuild often.)
+            if self.slots.len() <= INDEXED / 2 {
+                self.index = None;
+            }
+        }
+        slot
     }
 }
 
@@ -253,24 +296,20 @@ where
             state.slots.iter().enumerate().find_map(|(i, s)| s.window.merge(&merged).map(|c| (i, c)))
         {
             merged = cover;
-            absorbed.push(state.slots.swap_remove(i));
+            absorbed.push(state.swap_remove(i));
         }
         if absorbed.is_empty() {
             if self.is_late(&merged, ctx.current_watermark()) {
                 return None;
             }
             let slot = self.open_slot(merged, ctx);
-            state.slots.push(slot);
-            return Some(state.slots.len() - 1);
+            return Some(state.push(slot));
         }
         // A window that already covers the element keeps its state and
         // timers; the others merge into it.
         let kept = absorbed.iter().position(|s| s.window == merged).map(|p| absorbed.swap_remove(p));
         let (mut slot, mut trigger_states) = match kept {
-            Some(slot) if absorbed.is_empty() => {
-                state.slots.push(slot);
-                return Some(state.slots.len() - 1);
-            }
+            Some(slot) if absorbed.is_empty() => return Some(state.push(slot)),
             Some(mut slot) => {
                 let own = std::mem::take(&mut slot.trigger);
                 (slot, vec![own])
@@ -294,8 +333,7 @@ where
         for (window, trigger) in old_windows.into_iter().zip(trigger_states.into_iter().skip(skip)) {
             self.close_slot(Slot { window, acc: None, trigger }, ctx);
         }
-        state.slots.push(slot);
-        Some(state.slots.len() - 1)
+        Some(state.push(slot))
     }
 }
 
@@ -350,8 +388,7 @@ where
                     Some(i) => i,
                     None => {
                         let slot = self.open_slot(window, ctx);
-                        state.slots.push(slot);
-                        state.slots.len() - 1
+                        state.push(slot)
                     }
                 })
             };
@@ -396,7 +433,7 @@ where
         self.apply_requests(&timer.namespace, ctx);
         self.act(&timer.key, &mut state.slots[i], result, ctx);
         if timer.domain == self.domain() && self.cleanup_time(&timer.namespace) == Some(timer.timestamp) {
-            let slot = state.slots.swap_remove(i);
+            let slot = state.swap_remove(i);
             self.close_slot(slot, ctx);
         }
         Ok(())
@@ -404,5 +441,97 @@ where
 
     fn is_state_empty(&self, state: &Self::State) -> bool {
         state.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Window comparisons and hashes made so far (on this thread).
+        static PROBES: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// A window that counts how often it is compared or hashed.
+    #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+    struct Probed(i64);
+
+    impl PartialEq for Probed {
+        fn eq(&self, other: &Self) -> bool {
+            PROBES.with(|p| p.set(p.get() + 1));
+            self.0 == other.0
+        }
+    }
+    impl Eq for Probed {}
+    impl std::hash::Hash for Probed {
+        fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+            PROBES.with(|p| p.set(p.get() + 1));
+            self.0.hash(state);
+        }
+    }
+    impl Window for Probed {
+        fn max_timestamp(&self) -> Timestamp {
+            self.0
+        }
+    }
+
+    fn probes(f: impl FnOnce()) -> u64 {
+        let before = PROBES.with(Cell::get);
+        f();
+        PROBES.with(Cell::get) - before
+    }
+
+    /// What one record's window-state access costs (finding its window,
+    /// opening one, closing one) with `n` windows of its key open, in
+    /// window comparisons and hashes.
+    fn access_cost(n: i64) -> u64 {
+        let mut state: WindowState<Probed, (), ()> = WindowState::default();
+        for w in 0..n {
+            state.push(Slot { window: Probed(w), acc: None, trigger: () });
+        }
+        state.find(&Probed(0)); // an index, if any, is built once
+        let mut cost = 0;
+        for w in [0, n / 2, n - 1] {
+            cost = cost.max(probes(|| assert!(state.find(&Probed(w)).is_some())));
+        }
+        cost = cost.max(probes(|| assert!(state.find(&Probed(n)).is_none())));
+        cost.max(probes(|| {
+            let i = state.find(&Probed(n - 1)).unwrap();
+            let slot = state.swap_remove(i);
+            state.push(slot);
+        }))
+    }
+
+    #[test]
+    fn finding_a_window_costs_the_same_however_many_are_open() {
+        let costs: Vec<(i64, u64)> = [1, 4, 9, 16, 100, 1_000, 10_000].map(|n| (n, access_cost(n))).to_vec();
+        let most = costs.iter().map(|c| c.1).max().unwrap();
+        assert!(most <= INDEXED as u64 + 4, "{costs:?}");
+        // Past the scan, the cost does not grow at all.
+        let indexed: Vec<u64> = costs.iter().filter(|c| c.0 > INDEXED as i64).map(|c| c.1).collect();
+        assert!(indexed.windows(2).all(|w| w[0] == w[1]), "{costs:?}");
+    }
+
+    #[test]
+    fn the_index_follows_windows_opened_and_closed() {
+        let mut state: WindowState<Probed, (), ()> = WindowState::default();
+        for w in 0..50 {
+            state.push(Slot { window: Probed(w), acc: None, trigger: () });
+        }
+        // Close every other window, from the front (the last moves up).
+        for w in (0..50).step_by(2) {
+            let i = state.find(&Probed(w)).unwrap();
+            state.swap_remove(i);
+        }
+        for w in 0..50 {
+            assert_eq!(state.find(&Probed(w)).map(|i| state.slots[i].window.0), (w % 2 == 1).then_some(w), "{w}");
+        }
+        while let Some(slot) = state.slots.first().cloned() {
+            let i = state.find(&slot.window).unwrap();
+            state.swap_remove(i);
+        }
+        assert!(state.is_empty() && state.index.is_none());
     }
 }
