@@ -15,17 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const N: u64 = 1_000_000;
 
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-struct Order {
-    id: u64,
-    customer: String,
-    amount: f64,
-    time: i64,
-}
-
-fn order(i: u64) -> Order {
-    Order { id: i, customer: format!("customer-{}", i % 997), amount: (i % 1000) as f64 / 10.0, time: i as i64 * 3 }
-}
+use dataflow_benches::{Order, order};
 
 fn write_files(dir: &Path) {
     let mut csv = csv::Writer::from_path(dir.join("orders.csv")).unwrap();

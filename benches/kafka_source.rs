@@ -22,13 +22,7 @@ use std::time::Duration;
 
 const N: u64 = 300_000;
 
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-struct Order {
-    id: u64,
-    customer: String,
-    amount: f64,
-    time: i64,
-}
+use dataflow_benches::{Order, order};
 
 fn ours(rt: &tokio::runtime::Runtime, brokers: &str) -> u64 {
     let env = StreamEnvironment::new().with_parallelism(1);
@@ -65,12 +59,6 @@ fn plain_loop(brokers: &str) -> u64 {
 fn bench(c: &mut Criterion) {
     let broker = broker::Broker::start();
     broker.create_topic("orders", 1);
-    let order = |i: u64| Order {
-        id: i,
-        customer: format!("customer-{}", i % 997),
-        amount: (i % 1000) as f64 / 10.0,
-        time: i as i64,
-    };
     broker.produce("orders", (0..N).map(|i| (0, 1_000_000 + i as i64, serde_json::to_vec(&order(i)).unwrap())));
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let want = N * (N - 1) / 2;
