@@ -30,7 +30,7 @@ struct Slot<W, Acc, S> {
 }
 
 /// The open windows of one key (usually one or two: kept inline). A key
-/// with more than [`INDEXED`] open windows (sources far apart, sliding
+/// with more than 8 open windows (sources far apart, sliding
 /// windows, long allowed lateness) gets an index by window, so finding a
 /// window costs the same however many are open.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
