@@ -203,8 +203,13 @@ impl<T: Send + 'static> TwoPhaseCommitSink<T> for ExactlyOnceSink<T> {
     async fn recover(&mut self, committables: Vec<KafkaCommittable>) -> Result<(), BoxError> {
         // Per transactional id, in order: those up to the token its group
         // holds were written before the failure.
-        let mut ids: Vec<String> = committables.iter().map(|c| c.transactional_id.clone()).collect();
-        ids.dedup();
+        let mut ids: Vec<&str> = Vec::new();
+        for c in &committables {
+            if !ids.contains(&c.transactional_id.as_str()) {
+                ids.push(&c.transactional_id);
+            }
+        }
+        let ids: Vec<String> = ids.into_iter().map(String::from).collect();
         for id in ids {
             let mine: Vec<&KafkaCommittable> = committables.iter().filter(|c| c.transactional_id == id).collect();
             let written = self.written(&id).await?;
