@@ -2,7 +2,8 @@
 //! when the watermark reaches it) or a processing time (fired when the
 //! job's clock reaches it), per key and namespace.
 //!
-//! A [`TimerService`] keeps them in timestamp order. Registering the same
+//! A [`TimerService`] keeps them in timestamp order (those of one time in
+//! the order registered, unless a deletion moved one). Registering the same
 //! (key, namespace, time) twice keeps one timer; deleting removes it; a
 //! timer registered while timers fire, at a time already reached, fires in
 //! the same round. Windows use the window as the namespace; a plain keyed
@@ -25,8 +26,9 @@
 //! ```
 
 use super::Timestamp;
-use rustc_hash::FxHashSet;
-use std::collections::{BTreeMap, VecDeque};
+use indexmap::IndexSet;
+use rustc_hash::{FxBuildHasher, FxHashSet};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 
 /// Which clock a timer follows.
@@ -80,83 +82,143 @@ pub struct Timer<K, N> {
     pub domain: TimeDomain,
 }
 
-/// The timers of one domain, in time order. A timer is live while it is
-/// in `live`; the queues may hold stale copies of deleted timers, skipped
-/// when they come up, and compacted away when they outnumber live ones.
+/// The timers of one time, in registration order (a deletion moves the
+/// time's last timer into the gap): a set, so a timer registered twice is
+/// kept once, that can also be read by position, so firing walks it
+/// without a hash lookup per timer.
+type Bucket<K, N> = IndexSet<(K, N), FxBuildHasher>;
+
+/// A bucket being fired: taken out of the queue when its time became due.
+struct Firing<K, N> {
+    time: Timestamp,
+    timers: Bucket<K, N>,
+    /// The position of the next timer to fire; those before it fired.
+    next: usize,
+    /// Positions at or after `next` deleted since the bucket was taken.
+    deleted: FxHashSet<usize>,
+}
+
+impl<K: Eq + Hash, N: Eq + Hash> Firing<K, N> {
+    /// The position of `timer` if it is still to fire.
+    fn pending(&self, timer: &(K, N)) -> Option<usize> {
+        self.timers.get_index_of(timer).filter(|&i| i >= self.next && !self.deleted.contains(&i))
+    }
+}
+
+/// The timers of one domain: a bucket per time, in time order. Each
+/// registration costs one set insert; firing a bucket reads it in order
+/// and drops it whole, so a timer that fires costs no lookup at all.
 struct TimerQueue<K, N> {
-    by_time: BTreeMap<Timestamp, VecDeque<(K, N)>>,
-    live: FxHashSet<(Timestamp, K, N)>,
-    stale: usize,
+    by_time: BTreeMap<Timestamp, Bucket<K, N>>,
+    /// Buckets being fired, the earliest last: a bucket becomes due while
+    /// another fires only if a timer was registered at a time already
+    /// passed, and it fires first.
+    firing: Vec<Firing<K, N>>,
+    /// The buckets' timers not yet fired or deleted.
+    len: usize,
+    /// An emptied bucket kept for the next time (its capacity reused).
+    spare: Option<Bucket<K, N>>,
 }
 
 impl<K: Clone + Eq + Hash, N: Clone + Eq + Hash> TimerQueue<K, N> {
     fn new() -> Self {
-        Self { by_time: BTreeMap::new(), live: FxHashSet::default(), stale: 0 }
+        Self { by_time: BTreeMap::new(), firing: Vec::new(), len: 0, spare: None }
     }
 
     fn register(&mut self, key: K, ns: N, ts: Timestamp) -> bool {
-        if !self.live.insert((ts, key.clone(), ns.clone())) {
-            return false;
+        let timer = (key, ns);
+        if let Some(f) = self.firing.iter_mut().find(|f| f.time == ts)
+            && let Some(i) = f.timers.get_index_of(&timer).filter(|&i| i >= f.next)
+        {
+            // Still to fire in the bucket under way (again, if deleted).
+            let revived = f.deleted.remove(&i);
+            self.len += usize::from(revived);
+            return revived;
         }
-        self.by_time.entry(ts).or_default().push_back((key, ns));
-        true
+        let spare = &mut self.spare;
+        let new = self.by_time.entry(ts).or_insert_with(|| spare.take().unwrap_or_default()).insert(timer);
+        self.len += usize::from(new);
+        new
     }
 
     fn delete(&mut self, key: K, ns: N, ts: Timestamp) -> bool {
-        let deleted = self.live.remove(&(ts, key, ns));
-        if deleted {
-            self.stale += 1;
-            if self.stale > self.live.len().max(1024) {
-                self.compact();
-            }
+        let timer = (key, ns);
+        if let Some(f) = self.firing.iter_mut().find(|f| f.time == ts)
+            && let Some(i) = f.pending(&timer)
+        {
+            f.deleted.insert(i);
+            self.len -= 1;
+            return true;
         }
-        deleted
+        let Some(bucket) = self.by_time.get_mut(&ts) else { return false };
+        if !bucket.swap_remove(&timer) {
+            return false;
+        }
+        self.len -= 1;
+        if bucket.is_empty() {
+            self.by_time.remove(&ts);
+        }
+        true
     }
 
-    /// Drops the stale copies of deleted timers.
-    fn compact(&mut self) {
-        let live = &self.live;
-        self.by_time.retain(|ts, q| {
-            q.retain(|(k, n)| live.contains(&(*ts, k.clone(), n.clone())));
-            !q.is_empty()
-        });
-        self.stale = 0;
+    /// Drops the buckets under way that have nothing left to fire.
+    fn drop_fired(&mut self) {
+        while let Some(f) = self.firing.last() {
+            if (f.next..f.timers.len()).any(|i| !f.deleted.contains(&i)) {
+                return;
+            }
+            let mut done = self.firing.pop().expect("a bucket").timers;
+            done.clear();
+            self.spare = Some(done);
+        }
     }
 
     fn next(&mut self) -> Option<Timestamp> {
-        // Drop leading stale entries so the answer is a live timer.
-        while let Some(mut first) = self.by_time.first_entry() {
-            let ts = *first.key();
-            let queue = first.get_mut();
-            while let Some((k, n)) = queue.front() {
-                if self.live.contains(&(ts, k.clone(), n.clone())) {
-                    return Some(ts);
-                }
-                queue.pop_front();
-                self.stale = self.stale.saturating_sub(1);
-            }
-            first.remove();
-        }
-        None
+        self.drop_fired();
+        let firing = self.firing.last().map(|f| f.time);
+        let queued = self.by_time.first_key_value().map(|(t, _)| *t);
+        firing.into_iter().chain(queued).min()
     }
 
     fn pop_due(&mut self, now: Timestamp) -> Option<(Timestamp, K, N)> {
         loop {
-            let mut first = self.by_time.first_entry()?;
-            let ts = *first.key();
-            if ts > now {
+            let under_way = self.firing.last().map(|f| f.time);
+            if let Some((&t, _)) = self.by_time.first_key_value()
+                && t <= now
+                && under_way.is_none_or(|u| t < u)
+            {
+                let (time, timers) = self.by_time.pop_first().expect("a bucket");
+                self.firing.push(Firing { time, timers, next: 0, deleted: FxHashSet::default() });
+                continue;
+            }
+            let f = self.firing.last_mut()?;
+            if f.time > now {
                 return None;
             }
-            match first.get_mut().pop_front() {
-                Some((k, n)) => match self.live.take(&(ts, k, n)) {
-                    Some(timer) => return Some(timer),
-                    None => self.stale = self.stale.saturating_sub(1),
-                },
-                None => {
-                    first.remove();
+            while let Some((k, n)) = f.timers.get_index(f.next) {
+                let i = f.next;
+                f.next += 1;
+                if f.deleted.is_empty() || !f.deleted.remove(&i) {
+                    self.len -= 1;
+                    return Some((f.time, k.clone(), n.clone()));
                 }
             }
+            self.drop_fired();
         }
+    }
+
+    /// Every timer not yet fired or deleted.
+    fn iter(&self) -> impl Iterator<Item = (Timestamp, &K, &N)> {
+        let queued = self.by_time.iter().flat_map(|(t, b)| b.iter().map(move |(k, n)| (*t, k, n)));
+        let under_way = self.firing.iter().flat_map(|f| {
+            f.timers
+                .iter()
+                .enumerate()
+                .skip(f.next)
+                .filter(|(i, _)| !f.deleted.contains(i))
+                .map(move |(_, (k, n))| (f.time, k, n))
+        });
+        queued.chain(under_way)
     }
 }
 
@@ -187,8 +249,8 @@ impl<K: Clone + Eq + Hash, N: Clone + Eq + Hash> Default for TimerService<K, N> 
 impl<K: Clone + Eq + Hash, N: Clone + Eq + Hash> std::fmt::Debug for TimerService<K, N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TimerService")
-            .field("event_timers", &self.event.live.len())
-            .field("processing_timers", &self.processing.live.len())
+            .field("event_timers", &self.event.len)
+            .field("processing_timers", &self.processing.len)
             .finish()
     }
 }
@@ -245,14 +307,14 @@ impl<K: Clone + Eq + Hash, N: Clone + Eq + Hash> TimerService<K, N> {
     /// How many timers of `domain` are registered.
     pub fn len(&self, domain: TimeDomain) -> usize {
         match domain {
-            TimeDomain::EventTime => self.event.live.len(),
-            TimeDomain::ProcessingTime => self.processing.live.len(),
+            TimeDomain::EventTime => self.event.len,
+            TimeDomain::ProcessingTime => self.processing.len,
         }
     }
 
     /// Whether no timer is registered.
     pub fn is_empty(&self) -> bool {
-        self.event.live.is_empty() && self.processing.live.is_empty()
+        self.event.len == 0 && self.processing.len == 0
     }
 
     /// Every registered timer, in no particular order.
@@ -264,13 +326,11 @@ impl<K: Clone + Eq + Hash, N: Clone + Eq + Hash> TimerService<K, N> {
     /// assert_eq!(t.iter().map(|t| t.timestamp).collect::<Vec<_>>(), [5]);
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = Timer<&K, &N>> {
-        fn timers<K, N>(q: &TimerQueue<K, N>, domain: TimeDomain) -> impl Iterator<Item = Timer<&K, &N>> {
-            q.live.iter().map(move |(timestamp, key, namespace)| Timer {
-                key,
-                namespace,
-                timestamp: *timestamp,
-                domain,
-            })
+        fn timers<K: Clone + Eq + Hash, N: Clone + Eq + Hash>(
+            q: &TimerQueue<K, N>,
+            domain: TimeDomain,
+        ) -> impl Iterator<Item = Timer<&K, &N>> {
+            q.iter().map(move |(timestamp, key, namespace)| Timer { key, namespace, timestamp, domain })
         }
         timers(&self.event, TimeDomain::EventTime).chain(timers(&self.processing, TimeDomain::ProcessingTime))
     }
@@ -307,9 +367,43 @@ mod tests {
             t.delete(EventTime, i, (), 50);
         }
         t.register(EventTime, 1, (), 60);
-        let queued: usize = t.event.by_time.values().map(|q| q.len()).sum();
-        assert!(queued <= 1_100, "{queued} entries kept for 1 live timer");
+        let queued: usize = t.event.by_time.values().map(|b| b.len()).sum();
+        assert_eq!(queued, 1, "entries kept for 1 live timer");
         assert_eq!(t.next(EventTime), Some(60));
+    }
+
+    #[test]
+    fn changes_while_a_time_fires() {
+        let mut t = TimerService::<u8, ()>::new();
+        for k in 1..=4 {
+            t.register(EventTime, k, (), 10);
+        }
+        t.register(EventTime, 9, (), 20);
+        assert_eq!(t.pop_due(EventTime, 15).map(|x| x.key), Some(1));
+        // While time 10 fires: delete one still to fire, register an
+        // earlier one (fires next), one at 10 again (fires after the rest
+        // of 10), and one that is still to fire (kept once).
+        assert!(t.delete(EventTime, 3, (), 10));
+        assert!(!t.delete(EventTime, 1, (), 10), "already fired");
+        assert!(t.register(EventTime, 5, (), 7));
+        assert!(t.register(EventTime, 1, (), 10));
+        assert!(!t.register(EventTime, 2, (), 10));
+        assert_eq!(t.len(EventTime), 5);
+        assert_eq!(t.iter().count(), 5);
+        let mut fired = Vec::new();
+        while let Some(x) = t.pop_due(EventTime, 15) {
+            fired.push((x.timestamp, x.key));
+        }
+        assert_eq!(fired, [(7, 5), (10, 2), (10, 4), (10, 1)]);
+        assert_eq!(t.next(EventTime), Some(20));
+        // Deleted while under way, then registered again: fires once.
+        t.register(EventTime, 6, (), 20);
+        assert_eq!(t.pop_due(EventTime, 20).map(|x| x.key), Some(9));
+        assert!(t.delete(EventTime, 6, (), 20));
+        assert!(t.register(EventTime, 6, (), 20));
+        assert_eq!(t.pop_due(EventTime, 20).map(|x| x.key), Some(6));
+        assert!(t.pop_due(EventTime, 20).is_none());
+        assert!(t.is_empty());
     }
 
     #[test]

@@ -29,7 +29,8 @@ struct Slot<W, Acc, S> {
     trigger: S,
 }
 
-/// The open windows of one key (usually one or two: kept inline). A key
+/// The open windows of one key (usually one: kept inline, so that the
+/// state of a key of a tumbling window fits a cache line). A key
 /// with more than 8 open windows (sources far apart, sliding
 /// windows, long allowed lateness) gets an index by window, so finding a
 /// window costs the same however many are open.
@@ -37,11 +38,12 @@ struct Slot<W, Acc, S> {
 #[serde(bound(serialize = "W: serde::Serialize, Acc: serde::Serialize, S: serde::Serialize"))]
 #[serde(bound(deserialize = "W: serde::Deserialize<'de>, Acc: serde::Deserialize<'de>, S: serde::Deserialize<'de>"))]
 pub struct WindowState<W, Acc, S> {
-    slots: SmallVec<[Slot<W, Acc, S>; 2]>,
+    slots: SmallVec<[Slot<W, Acc, S>; 1]>,
     /// Each window's slot, once there are more than [`INDEXED`] (rebuilt
-    /// after a restore, not stored).
+    /// after a restore, not stored). Boxed: most keys have none, and the
+    /// state of every key stays small, so more keys fit in the cache.
     #[serde(skip)]
-    index: Option<FxHashMap<W, usize>>,
+    index: Option<Box<FxHashMap<W, usize>>>,
 }
 
 /// Open windows of a key up to which a scan finds one (beyond: an index).
@@ -69,8 +71,9 @@ impl<W: Window, Acc, S> WindowState<W, Acc, S> {
             return self.slots.iter().position(|s| &s.window == window);
         }
         let slots = &self.slots;
-        let index =
-            self.index.get_or_insert_with(|| slots.iter().enumerate().map(|(i, s)| (s.window.clone(), i)).collect());
+        let index = self
+            .index
+            .get_or_insert_with(|| Box::new(slots.iter().enumerate().map(|(i, s)| (s.window.clone(), i)).collect()));
         index.get(window).copied()
     }
 
@@ -96,6 +99,9 @@ impl<W: Window, Acc, S> WindowState<W, Acc, S> {
             if self.slots.len() <= INDEXED / 2 {
                 self.index = None;
             }
+        }
+        if self.slots.spilled() && self.slots.len() <= 1 {
+            self.slots.shrink_to_fit(); // back inline
         }
         slot
     }
