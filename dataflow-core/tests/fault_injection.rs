@@ -214,7 +214,7 @@ fn run_with(seed: u64, config: CheckpointConfig) -> Result<(), String> {
     let env = StreamEnvironment::new().with_parallelism(p).with_clock(clock.clone());
     // Incremental runs with odd seeds keep their state in fjall.
     let state = tempfile::tempdir().unwrap();
-    if config.incremental && seed % 2 == 1 {
+    if config.incremental == Some(true) && seed % 2 == 1 {
         env.set_state_backend(StateBackendConfig::Fjall(FjallStateConfig::new(state.path())));
     }
     let handle = env.enable_checkpointing(config, chk.path());
@@ -343,7 +343,7 @@ fn at_least_once_loses_nothing() {
 #[test]
 fn incremental_checkpoints_neither_lose_nor_duplicate() {
     let config = CheckpointConfig {
-        incremental: true,
+        incremental: Some(true),
         materialize_every: 3,
         retained: 2,
         ..CheckpointConfig::every(Duration::from_millis(100))

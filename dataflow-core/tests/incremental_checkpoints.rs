@@ -83,8 +83,11 @@ fn run(backend: Option<&std::path::Path>) {
     if let Some(state) = backend {
         env.set_state_backend(StateBackendConfig::Fjall(FjallStateConfig::new(state)));
     }
-    let config =
-        CheckpointConfig { incremental: true, retained: 3, ..CheckpointConfig::every(Duration::from_millis(100)) };
+    let config = CheckpointConfig {
+        incremental: Some(true),
+        retained: 3,
+        ..CheckpointConfig::every(Duration::from_millis(100))
+    };
     let handle = env.enable_checkpointing(config, dir.path());
     env.set_restart_strategy(RestartStrategy::fixed_delay(1, Duration::ZERO));
     let (h, c, failed) = (handle.clone(), clock.clone(), Arc::new(AtomicBool::new(false)));
@@ -134,8 +137,11 @@ fn a_delta_checkpoint_lists_the_files_it_builds_on() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(0));
     let env = StreamEnvironment::new().with_parallelism(1).with_clock(clock.clone());
-    let config =
-        CheckpointConfig { incremental: true, retained: 5, ..CheckpointConfig::every(Duration::from_millis(100)) };
+    let config = CheckpointConfig {
+        incremental: Some(true),
+        retained: 5,
+        ..CheckpointConfig::every(Duration::from_millis(100))
+    };
     let handle = env.enable_checkpointing(config, dir.path());
     let (h, c) = (handle.clone(), clock.clone());
     // No restart strategy: the injected failure ends the job after checkpoint 2.

@@ -560,7 +560,13 @@ impl StreamEnvironment {
             if std::mem::replace(&mut inner.executed, true) {
                 Err(Error::InvalidGraph("this environment's job was already executed".into()))
             } else {
-                Ok((std::mem::take(&mut inner.graph), JobConfig { savepoints, ..inner.config.clone() }))
+                let mut config = JobConfig { savepoints, ..inner.config.clone() };
+                // Whether checkpoints are incremental follows the backend
+                // unless configured: settled here, for every part of the job.
+                if let Some(setup) = &mut config.checkpointing {
+                    setup.config.incremental = Some(setup.config.is_incremental(&config.state_backend));
+                }
+                Ok((std::mem::take(&mut inner.graph), config))
             }
         };
         async move {

@@ -67,7 +67,12 @@ pub struct CheckpointConfig {
     /// Incremental checkpoints: keyed state tables track their changes,
     /// and a checkpoint writes only what changed since the previous one,
     /// listing the earlier files it builds on (`docs/checkpoints.md`).
-    pub incremental: bool,
+    /// `None` (the default): incremental on the fjall backend, whose state
+    /// may be far larger than what changes between two checkpoints, and
+    /// full in memory (where a full snapshot only freezes the shards and a
+    /// delta would cost a stamp per access); `Some(_)`: as given, on any
+    /// backend.
+    pub incremental: Option<bool>,
     /// With `incremental`, every this many checkpoints (and after an
     /// aborted one, and the first of each run) state is written in full.
     pub materialize_every: u32,
@@ -84,6 +89,22 @@ pub struct CheckpointConfig {
 }
 
 impl CheckpointConfig {
+    /// Whether checkpoints are incremental with state on `backend`.
+    ///
+    /// ```
+    /// use dataflow_core::checkpoint::coordinator::CheckpointConfig;
+    /// use dataflow_core::{FjallStateConfig, StateBackendConfig};
+    /// let c = CheckpointConfig::every(std::time::Duration::from_secs(1));
+    /// assert!(!c.is_incremental(&StateBackendConfig::InMemory));
+    /// assert!(c.is_incremental(&StateBackendConfig::Fjall(FjallStateConfig::new("/tmp/state"))));
+    /// let full = CheckpointConfig { incremental: Some(false), ..c };
+    /// assert!(!full.is_incremental(&StateBackendConfig::Fjall(FjallStateConfig::new("/tmp/state"))));
+    /// ```
+    pub fn is_incremental(&self, backend: &dataflow_state::table::StateBackendConfig) -> bool {
+        use dataflow_state::table::StateBackendConfig;
+        self.incremental.unwrap_or(matches!(backend, StateBackendConfig::Fjall(_)))
+    }
+
     /// Every `interval`, unaligned, one at a time, a 10-minute timeout, no
     /// pause, keeping the last complete checkpoint (Flink's defaults).
     pub fn every(interval: Duration) -> Self {
@@ -94,7 +115,7 @@ impl CheckpointConfig {
             max_concurrent: 1,
             mode: CheckpointingMode::Unaligned,
             retained: 1,
-            incremental: false,
+            incremental: None,
             materialize_every: 10,
             allow_fallback_past_damaged_checkpoints: false,
         }

@@ -357,7 +357,7 @@ impl Hub {
         let completed = *self.setup.completed.borrow();
         let mut chains = lock(&self.chains);
         let previous = std::mem::replace(&mut chains.last_triggered, id);
-        let incremental = config.incremental
+        let incremental = config.incremental == Some(true)
             && previous != 0
             && completed == previous
             && chains.since_full + 1 < config.materialize_every.max(1);

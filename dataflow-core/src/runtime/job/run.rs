@@ -315,7 +315,7 @@ fn build(graph: &JobGraph, cfg: &JobConfig, restored: Restored) -> Result<Built,
                 clock: cfg.clock.clone(),
                 state_backend: cfg.state_backend.clone(),
                 operator_index: u,
-                incremental_checkpoints: cfg.checkpointing.as_ref().is_some_and(|c| c.config.incremental),
+                incremental_checkpoints: cfg.checkpointing.as_ref().is_some_and(|c| c.config.incremental == Some(true)),
                 storage_options: cfg.storage_options.clone().into(),
             };
             // Every operator instance has an acknowledgement slot.
