@@ -36,7 +36,7 @@ use super::savepoint::Savepoint;
 use super::storage::{CheckpointMetadata, CheckpointStorage, Folders, Found, LocalStorage, METADATA, StateFile};
 use super::storage::{check, discard_in, encode_metadata, find_in, retain_in, shared_file};
 use crate::connectors::local_folder::LocalFolder;
-use crate::connectors::store::{Location, block, object_store_of, object_url, upload};
+use crate::connectors::store::{Location, block, object_store_of, object_url, upload, upload_file};
 use crate::error::Error;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
@@ -237,7 +237,7 @@ impl CheckpointStorage for ObjectStorage {
         // A file of an earlier checkpoint (`../chk-<n>/…`) was uploaded with it.
         for f in metadata.files.iter().filter(|f| shared_file(&f.name).is_none()) {
             let path = dir.join(&f.name);
-            self.put(id, &f.name, std::fs::read(&path).map_err(Error::checkpoint_io(&path))?)?;
+            upload_file(&self.store, self.object(id, &f.name), &path)?.map_err(io_at(self.at(id, &f.name)))?;
         }
         self.put(id, METADATA, encode_metadata(metadata)?)?;
         let _ = std::fs::remove_dir_all(&dir);

@@ -133,16 +133,62 @@ pub(crate) fn upload(
     object: ObjectPath,
     bytes: Vec<u8>,
 ) -> Result<Result<(), object_store::Error>, Error> {
+    let len = bytes.len();
+    let mut at = 0;
+    upload_pieces(store, object, len, move || {
+        let piece = &bytes[at..(at + MULTIPART_FROM).min(len)];
+        at += piece.len();
+        Ok(piece.to_vec())
+    })
+}
+
+/// Uploads the local file at `path` as `object`, reading it a part at a
+/// time (a checkpoint's state file can be as large as the state).
+/// Blocks: call it where [`block`] may be.
+pub(crate) fn upload_file(
+    store: &Arc<dyn ObjectStore>,
+    object: ObjectPath,
+    path: &Path,
+) -> Result<Result<(), object_store::Error>, Error> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(Error::checkpoint_io(path))?;
+    let len = file.metadata().map_err(Error::checkpoint_io(path))?.len() as usize;
+    let path = path.to_path_buf();
+    upload_pieces(store, object, len, move || {
+        let mut piece = Vec::with_capacity(MULTIPART_FROM);
+        (&mut file).take(MULTIPART_FROM as u64).read_to_end(&mut piece).map_err(|e| object_store::Error::Generic {
+            store: "local file",
+            source: format!("{}: {e}", path.display()).into(),
+        })?;
+        Ok(piece)
+    })
+}
+
+/// Uploads `len` bytes as `object`, handed out by `next` (up to
+/// [`MULTIPART_FROM`] a call): in one request when short, in parts when
+/// not (an unfinished multipart upload is aborted).
+fn upload_pieces(
+    store: &Arc<dyn ObjectStore>,
+    object: ObjectPath,
+    len: usize,
+    mut next: impl FnMut() -> Result<Vec<u8>, object_store::Error> + Send + 'static,
+) -> Result<Result<(), object_store::Error>, Error> {
     let store = store.clone();
     block(async move {
-        if bytes.len() < MULTIPART_FROM {
-            return store.put(&object, PutPayload::from(bytes)).await.map(drop);
+        if len < MULTIPART_FROM {
+            return store.put(&object, PutPayload::from(next()?)).await.map(drop);
         }
         let mut upload = WriteMultipart::new(store.put_multipart(&object).await?);
         let written = async {
-            for piece in bytes.chunks(MULTIPART_FROM) {
+            let mut sent = 0;
+            while sent < len {
+                let piece = next()?;
+                if piece.is_empty() {
+                    break; // the file got shorter: what it has is sent
+                }
                 upload.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                upload.write(piece);
+                upload.write(&piece);
+                sent += piece.len();
             }
             Ok::<_, object_store::Error>(())
         };
@@ -157,4 +203,27 @@ pub(crate) fn upload(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object_store::memory::InMemory;
+
+    /// A file in several parts (and a short one in one request) arrives
+    /// whole, byte for byte.
+    #[test]
+    fn a_file_is_uploaded_a_part_at_a_time() {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let dir = tempfile::tempdir().unwrap();
+        for (name, len) in [("long", 2 * MULTIPART_FROM + 12_345), ("short", 1_000), ("empty", 0)] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let path = dir.path().join(name);
+            std::fs::write(&path, &bytes).unwrap();
+            upload_file(&store, ObjectPath::from(name), &path).unwrap().unwrap();
+            let s = store.clone();
+            let got = block(async move { s.get(&ObjectPath::from(name)).await?.bytes().await }).unwrap().unwrap();
+            assert!(got.as_ref() == bytes.as_slice(), "{name}: {} bytes back, {len} sent", got.len());
+        }
+    }
 }
