@@ -104,6 +104,18 @@ impl<K: Key, T: Data> KeyedStream<K, T> {
         self.stream.transform_with(name, make)
     }
 
+    /// Applies an operator that keys the records itself (with the stream's
+    /// batch key function) and keeps per-key state with its TTL: `make`
+    /// gets both.
+    pub(crate) fn transform_keyed<O, F>(&self, name: &str, make: F) -> Stream<O::Out>
+    where
+        O: Operator<In = T>,
+        F: Fn(Arc<dyn KeyBatch<T, K>>, Option<Ttl>) -> O + Send + Sync + 'static,
+    {
+        let (keys, ttl) = (self.keys.clone(), self.ttl);
+        self.transform_with(name, move |_| make(keys.clone(), ttl))
+    }
+
     /// Applies an `#[operator]` function (or any [`KeyedFnOperator`] that is
     /// also an [`FnOperator`]): each record is processed with the state of
     /// its key. See [`KeyedFnOperator`] for an example.

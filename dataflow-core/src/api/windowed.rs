@@ -4,8 +4,10 @@
 use super::{KeyedStream, Stream};
 use crate::element::Data;
 use crate::operator::OutputTag;
+use crate::time::TimeDomain;
 use crate::window::{
-    AggregateWindowFunction, ProcessFunction, ReduceFunction, Trigger, WindowAssigner, WindowFunction, WindowOperator,
+    AggregateWindowFunction, PaneWindowOperator, ProcessFunction, ReduceFunction, Trigger, WindowAssigner,
+    WindowFunction, WindowOperator,
 };
 use dataflow_state::{AggregateFunction, Key, StateData};
 use std::marker::PhantomData;
@@ -132,7 +134,19 @@ where
     }
 
     /// Ends the windows with any [`WindowFunction`].
+    ///
+    /// Windows that do not merge, with the default trigger, keep their
+    /// state per key and window and one timer per window
+    /// ([`PaneWindowOperator`]); others run the general
+    /// [`WindowOperator`]. Both give the same results.
     pub fn apply_function<F: WindowFunction<K, T, A::W>>(&self, function: F) -> Stream<F::Out> {
+        let domain = if self.assigner.is_event_time() { TimeDomain::EventTime } else { TimeDomain::ProcessingTime };
+        if !self.assigner.is_merging() && self.trigger.end_of_window() == Some(domain) {
+            let (assigner, lateness, late) = (self.assigner.clone(), self.allowed_lateness, self.late.clone());
+            return self.keyed.transform_keyed("window", move |keys, ttl| {
+                PaneWindowOperator::new(assigner.clone(), function.clone(), lateness, late.clone(), keys, ttl)
+            });
+        }
         let op = WindowOperator::new(
             self.assigner.clone(),
             self.trigger.clone(),

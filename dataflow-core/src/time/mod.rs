@@ -13,7 +13,7 @@ pub use crate::element::{Timestamp, Watermark};
 pub use clock::{Clock, ManualClock, SystemClock, Wakeup};
 pub use input_watermarks::InputWatermarks;
 pub use strategy::{BoundedOutOfOrderness, WatermarkGenerator, WatermarkOutput, WatermarkStrategy};
-pub(crate) use timer_entries::{decode_timer, timer_entries};
+pub(crate) use timer_entries::{decode_timer, entries_of, timer_entries};
 pub use timers::{TimeDomain, Timer, TimerRequest, TimerService};
 pub use watermark_alignment::AlignmentGroup;
 

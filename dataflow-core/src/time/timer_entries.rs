@@ -29,8 +29,18 @@ where
     K: Key,
     N: Clone + Eq + Hash + Serialize,
 {
-    let mut out = Vec::with_capacity(timers.len(TimeDomain::EventTime) + timers.len(TimeDomain::ProcessingTime));
-    for t in timers.iter() {
+    entries_of(timers.iter(), max_parallelism)
+}
+
+/// The snapshot entries of `timers` (from a [`TimerService`] or kept
+/// otherwise, such as the window operator's timers per window), sorted by
+/// key.
+pub(crate) fn entries_of<'a, K: Key, N: Serialize + 'a>(
+    timers: impl Iterator<Item = Timer<&'a K, &'a N>>,
+    max_parallelism: u32,
+) -> Result<Vec<RawEntry>, StateError> {
+    let mut out = Vec::with_capacity(timers.size_hint().0);
+    for t in timers {
         let kg = key_group::assign_to_key_group(t.key, max_parallelism);
         let mut head = Vec::with_capacity(9);
         head.push(t.domain as u8);

@@ -38,6 +38,7 @@ mod assigner;
 mod continuous;
 mod function;
 mod operator;
+mod panes;
 mod trigger;
 mod windows;
 
@@ -48,6 +49,7 @@ pub use assigner::{
 pub use continuous::{ContinuousEventTimeTrigger, ContinuousProcessingTimeTrigger};
 pub use function::{AggregateWindowFunction, ProcessFunction, ReduceFunction, WindowFunction};
 pub use operator::{WindowOperator, WindowState};
+pub(crate) use panes::PaneWindowOperator;
 pub use trigger::{
     CountTrigger, EventTimeTrigger, NeverTrigger, ProcessingTimeTrigger, PurgingTrigger, Trigger, TriggerContext,
     TriggerResult,

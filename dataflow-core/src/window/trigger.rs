@@ -160,6 +160,15 @@ pub trait Trigger<T, W: Window>: Clone + Send + Sync + 'static {
 
     /// The window is dropped: delete its timers.
     fn clear(&mut self, _window: &W, _state: &mut Self::State, _ctx: &mut TriggerContext<'_>) {}
+
+    /// The domain in which this trigger is the plain end-of-window trigger
+    /// ([`EventTimeTrigger`] or [`ProcessingTimeTrigger`]), if it is one:
+    /// with it, and windows that do not merge, the window operator keeps
+    /// one timer per window instead of one per key and window (see
+    /// `docs/windows.md`). Any other trigger returns `None` (the default).
+    fn end_of_window(&self) -> Option<TimeDomain> {
+        None
+    }
 }
 
 /// Fires once the watermark passes the window's end, and again for every
@@ -198,6 +207,10 @@ impl<T, W: Window> Trigger<T, W> for EventTimeTrigger {
 
     fn on_event_time(&mut self, time: Timestamp, w: &W, _: &mut bool, _: &mut TriggerContext<'_>) -> TriggerResult {
         if time == w.max_timestamp() { TriggerResult::Fire } else { TriggerResult::Continue }
+    }
+
+    fn end_of_window(&self) -> Option<TimeDomain> {
+        Some(TimeDomain::EventTime)
     }
 
     fn can_merge(&self) -> bool {
@@ -248,6 +261,10 @@ impl<T, W: Window> Trigger<T, W> for ProcessingTimeTrigger {
 
     fn on_processing_time(&mut self, _: Timestamp, _: &W, _: &mut bool, _: &mut TriggerContext<'_>) -> TriggerResult {
         TriggerResult::Fire
+    }
+
+    fn end_of_window(&self) -> Option<TimeDomain> {
+        Some(TimeDomain::ProcessingTime)
     }
 
     fn can_merge(&self) -> bool {
