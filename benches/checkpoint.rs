@@ -370,7 +370,7 @@ fn contenders() -> Vec<Checkpoints> {
     all
 }
 
-fn bench(c: &mut Criterion) {
+pub(crate) fn bench(c: &mut Criterion) {
     let rt = runtime();
 
     // Every contender must compute what the run without checkpoints does.

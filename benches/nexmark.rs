@@ -136,7 +136,7 @@ fn run(rt: &tokio::runtime::Runtime, query: Query, p: usize) -> u64 {
     n.load(Ordering::Relaxed)
 }
 
-fn nexmark(c: &mut Criterion) {
+pub(crate) fn nexmark(c: &mut Criterion) {
     // A job at parallelism p runs on p worker threads, as timely's p
     // workers are p threads: p = 1 is one core.
     let runtimes: Vec<tokio::runtime::Runtime> = (1..=2)

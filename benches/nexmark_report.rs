@@ -41,7 +41,7 @@ pub fn benchmarking(args: impl IntoIterator<Item = String>) -> bool {
 }
 
 /// The cargo target directory, found as criterion finds it.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .or_else(metadata_target_dir)
@@ -59,7 +59,7 @@ fn metadata_target_dir() -> Option<PathBuf> {
 }
 
 /// Criterion's output directory.
-fn criterion_dir(target: &Path) -> PathBuf {
+pub fn criterion_dir(target: &Path) -> PathBuf {
     std::env::var_os("CRITERION_HOME").map(PathBuf::from).unwrap_or_else(|| target.join("criterion"))
 }
 

@@ -65,7 +65,7 @@ fn loop_keyed(n: u64) -> u64 {
     count
 }
 
-fn bench(c: &mut Criterion) {
+pub(crate) fn bench(c: &mut Criterion) {
     let rt = runtime();
     // Every contender must compute the same answer.
     let (chain_ref, keyed_ref) = (loop_chain(N), loop_keyed(N));

@@ -29,7 +29,7 @@ use timely::dataflow::operators::{Input, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 use timely::worker::Worker;
 
-use crate::events::{Event, gen_event, keep_event, map_event, share};
+use super::events::{Event, gen_event, keep_event, map_event, share};
 
 /// Records per input batch; one epoch (timestamp) per batch.
 const BATCH: u64 = 8192;

@@ -57,7 +57,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use crate::timely_feed::feed_in_event_time;
+use super::timely_feed::feed_in_event_time;
 use dataflow_examples::nexmark::generator::{self, NexmarkConfig};
 use dataflow_examples::nexmark::model::Event;
 use dataflow_examples::nexmark::queries::{Q5_SIZE_MS, Q5_SLIDE_MS, bids, q2_select, to_euros};

@@ -29,8 +29,8 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::{Capability, Input, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 
-use crate::timely_feed::feed_in_event_time;
-use crate::window_events::{DISORDER_MS, WINDOW_MS, WindowTotals, gen_timed, stride, window_start};
+use super::timely_feed::feed_in_event_time;
+use super::window_events::{DISORDER_MS, WINDOW_MS, WindowTotals, gen_timed, stride, window_start};
 
 /// An event as sent: `(key, event time)`.
 type Timed = (u32, u64);

@@ -90,7 +90,7 @@ fn loop_window(n: u64) -> WindowTotals {
     totals
 }
 
-fn bench(c: &mut Criterion) {
+pub(crate) fn bench(c: &mut Criterion) {
     let rt = runtime();
     // Every contender must compute the same answer.
     let reference = loop_window(N);

@@ -14,7 +14,7 @@
 //! first partition's watermark, and nearly every window of it would stay
 //! open until the end of the run.)
 
-use crate::events::gen_event;
+use super::events::gen_event;
 use dataflow_core::connectors::Sink;
 use dataflow_core::window::TimeWindow;
 use dataflow_core::{Batch, BoxError};

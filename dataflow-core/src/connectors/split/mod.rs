@@ -186,6 +186,11 @@ impl<T> SplitOutput<T> {
         Self { records: Vec::new(), timestamps: Vec::new(), bad: Vec::new() }
     }
 
+    /// An empty output with room for `records` records.
+    pub(crate) fn with_capacity(records: usize) -> Self {
+        Self { records: Vec::with_capacity(records), timestamps: Vec::new(), bad: Vec::new() }
+    }
+
     /// Hands out a record.
     pub fn push(&mut self, record: T) {
         if !self.timestamps.is_empty() {

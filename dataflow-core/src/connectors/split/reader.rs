@@ -174,7 +174,7 @@ impl<T: Data, S: Split> SplitSourceReader<T, S> {
                     if budget == 0 {
                         break;
                     }
-                    let mut out = SplitOutput::new();
+                    let mut out = SplitOutput::with_capacity(budget.min(turn));
                     let finished = reader.read(&mut split, budget.min(turn), &mut out).await?;
                     budget = budget.saturating_sub(out.len());
                     pieces.push(Piece { after: split, out, finished });
