@@ -165,7 +165,15 @@ pub trait Trigger<T, W: Window>: Clone + Send + Sync + 'static {
     /// ([`EventTimeTrigger`] or [`ProcessingTimeTrigger`]), if it is one:
     /// with it, and windows that do not merge, the window operator keeps
     /// one timer per window instead of one per key and window (see
-    /// `docs/windows.md`). Any other trigger returns `None` (the default).
+    /// `docs/time.md`, "Windows"). Any other trigger returns `None` (the
+    /// default).
+    ///
+    /// ```
+    /// use dataflow_core::time::TimeDomain;
+    /// use dataflow_core::window::{CountTrigger, EventTimeTrigger, GlobalWindow, TimeWindow, Trigger};
+    /// assert_eq!(Trigger::<u8, TimeWindow>::end_of_window(&EventTimeTrigger), Some(TimeDomain::EventTime));
+    /// assert_eq!(Trigger::<u8, GlobalWindow>::end_of_window(&CountTrigger::of(3)), None);
+    /// ```
     fn end_of_window(&self) -> Option<TimeDomain> {
         None
     }

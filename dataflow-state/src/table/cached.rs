@@ -29,6 +29,11 @@ use rustc_hash::{FxHashMap, FxHashSet};
 struct Cached<S> {
     entry: Entry<S, i64>,
     dirty: bool,
+    /// Whether the store may hold an entry for the key (it was read from
+    /// there or written back): only then does dropping the state need a
+    /// deletion. A state created and dropped between two write-backs
+    /// (a window's pane, say) never reaches the store.
+    stored: bool,
 }
 
 pub(super) struct CachedTable<K, S> {
@@ -105,8 +110,11 @@ impl<K: Key, S: StateValue> CachedTable<K, S> {
             let (r, empty) = f(&mut c.entry.state)?;
             c.dirty = true;
             if empty {
+                let stored = c.stored;
                 self.cache.remove(key);
-                self.deleted.insert(key.clone());
+                if stored {
+                    self.deleted.insert(key.clone());
+                }
             }
             return Ok(r);
         }
@@ -121,8 +129,10 @@ impl<K: Key, S: StateValue> CachedTable<K, S> {
                 self.deleted.insert(key.clone());
             }
         } else {
-            self.deleted.remove(key);
-            self.cache.insert(key.clone(), Cached { entry: Entry { state, expires, stamp: () }, dirty: true });
+            // A deletion still pending means the store holds the old entry.
+            let stored = self.deleted.remove(key) || in_store;
+            let entry = Entry { state, expires, stamp: () };
+            self.cache.insert(key.clone(), Cached { entry, dirty: true, stored });
             if self.cache.len() > self.capacity {
                 self.evict()?;
             }
@@ -151,7 +161,7 @@ impl<K: Key, S: StateValue> CachedTable<K, S> {
         for (key, c) in cache.iter_mut().filter(|(_, c)| c.dirty) {
             let kg = spec.key_group(key)?;
             store.put(&entry_key(kg, key), &encode(spec, kg, key, &c.entry)?)?;
-            c.dirty = false;
+            (c.dirty, c.stored) = (false, true);
             if let Some(changed) = changed {
                 changed.insert(key.clone());
             }

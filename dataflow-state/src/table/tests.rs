@@ -322,21 +322,34 @@ fn deletions_on_every_backend() {
         add(&mut t, 4, 40); // deleted and back
         clear(&mut t, 99); // never there
         add(&mut t, 50, 5); // new
+        add(&mut t, 51, 5); // new and gone again: nothing to write
+        clear(&mut t, 51);
+        clear(&mut t, 5); // deleted, back, and deleted again
+        add(&mut t, 5, 50);
+        clear(&mut t, 5);
+        assert_eq!((get(&mut t, 5), get(&mut t, 51)), (None, None), "backend {kind}");
         let snap = t.snapshot_changes(Vec::new()).unwrap();
         assert_eq!(snap.kind(), SnapshotKind::Delta);
-        assert_eq!(snap.write_to(&d1).unwrap(), 3, "backend {kind}: a tombstone for 3, entries for 4 and 50");
+        // Tombstones for 3 and 5, entries for 4 and 50. 51 never reached
+        // fjall with a large cache: nothing to delete. In memory a
+        // (needless, harmless) tombstone for 51: the memory table cannot
+        // tell it from a key that was there at the full snapshot; and with
+        // a two-key cache 51 went to fjall at an eviction.
+        let written = snap.write_to(&d1).unwrap();
+        assert_eq!(written, if kind == 1 { 4 } else { 5 }, "backend {kind}");
 
         let mut u = StateTable::<u16, State>::open(&backend(kind, dir.path()), spec(all()), "b").unwrap();
         u.restore(&[&d1, &full]).unwrap();
         for k in 0..20 {
             let want = match k {
-                3 => None,
+                3 | 5 => None,
                 4 => Some(vec![40]),
                 k => Some(vec![k]),
             };
             assert_eq!(get(&mut u, k), want, "backend {kind}, key {k}");
         }
         assert_eq!(get(&mut u, 50), Some(vec![5]));
+        assert_eq!(get(&mut u, 51), None);
         // The restored table goes on with the chain.
         clear(&mut u, 50);
         let snap = u.snapshot_changes(Vec::new()).unwrap();
