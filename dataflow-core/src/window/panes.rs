@@ -367,3 +367,115 @@ where
         if self.event_time() { Ok(()) } else { self.fire(now, out) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::{BadRecordPolicy, KeyFn};
+    use crate::time::ManualClock;
+    use dataflow_state::table::StateBackendConfig;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Window comparisons and hashes made so far (on this thread).
+        static PROBES: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// A window per timestamp that counts how often it is compared or
+    /// hashed.
+    #[derive(Clone, Debug, Serialize, Deserialize)]
+    struct Probed(i64);
+
+    impl PartialEq for Probed {
+        fn eq(&self, other: &Self) -> bool {
+            PROBES.with(|p| p.set(p.get() + 1));
+            self.0 == other.0
+        }
+    }
+    impl Eq for Probed {}
+    impl std::hash::Hash for Probed {
+        fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+            PROBES.with(|p| p.set(p.get() + 1));
+            self.0.hash(state);
+        }
+    }
+    impl Window for Probed {
+        fn max_timestamp(&self) -> Timestamp {
+            self.0
+        }
+    }
+
+    #[derive(Clone)]
+    struct PerTimestamp;
+
+    impl WindowAssigner<(u32, i64)> for PerTimestamp {
+        type W = Probed;
+        type DefaultTrigger = super::super::EventTimeTrigger;
+        fn assign(&self, _: &(u32, i64), ts: Timestamp, out: &mut Vec<Probed>) {
+            out.push(Probed(ts));
+        }
+        fn is_event_time(&self) -> bool {
+            true
+        }
+    }
+
+    #[derive(Clone)]
+    struct Count;
+
+    impl WindowFunction<u32, (u32, i64), Probed> for Count {
+        type Acc = u64;
+        type Out = u64;
+        fn create(&mut self, _: (u32, i64)) -> u64 {
+            1
+        }
+        fn add(&mut self, acc: u64, _: (u32, i64)) -> u64 {
+            acc + 1
+        }
+        fn merge(&mut self, a: u64, b: u64) -> u64 {
+            a + b
+        }
+        fn emit(&mut self, _: &u32, _: &Probed, acc: &u64) -> u64 {
+            *acc
+        }
+    }
+
+    /// What adding one record of a key costs, in window comparisons and
+    /// hashes, with `n` windows of that key open: into an open window and
+    /// into a new one.
+    fn access_cost(n: i64) -> u64 {
+        let keys: Arc<dyn KeyBatch<(u32, i64), u32>> = Arc::new(KeyFn(|e: &(u32, i64)| e.0));
+        let mut op = PaneWindowOperator::new(PerTimestamp, Count, 0, None, keys, None);
+        let info = OperatorInfo {
+            name: "panes".into(),
+            subtask: 0,
+            parallelism: 1,
+            max_parallelism: 128,
+            bad_record_policy: BadRecordPolicy::Fail,
+            clock: Arc::new(ManualClock::new(0)),
+            state_backend: StateBackendConfig::InMemory,
+            operator_index: 0,
+            incremental_checkpoints: false,
+            storage_options: Arc::from([]),
+        };
+        op.open(&info).unwrap();
+        let mut out = Collector::new();
+        let mut add = |ts: i64| {
+            let before = PROBES.with(Cell::get);
+            op.process(Record::with_timestamp((7, ts), ts), &mut out).unwrap();
+            PROBES.with(Cell::get) - before
+        };
+        for ts in 0..n {
+            add(ts);
+        }
+        add(n / 2).max(add(n))
+    }
+
+    #[test]
+    fn adding_to_a_window_costs_the_same_however_many_the_key_has_open() {
+        let costs: Vec<(i64, u64)> = [1, 10, 100, 1_000, 10_000].map(|n| (n, access_cost(n))).to_vec();
+        // A lookup by (key, window): a hash and a comparison, and for a new
+        // window its list of keys (one comparison); a scan of the key's
+        // windows would make thousands.
+        assert!(costs.iter().all(|c| c.1 <= 4), "{costs:?}");
+    }
+}
