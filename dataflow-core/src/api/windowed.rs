@@ -137,7 +137,7 @@ where
     ///
     /// Windows that do not merge, with the default trigger, keep their
     /// state per key and window and one timer per window
-    /// ([`PaneWindowOperator`]); others run the general
+    /// (`window/panes.rs`, `docs/time.md`); others run the general
     /// [`WindowOperator`]. Both give the same results.
     pub fn apply_function<F: WindowFunction<K, T, A::W>>(&self, function: F) -> Stream<F::Out> {
         let domain = if self.assigner.is_event_time() { TimeDomain::EventTime } else { TimeDomain::ProcessingTime };
