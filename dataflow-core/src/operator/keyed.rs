@@ -7,14 +7,15 @@
 //! reaches exactly one subtask, which holds its key group.
 
 use super::keyed_context::KeyedTimers;
+use super::keyed_table;
 use super::{BoxError, Collector, FnOperator, KeyedContext, Operator, OperatorInfo};
 use crate::element::Batch;
 use crate::element::CheckpointBarrier;
 use crate::element::{Data, Record};
-use crate::time::{Clock, TimeDomain, Timer, Timestamp, Watermark, decode_timer, timer_entries};
+use crate::time::{Clock, TimeDomain, Timer, Timestamp, Watermark, timer_entries};
 use dataflow_state::Ttl;
-use dataflow_state::table::{StateBackendConfig, StateSnapshot, StateTable, TIMERS_ID, TableSpec, state_id};
-use dataflow_state::{Key, KeyGroupRange, StateData, StateValue, ValueState};
+use dataflow_state::table::{StateBackendConfig, StateSnapshot, StateTable};
+use dataflow_state::{Key, StateData, StateValue, ValueState};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::hash::Hash;
@@ -389,13 +390,9 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
     fn open(&mut self, info: &OperatorInfo) -> Result<(), BoxError> {
         self.clock = Some(info.clock.clone());
         self.max_parallelism = info.max_parallelism;
-        let range = KeyGroupRange::for_operator(info.max_parallelism, info.parallelism as u32, info.subtask as u32)?;
-        let spec = TableSpec { ttl: self.ttl, ..TableSpec::new(&info.name, info.max_parallelism, range) }
-            .with_incremental(info.incremental_checkpoints);
         // A stateless operator keeps its timers in an in-memory table.
         let backend = if stateless::<O::State>() { &StateBackendConfig::InMemory } else { &info.state_backend };
-        let name = format!("operator-{}/subtask-{}", info.operator_index, info.subtask);
-        self.table = Some(StateTable::open(backend, spec, &name)?);
+        self.table = Some(keyed_table::open(info, backend, self.ttl)?);
         self.tick();
         self.op.open(info)
     }
@@ -438,22 +435,14 @@ impl<O: KeyedFnOperator<K>, K: Key> Operator for Keyed<O, K> {
     fn snapshot(&mut self, barrier: &CheckpointBarrier) -> Result<Option<StateSnapshot>, BoxError> {
         let Some(table) = &mut self.table else { return Ok(None) };
         let timers = timer_entries(&self.timers.service, self.max_parallelism)?;
-        // Incremental checkpoints: what changed since the previous one.
-        // Savepoints: in full, in the canonical encoding.
-        Ok(Some(match (barrier.kind.is_savepoint(), barrier.incremental) {
-            (true, _) => table.snapshot_canonical(timers)?,
-            (false, true) => table.snapshot_changes(timers)?,
-            (false, false) => table.snapshot(timers)?,
-        }))
+        Ok(Some(keyed_table::snapshot(table, barrier, timers)?))
     }
 
     fn restore(&mut self, files: &[&Path]) -> Result<(), BoxError> {
         let Some(table) = &mut self.table else { return Err("restore before the operator was opened".into()) };
-        for (key, value) in table.restore(files)? {
-            if state_id(&key) == TIMERS_ID {
-                let t = decode_timer::<K, O::Namespace>(&key, &value)?;
-                self.timers.service.register(t.domain, t.key, t.namespace, t.timestamp);
-            }
+        let timers: Vec<Timer<K, O::Namespace>> = keyed_table::restore(table, files)?;
+        for t in timers {
+            self.timers.service.register(t.domain, t.key, t.namespace, t.timestamp);
         }
         Ok(())
     }

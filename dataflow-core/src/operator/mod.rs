@@ -24,6 +24,7 @@ pub mod function;
 mod harness;
 mod keyed;
 mod keyed_context;
+pub(crate) mod keyed_table;
 mod side;
 mod watermarks;
 

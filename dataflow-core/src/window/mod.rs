@@ -39,6 +39,8 @@ mod continuous;
 mod function;
 mod operator;
 mod panes;
+#[cfg(test)]
+mod probed;
 mod trigger;
 mod windows;
 

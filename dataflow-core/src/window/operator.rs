@@ -452,42 +452,8 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::super::probed::{Probed, probes};
     use super::*;
-    use std::cell::Cell;
-
-    thread_local! {
-        /// Window comparisons and hashes made so far (on this thread).
-        static PROBES: Cell<u64> = const { Cell::new(0) };
-    }
-
-    /// A window that counts how often it is compared or hashed.
-    #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-    struct Probed(i64);
-
-    impl PartialEq for Probed {
-        fn eq(&self, other: &Self) -> bool {
-            PROBES.with(|p| p.set(p.get() + 1));
-            self.0 == other.0
-        }
-    }
-    impl Eq for Probed {}
-    impl std::hash::Hash for Probed {
-        fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-            PROBES.with(|p| p.set(p.get() + 1));
-            self.0.hash(state);
-        }
-    }
-    impl Window for Probed {
-        fn max_timestamp(&self) -> Timestamp {
-            self.0
-        }
-    }
-
-    fn probes(f: impl FnOnce()) -> u64 {
-        let before = PROBES.with(Cell::get);
-        f();
-        PROBES.with(Cell::get) - before
-    }
 
     /// What one record's window-state access costs (finding its window,
     /// opening one, closing one) with `n` windows of its key open, in

@@ -20,10 +20,10 @@
 use super::{Window, WindowAssigner, WindowFunction};
 use crate::element::{Batch, CheckpointBarrier, Data, Record};
 use crate::operator::KeyBatch;
-use crate::operator::{BoxError, Collector, Operator, OperatorInfo, OutputTag};
-use crate::time::{Clock, TimeDomain, Timer, Timestamp, Watermark, decode_timer, entries_of};
-use dataflow_state::table::{StateSnapshot, StateTable, TIMERS_ID, TableSpec, state_id};
-use dataflow_state::{Key, KeyGroupRange, Ttl};
+use crate::operator::{BoxError, Collector, Operator, OperatorInfo, OutputTag, keyed_table};
+use crate::time::{Clock, TimeDomain, Timer, Timestamp, Watermark, entries_of};
+use dataflow_state::table::{StateSnapshot, StateTable};
+use dataflow_state::{Key, Ttl};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -291,11 +291,7 @@ where
     fn open(&mut self, info: &OperatorInfo) -> Result<(), BoxError> {
         self.clock = Some(info.clock.clone());
         self.max_parallelism = info.max_parallelism;
-        let range = KeyGroupRange::for_operator(info.max_parallelism, info.parallelism as u32, info.subtask as u32)?;
-        let spec = TableSpec { ttl: self.ttl, ..TableSpec::new(&info.name, info.max_parallelism, range) }
-            .with_incremental(info.incremental_checkpoints);
-        let name = format!("operator-{}/subtask-{}", info.operator_index, info.subtask);
-        self.table = Some(StateTable::open(&info.state_backend, spec, &name)?);
+        self.table = Some(keyed_table::open(info, &info.state_backend, self.ttl)?);
         self.tick();
         Ok(())
     }
@@ -332,24 +328,18 @@ where
         });
         let timers = entries_of(timers, self.max_parallelism)?;
         let Some(table) = &mut self.table else { return Ok(None) };
-        Ok(Some(match (barrier.kind.is_savepoint(), barrier.incremental) {
-            (true, _) => table.snapshot_canonical(timers)?,
-            (false, true) => table.snapshot_changes(timers)?,
-            (false, false) => table.snapshot(timers)?,
-        }))
+        Ok(Some(keyed_table::snapshot(table, barrier, timers)?))
     }
 
     fn restore(&mut self, files: &[&Path]) -> Result<(), BoxError> {
         let Some(table) = &mut self.table else { return Err("restore before the operator was opened".into()) };
-        for (key, value) in table.restore(files)? {
-            if state_id(&key) == TIMERS_ID {
-                let t: Timer<K, A::W> = decode_timer(&key, &value)?;
-                let fired = t.timestamp > t.namespace.max_timestamp();
-                let bucket = self.timers.entry(t.timestamp).or_default();
-                match bucket.iter_mut().find(|p| p.window == t.namespace) {
-                    Some(panes) => panes.keys.push(t.key),
-                    None => bucket.push(WindowPanes { window: t.namespace, keys: vec![t.key], fired }),
-                }
+        let timers: Vec<Timer<K, A::W>> = keyed_table::restore(table, files)?;
+        for t in timers {
+            let fired = t.timestamp > t.namespace.max_timestamp();
+            let bucket = self.timers.entry(t.timestamp).or_default();
+            match bucket.iter_mut().find(|p| p.window == t.namespace) {
+                Some(panes) => panes.keys.push(t.key),
+                None => bucket.push(WindowPanes { window: t.namespace, keys: vec![t.key], fired }),
             }
         }
         Ok(())
@@ -370,40 +360,11 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::super::probed::{Probed, probes};
     use super::*;
     use crate::operator::{BadRecordPolicy, KeyFn};
     use crate::time::ManualClock;
     use dataflow_state::table::StateBackendConfig;
-    use std::cell::Cell;
-
-    thread_local! {
-        /// Window comparisons and hashes made so far (on this thread).
-        static PROBES: Cell<u64> = const { Cell::new(0) };
-    }
-
-    /// A window per timestamp that counts how often it is compared or
-    /// hashed.
-    #[derive(Clone, Debug, Serialize, Deserialize)]
-    struct Probed(i64);
-
-    impl PartialEq for Probed {
-        fn eq(&self, other: &Self) -> bool {
-            PROBES.with(|p| p.set(p.get() + 1));
-            self.0 == other.0
-        }
-    }
-    impl Eq for Probed {}
-    impl std::hash::Hash for Probed {
-        fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-            PROBES.with(|p| p.set(p.get() + 1));
-            self.0.hash(state);
-        }
-    }
-    impl Window for Probed {
-        fn max_timestamp(&self) -> Timestamp {
-            self.0
-        }
-    }
 
     #[derive(Clone)]
     struct PerTimestamp;
@@ -459,11 +420,7 @@ mod tests {
         };
         op.open(&info).unwrap();
         let mut out = Collector::new();
-        let mut add = |ts: i64| {
-            let before = PROBES.with(Cell::get);
-            op.process(Record::with_timestamp((7, ts), ts), &mut out).unwrap();
-            PROBES.with(Cell::get) - before
-        };
+        let mut add = |ts: i64| probes(|| op.process(Record::with_timestamp((7, ts), ts), &mut out).unwrap());
         for ts in 0..n {
             add(ts);
         }
