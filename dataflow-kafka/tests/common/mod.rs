@@ -171,15 +171,22 @@ impl Broker {
             tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
         }
         consumer.assign(&tpl).unwrap();
-        let (mut out, mut ended) = (Vec::new(), 0);
-        while ended < partitions {
+        // The partitions at their end. A partition can report its end more
+        // than once (again after records that became readable late, when
+        // a transaction's commit shows): counting reports, not partitions,
+        // once stopped before another partition was read at all.
+        let (mut out, mut ended) = (Vec::new(), std::collections::BTreeSet::new());
+        while ended.len() < partitions as usize {
             match consumer.poll(Duration::from_secs(30)) {
                 Some(Ok(m)) => {
+                    ended.remove(&m.partition());
                     let found = m.headers().and_then(|h| h.iter().find(|h| h.key == header));
                     let value = found.and_then(|h| h.value).map(|v| String::from_utf8_lossy(v).into_owned());
                     out.push((m.partition(), m.offset(), m.payload().unwrap_or_default().to_vec(), value))
                 }
-                Some(Err(KafkaError::PartitionEOF(_))) => ended += 1,
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    ended.insert(p);
+                }
                 Some(Err(e)) => panic!("reading {topic}: {e}"),
                 None => panic!("reading {topic}: nothing for 30 s"),
             }
