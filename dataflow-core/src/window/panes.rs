@@ -58,12 +58,12 @@ impl<K: Key, W: Window> Key for Pane<K, W> {
 /// The panes of an operator: each (key, window)'s accumulator.
 type PaneTable<K, W, Acc> = StateTable<Pane<K, W>, Option<Acc>>;
 
-/// The panes of one window, and whether it has fired (event-time windows
-/// with allowed lateness stay after firing, until their cleanup time).
+/// The panes of one window. Whether it has fired follows from where it
+/// waits: past its end (event-time windows with allowed lateness stay
+/// after firing, until their cleanup time).
 struct WindowPanes<K, W> {
     window: W,
     keys: Vec<K>,
-    fired: bool,
 }
 
 /// The operator behind the [`WindowedStream`](crate::WindowedStream)s whose
@@ -151,7 +151,7 @@ where
             Some(i) => i,
             None => {
                 let keys = self.spare.pop().unwrap_or_default();
-                bucket.push(WindowPanes { window: window.clone(), keys, fired });
+                bucket.push(WindowPanes { window: window.clone(), keys });
                 bucket.len() - 1
             }
         };
@@ -229,7 +229,9 @@ where
             if *entry.key() > now {
                 break;
             }
-            for WindowPanes { window, mut keys, fired } in entry.remove() {
+            let at = *entry.key();
+            for WindowPanes { window, mut keys } in entry.remove() {
+                let fired = at > window.max_timestamp();
                 let cleanup = self.cleanup_time(&window);
                 let drop = cleanup <= now;
                 let Some(table) = &mut self.table else {
@@ -252,7 +254,7 @@ where
                         result?;
                     }
                     if !drop {
-                        let panes = WindowPanes { window: pane.window, keys, fired: true };
+                        let panes = WindowPanes { window: pane.window, keys };
                         self.timers.entry(cleanup).or_default().push(panes);
                         continue;
                     }
@@ -335,11 +337,10 @@ where
         let Some(table) = &mut self.table else { return Err("restore before the operator was opened".into()) };
         let timers: Vec<Timer<K, A::W>> = keyed_table::restore(table, files)?;
         for t in timers {
-            let fired = t.timestamp > t.namespace.max_timestamp();
             let bucket = self.timers.entry(t.timestamp).or_default();
             match bucket.iter_mut().find(|p| p.window == t.namespace) {
                 Some(panes) => panes.keys.push(t.key),
-                None => bucket.push(WindowPanes { window: t.namespace, keys: vec![t.key], fired }),
+                None => bucket.push(WindowPanes { window: t.namespace, keys: vec![t.key] }),
             }
         }
         Ok(())
